@@ -1,0 +1,55 @@
+"""The `ldm` command line: one subcommand per job, each with its own --help.
+
+Each subcommand lives in the module that does the work; this file only wires them together.
+A user mistake raises LdmError, which is printed as a one-line message with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from ldm import __version__
+from ldm.errors import LdmError
+
+Register = Callable[[argparse._SubParsersAction], None]
+
+
+def _registrars() -> list[Register]:
+    from ldm import demo
+    from ldm.synthetic import cli as synthetic_cli
+
+    return [synthetic_cli.register, demo.register]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ldm",
+        description="Linked, pseudonymised population health data model.",
+    )
+    parser.add_argument("--version", action="version", version=f"ldm {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for register in _registrars():
+        register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.handler(args) or 0
+    except LdmError as error:
+        print(f"ldm {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ldm {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

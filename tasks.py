@@ -1,0 +1,72 @@
+"""Set up a virtual environment from the pinned constraints and run the demo or the tests.
+
+Usage:
+    python3 tasks.py demo   # set up, then run the main job on the committed sample data
+    python3 tasks.py test   # set up, then run the linters and every test
+
+Only Python 3.11 and access to the package registry are needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+STAMP = VENV / ".installed"
+
+
+def run(*args: str | os.PathLike) -> None:
+    print("+", " ".join(str(a) for a in args), flush=True)
+    subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
+
+
+def install_fingerprint() -> str:
+    digest = hashlib.sha256()
+    for name in ("constraints.txt", "pyproject.toml"):
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def setup() -> None:
+    """Create .venv and install ldm with pinned dependencies (skipped when nothing changed)."""
+    if not (BIN / "python").exists():
+        run(sys.executable, "-m", "venv", VENV)
+    fingerprint = install_fingerprint()
+    if STAMP.exists() and STAMP.read_text() == fingerprint:
+        return
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "-c", "constraints.txt", "-e", ".[dev]")
+    STAMP.write_text(fingerprint)
+
+
+def demo() -> None:
+    run(BIN / "ldm", "demo")
+
+
+def test() -> None:
+    run(BIN / "ruff", "check", "ldm", "models", "migrations", "tests", "tasks.py")
+    run(BIN / "ruff", "format", "--check", "ldm", "models", "migrations", "tests", "tasks.py")
+    run(BIN / "python", "-m", "pytest", "-q", *sys.argv[2:])
+
+
+def main() -> None:
+    commands = {"demo": demo, "test": test}
+    if len(sys.argv) < 2 or sys.argv[1] not in commands:
+        sys.exit(__doc__)
+    if sys.version_info < (3, 11):
+        sys.exit("ldm needs Python 3.11 or newer")
+    setup()
+    try:
+        commands[sys.argv[1]]()
+    except subprocess.CalledProcessError as failure:
+        sys.exit(failure.returncode)
+
+
+if __name__ == "__main__":
+    main()
