@@ -1,0 +1,107 @@
+"""Codes and names the generator draws from: real SNOMED CT, ICD-10, OPCS-4 and NHS data dictionary
+values (checked against their check digits or dictionaries in the tests), and common UK names."""
+
+from __future__ import annotations
+
+# GP measurements recorded in consultations: (SNOMED CT concept, unit, mean, standard deviation).
+GP_MEASUREMENTS = (
+    ("271649006", "mm[Hg]", 132.0, 18.0),  # systolic blood pressure
+    ("271650006", "mm[Hg]", 80.0, 10.0),  # diastolic blood pressure
+    ("27113001", "kg", 78.0, 17.0),  # body weight
+    ("60621009", "kg/m2", 27.5, 5.5),  # body mass index
+    ("1000731000000107", "mmol/L", 5.0, 1.1),  # serum cholesterol
+)
+GP_UNVALUED = (
+    "77176002",  # smoker
+    "8517006",  # ex-smoker
+    "266919005",  # never smoked tobacco
+    "183665006",  # referral to physiotherapy (admin-style coded entry)
+)
+HBA1C = ("999791000000106", "mmol/mol", 58.0, 14.0)  # HbA1c level, diabetes reviews
+RESOLVED = {"DM": "315051004", "AST": "162660004"}  # diabetes resolved, asthma resolved
+
+# Common primary diagnoses of admissions (ICD-10, 4 characters where the code has them).
+ADMISSION_DIAGNOSES = (
+    "R074", "J189", "N390", "R101", "K802", "S720", "J440", "I500", "R55", "A099",
+    "K590", "L031", "R296", "E86", "J22", "M179", "M161", "H251", "K409", "C509",
+    "C189", "N189", "I214", "I639", "K219", "R51", "F101", "O800", "Z512", "D649",
+)  # fmt: skip
+ELECTIVE_PROCEDURES = (
+    "H229", "G459", "C751", "W401", "W371", "T202", "J183", "M459", "Q073", "K635",
+    "K751", "X403", "A521", "W901", "H251",
+)  # fmt: skip
+ELECTIVE_METHODS = ("11", "12", "13")
+EMERGENCY_METHODS = ("21", "21", "21", "22", "23", "24", "28")
+PROVIDERS = ("RR8", "RXF", "RCF")  # Leeds Teaching Hospitals, Mid Yorkshire, Airedale
+PROVIDER_SHARE = (0.88, 0.07, 0.05)
+
+# Outpatient treatment function codes (NHS data dictionary).
+TREATMENT_FUNCTIONS = (
+    "100", "101", "110", "120", "130", "300", "301", "320", "330", "340",
+    "361", "400", "410", "430", "502",
+)  # fmt: skip
+PAEDIATRICS = "420"
+# Attended or did not attend: 5 seen on time, 6 late but seen, 3 did not attend,
+# 2 cancelled by patient, 4 cancelled by hospital.
+ATTENDED, DID_NOT_ATTEND = ("5", "6"), "3"
+CANCELLED = ("2", "4")
+
+# ECDS: chief complaints, acuity and discharge destinations (SNOMED CT).
+AE_CHIEF_COMPLAINTS = (
+    "29857009", "267036007", "21522001", "25064002", "386661006", "422587007",
+    "125605004", "162397003", "404684003", "271807003", "22253000", "43364001",
+)  # fmt: skip
+AE_ACUITY = ("1077251000000100", "1077241000000103", "1064901000000108", "1064911000000105",
+             "1064891000000107")  # fmt: skip
+AE_ACUITY_SHARE = (0.02, 0.15, 0.45, 0.33, 0.05)
+AE_DESTINATIONS = ("306689006", "306706006", "19712007")  # home, admitted to ward, transferred
+AE_DESTINATION_SHARE = (0.72, 0.25, 0.03)
+
+# Community services (CSDS-style team types) and contact modes.
+COMMUNITY_SERVICES = (
+    ("DN", "District nursing", 80),
+    ("PT", "Physiotherapy", 18),
+    ("POD", "Podiatry", 50),
+    ("HV", "Health visiting", 0),
+    ("SN", "School nursing", 5),
+    ("SLT", "Speech and language therapy", 3),
+    ("CMH", "Community mental health", 18),
+)
+CONTACT_MODES = ("F2F", "TEL", "VID")
+CONTACT_MODE_SHARE = (0.7, 0.25, 0.05)
+
+# NHS ethnic category codes with rough Leeds shares.
+ETHNIC_CATEGORIES = ("A", "B", "C", "D", "E", "F", "G", "H", "J", "K", "L", "M", "N", "P",
+                     "R", "S", "Z")  # fmt: skip
+ETHNIC_SHARE = (0.76, 0.01, 0.03, 0.01, 0.005, 0.01, 0.005, 0.02, 0.04, 0.005, 0.01, 0.01,
+                0.02, 0.005, 0.01, 0.01, 0.04)  # fmt: skip
+
+FEMALE_FORENAMES = (
+    "OLIVIA", "AMELIA", "ISLA", "AVA", "MIA", "SOPHIA", "GRACE", "LILY", "FREYA", "EMILY",
+    "ELLA", "POPPY", "EVIE", "CHARLOTTE", "ISABELLA", "SOPHIE", "JESSICA", "HANNAH", "SARAH",
+    "EMMA", "LAURA", "REBECCA", "RACHEL", "CLAIRE", "NICOLA", "LISA", "JULIE", "KAREN", "SUSAN",
+    "MARGARET", "PATRICIA", "ELIZABETH", "MARY", "JEAN", "JOAN", "DOROTHY", "BARBARA", "AYESHA",
+    "FATIMA", "MARYAM", "ZAINAB", "AMINA", "PRIYA", "ANNA", "KATIE", "CATHERINE", "HELEN",
+    "JACQUELINE", "SHARON", "DEBORAH",
+)  # fmt: skip
+MALE_FORENAMES = (
+    "OLIVER", "GEORGE", "NOAH", "ARTHUR", "HARRY", "LEO", "MUHAMMAD", "JACK", "CHARLIE",
+    "OSCAR", "JACOB", "HENRY", "THOMAS", "WILLIAM", "JAMES", "DANIEL", "JOSHUA", "SAMUEL",
+    "MATTHEW", "ADAM", "MICHAEL", "DAVID", "JOHN", "PAUL", "MARK", "ANDREW", "RICHARD", "PETER",
+    "STEPHEN", "CHRISTOPHER", "ROBERT", "ANTHONY", "KEVIN", "GARY", "IAN", "BRIAN", "KEITH",
+    "ALAN", "RAYMOND", "KENNETH", "MOHAMMED", "AHMED", "ALI", "HASSAN", "IMRAN", "BILAL",
+    "RYAN", "LIAM", "CONNOR", "NATHAN",
+)  # fmt: skip
+SURNAMES = (
+    "SMITH", "JONES", "TAYLOR", "BROWN", "WILLIAMS", "WILSON", "JOHNSON", "DAVIES", "ROBINSON",
+    "WRIGHT", "THOMPSON", "EVANS", "WALKER", "WHITE", "ROBERTS", "GREEN", "HALL", "WOOD",
+    "JACKSON", "CLARKE", "PATEL", "KHAN", "HUSSAIN", "ALI", "AHMED", "BEGUM", "SHAH", "AKHTAR",
+    "HOLMES", "SHAW", "LEE", "HARRISON", "MARTIN", "CARTER", "MITCHELL", "TURNER", "PARKER",
+    "COOPER", "HILL", "WARD", "MORRIS", "KING", "BAKER", "MOORE", "WATSON", "BARKER", "ATKINSON",
+    "BROOK", "HAIGH", "SUTCLIFFE", "ACKROYD", "FIRTH", "BOOTH", "HIRST", "DYSON", "PICKERING",
+    "KELLY", "MURPHY", "O'BRIEN", "NOWAK", "KOWALSKI", "SINGH", "KAUR", "MAHMOOD", "IQBAL",
+    "RAHMAN", "OKAFOR", "MENSAH", "CHEN", "WANG", "NGUYEN", "SMYTH-JONES", "FOSTER", "GRAY",
+    "HUGHES", "EDWARDS", "LEWIS", "YOUNG", "SCOTT", "ADAMS", "BAILEY", "BELL", "RICHARDSON",
+    "COX", "HOWARD", "BUTLER", "BARNES", "FISHER", "HENDERSON", "SIMPSON", "MARSHALL", "ELLIS",
+    "STEVENSON", "FLETCHER", "HOLDSWORTH", "BRAITHWAITE", "ILLINGWORTH", "PRIESTLEY", "WHITELEY",
+)  # fmt: skip
