@@ -1,0 +1,264 @@
+"""Public-health statistics shared by the whole project.
+
+Every formula follows the R package PHEindicatormethods (the methods behind
+Fingertips), so that our rates and intervals can be compared with published
+indicators:
+
+* ``wilson_ci``: Wilson score interval for a proportion (``phe_proportion``).
+* ``byar_ci``: Byar's approximation to the Poisson interval for a count
+  (``byars_lower`` / ``byars_upper``).
+* ``dsr``: directly standardised rate with Dobson's adjustment of Byar's limits
+  on the total count (``phe_dsr`` / ``calculate_dsr``).
+* ``sii``: slope and relative index of inequality, with confidence limits by
+  simulation (``phe_sii``).
+
+The scalar helpers ``wilson_lower``/``wilson_upper``/``byar_lower``/``byar_upper``
+return plain floats (or ``None``) so they can be registered as DuckDB scalar UDFs
+and the dbt marts compute the same numbers with the same code.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import norm
+
+__all__ = [
+    "byar_ci",
+    "byar_lower",
+    "byar_upper",
+    "dsr",
+    "sii",
+    "wilson_ci",
+    "wilson_lower",
+    "wilson_upper",
+]
+
+# Fingertips does not publish a DSR when the total count is this small.
+DSR_MIN_TOTAL_COUNT = 10
+# phe_sii accepts between 5 and 100 quantiles and at least 1,000 repetitions.
+SII_MIN_QUANTILES = 5
+SII_MAX_QUANTILES = 100
+SII_MIN_REPETITIONS = 1000
+
+
+def _z(confidence: float) -> float:
+    """Two-sided normal critical value, e.g. 1.959964 for 95%."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be between 0 and 1 (exclusive), got {confidence!r}")
+    return float(norm.ppf(confidence + (1.0 - confidence) / 2.0))
+
+
+def _none_if_nan(value: float) -> float | None:
+    """SQL wants NULL, not NaN, where a limit is undefined."""
+    return None if math.isnan(value) else value
+
+
+# --------------------------------------------------------------------------- Wilson
+
+
+def wilson_ci(x: float, n: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval for the proportion x/n, as proportions in 0..1.
+
+    Used for crude prevalences: unlike the normal approximation it stays inside
+    0..1 and behaves for x = 0 or x = n (Wilson 1927; Newcombe & Altman 2000).
+    """
+    if x < 0:
+        raise ValueError(f"numerator must be >= 0, got {x!r}")
+    if n <= 0:
+        raise ValueError(f"denominator must be > 0, got {n!r}")
+    if x > n:
+        raise ValueError(f"numerator {x!r} exceeds denominator {n!r}")
+    z = _z(confidence)
+    centre = 2.0 * x + z * z
+    half_width = z * math.sqrt(z * z + 4.0 * x * (1.0 - x / n))
+    denominator = 2.0 * (n + z * z)
+    return (centre - half_width) / denominator, (centre + half_width) / denominator
+
+
+def wilson_lower(x: float | None, n: float | None, confidence: float = 0.95) -> float | None:
+    """Lower Wilson limit, or None when x or n is None (scalar, for SQL UDFs)."""
+    if x is None or n is None:
+        return None
+    return float(wilson_ci(x, n, confidence)[0])
+
+
+def wilson_upper(x: float | None, n: float | None, confidence: float = 0.95) -> float | None:
+    """Upper Wilson limit, or None when x or n is None (scalar, for SQL UDFs)."""
+    if x is None or n is None:
+        return None
+    return float(wilson_ci(x, n, confidence)[1])
+
+
+# --------------------------------------------------------------------------- Byar
+
+
+def byar_ci(x: float, confidence: float = 0.95) -> tuple[float, float]:
+    """Byar's approximation to the Poisson confidence interval for a count x.
+
+    Used for crude rates (divide both limits by the denominator) and, through
+    ``dsr``, for standardised rates (Breslow & Day 1987):
+
+        lower = x (1 - 1/(9x) - z/(3 sqrt x))^3
+        upper = (x+1) (1 - 1/(9(x+1)) + z/(3 sqrt(x+1)))^3
+
+    For x = 0 the lower limit is 0 (the formula is undefined there; the package's
+    exact Poisson limit is 0). Where the formula goes negative (tiny counts at very
+    high confidence) the lower limit is NaN, as the package returns NA.
+    """
+    if x < 0:
+        raise ValueError(f"count must be >= 0, got {x!r}")
+    z = _z(confidence)
+    if x == 0:
+        lower = 0.0
+    else:
+        lower = x * (1.0 - 1.0 / (9.0 * x) - z / (3.0 * math.sqrt(x))) ** 3
+        if lower < 0:
+            lower = math.nan
+    x1 = x + 1.0
+    upper = x1 * (1.0 - 1.0 / (9.0 * x1) + z / (3.0 * math.sqrt(x1))) ** 3
+    return lower, upper
+
+
+def byar_lower(x: float | None, confidence: float = 0.95) -> float | None:
+    """Lower Byar limit for a count, or None when x is None or the limit is undefined."""
+    if x is None:
+        return None
+    return _none_if_nan(float(byar_ci(x, confidence)[0]))
+
+
+def byar_upper(x: float | None, confidence: float = 0.95) -> float | None:
+    """Upper Byar limit for a count, or None when x is None (scalar, for SQL UDFs)."""
+    if x is None:
+        return None
+    return float(byar_ci(x, confidence)[1])
+
+
+# --------------------------------------------------------------------------- DSR
+
+
+def dsr(
+    counts: Sequence[float | None],
+    populations: Sequence[float],
+    standard_populations: Sequence[float],
+    confidence: float = 0.95,
+    multiplier: float = 100000,
+) -> tuple[float, float, float]:
+    """Directly standardised rate (value, lower, upper) per ``multiplier``.
+
+    The three sequences are aligned by standardisation category (e.g. the 19
+    ESP2013 age bands). Missing counts are taken as 0, as the package does. The
+    interval is Dobson's method: Byar's limits on the total count O, rescaled by
+    sqrt(var(DSR) / O) (Dobson et al. 1991). All three are NaN when O < 10,
+    because Fingertips does not publish DSRs from so few events.
+    """
+    x = np.nan_to_num(np.asarray(counts, dtype=float), nan=0.0)
+    n = np.asarray(populations, dtype=float)
+    w = np.asarray(standard_populations, dtype=float)
+    if not (x.ndim == n.ndim == w.ndim == 1) or not (x.size == n.size == w.size) or x.size == 0:
+        raise ValueError("counts, populations and standard_populations must be equal-length 1-D")
+    if np.any(x < 0):
+        raise ValueError("counts must all be >= 0")
+    if not np.all(n > 0):
+        raise ValueError("populations must all be > 0")
+    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("standard populations must be >= 0 with a positive total")
+    _z(confidence)  # validate before the early return
+
+    total = float(x.sum())
+    if total < DSR_MIN_TOTAL_COUNT:
+        return math.nan, math.nan, math.nan
+
+    w_total = float(w.sum())
+    value = float(np.sum(x * w / n) / w_total)
+    variance = float(np.sum(x * (w / n) ** 2) / w_total**2)
+    scale = math.sqrt(variance / total)
+    byar_low, byar_high = byar_ci(total, confidence)
+    lower = value + scale * (byar_low - total)
+    upper = value + scale * (byar_high - total)
+    return value * multiplier, lower * multiplier, upper * multiplier
+
+
+# --------------------------------------------------------------------------- SII
+
+
+def sii(
+    values: Sequence[float],
+    populations: Sequence[float],
+    standard_errors: Sequence[float],
+    confidence: float = 0.95,
+    repetitions: int = 100000,
+    seed: int | None = None,
+) -> dict[str, float]:
+    """Slope (SII) and relative (RII) index of inequality, with simulated limits.
+
+    ``values`` are ordered from quantile 1 (most deprived) upwards to the least
+    deprived, as phe_sii expects. Each quantile gets the midpoint of its share of
+    the cumulative population as its relative rank x in 0..1, and the values are
+    regressed on x by least squares weighted by population share a, fitted as
+    phe_sii does: ``y*sqrt(a) ~ sqrt(a) + x*sqrt(a)`` without a further intercept.
+
+    Direction (phe_sii's convention, with no multiplier applied):
+
+    * ``sii`` = fitted(x=1, least deprived) - fitted(x=0, most deprived).
+      Positive: the indicator is higher in less deprived quantiles (e.g. life
+      expectancy). Negative: it is higher in more deprived quantiles (e.g.
+      mortality, diabetes prevalence). Negate it to report a "high is bad"
+      indicator as a positive gap.
+    * ``rii`` = fitted(x=1) / fitted(x=0) = (intercept + sii) / intercept, as
+      phe_sii computes it: below 1 when the indicator is higher in deprived areas.
+
+    Confidence limits follow phe_sii's simulation: ``repetitions`` draws of every
+    value from Normal(value, se), the regression refitted on each draw, and the
+    limits read from the sorted results at positions round(R * alpha/2) and
+    round(R * (1 - alpha/2)). ``seed`` seeds a numpy Generator for reproducibility.
+    """
+    y = np.asarray(values, dtype=float)
+    pop = np.asarray(populations, dtype=float)
+    se = np.asarray(standard_errors, dtype=float)
+    if not (y.ndim == pop.ndim == se.ndim == 1) or not (y.size == pop.size == se.size):
+        raise ValueError("values, populations and standard_errors must be equal-length 1-D")
+    if not SII_MIN_QUANTILES <= y.size <= SII_MAX_QUANTILES:
+        raise ValueError(
+            f"SII needs between {SII_MIN_QUANTILES} and {SII_MAX_QUANTILES} quantiles, got {y.size}"
+        )
+    if not np.all(np.isfinite(y)):
+        raise ValueError("values must all be finite")
+    if not np.all(np.isfinite(pop)) or np.any(pop <= 0):
+        raise ValueError("populations must all be > 0")
+    if not np.all(np.isfinite(se)) or np.any(se < 0):
+        raise ValueError("standard errors must all be >= 0")
+    if repetitions < SII_MIN_REPETITIONS:
+        raise ValueError(f"repetitions must be at least {SII_MIN_REPETITIONS}")
+    _z(confidence)
+
+    share = pop / pop.sum()
+    rank = np.cumsum(share) - share / 2.0  # midpoint of each quantile's population band
+    root = np.sqrt(share)
+    design = np.column_stack([root, rank * root])
+    # Least-squares projection: coefficients = solve(X'X) X' (sqrt(a) * y).
+    projection = np.linalg.solve(design.T @ design, design.T)
+
+    intercept, slope = projection @ (root * y)
+
+    rng = np.random.default_rng(seed)
+    draws = rng.normal(loc=y, scale=se, size=(repetitions, y.size))
+    sim = (draws * root) @ projection.T  # one (intercept, slope) row per repetition
+    sim_sii = np.sort(sim[:, 1])
+    sim_rii = np.sort((sim[:, 0] + sim[:, 1]) / sim[:, 0])
+
+    upper_tail = confidence + (1.0 - confidence) / 2.0
+    # 1-based positions as in the package, kept inside 1..repetitions.
+    lower_pos = min(max(round(repetitions * (1.0 - upper_tail)), 1), repetitions)
+    upper_pos = min(max(round(repetitions * upper_tail), 1), repetitions)
+
+    return {
+        "sii": float(slope),
+        "rii": float((intercept + slope) / intercept),
+        "sii_lower": float(sim_sii[lower_pos - 1]),
+        "sii_upper": float(sim_sii[upper_pos - 1]),
+        "rii_lower": float(sim_rii[lower_pos - 1]),
+        "rii_upper": float(sim_rii[upper_pos - 1]),
+    }
