@@ -23,7 +23,8 @@ class Period:
     def __init__(self, people: People, index: np.ndarray, config: SampleConfig, gp: bool):
         window_start = np.datetime64(config.window_start, "D")
         as_of = np.datetime64(config.as_of, "D")
-        start = np.full(len(index), window_start)
+        born = people.date_of_birth[index]
+        start = np.where(born > window_start, born, window_start)
         end = np.full(len(index), as_of + DAY)
         if gp:
             registered = people.registered_on[index]
