@@ -1,0 +1,1 @@
+"""Feed adapters: declarative specs that map each provider's extract onto canonical columns."""

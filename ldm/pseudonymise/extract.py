@@ -1,0 +1,306 @@
+"""Pseudonymise one extract: read, validate, quarantine, tokenise, and write the seam file.
+
+This is the last step of the identifiable zone. What it writes — a Parquet file of tokens, coarse
+quasi-identifiers and the clinical payload, plus a manifest — is all that crosses into the
+pseudonymised zone. Identifiers are normalised and tokenised once per distinct value and joined
+back in DuckDB; no identifier column is copied to the output.
+"""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import hashlib
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ldm import __version__
+from ldm.errors import LdmError
+from ldm.feeds.codes import clean_code
+from ldm.feeds.read import load_raw
+from ldm.feeds.spec import Column, FeedSpec
+from ldm.pseudonymise import normalise
+from ldm.pseudonymise.geography import postcode_areas
+from ldm.pseudonymise.keys import LINKAGE, MasterKey
+from ldm.pseudonymise.tokens import tokenise
+from ldm.validate.run import ValidationOutcome, quoted, sql_date, validate
+
+QUARANTINE_DIR = "quarantine"
+
+
+@dataclass
+class Manifest:
+    """What an IG lead needs to trace a pseudonymised file back to the extract it came from."""
+
+    feed: str
+    spec_version: int
+    input_file: str
+    input_sha256: str
+    input_bytes: int
+    rows_in: int
+    rows_accepted: int
+    rows_quarantined: int
+    key_id: str
+    software_version: str
+    operator: str
+    started_at: str
+    finished_at: str = ""
+    seconds: float = 0.0
+    output_file: str = ""
+    output_sha256: str = ""
+    quarantine_file: str = ""
+    nhs_numbers: dict[str, int] = field(default_factory=dict)
+    rules: list[dict] = field(default_factory=list)
+
+    def write(self, path: Path) -> None:
+        _write_atomically(path, (json.dumps(asdict(self), indent=2) + "\n").encode())
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, content: bytes) -> None:
+    temporary = path.with_name(path.name + ".partial")
+    temporary.write_bytes(content)
+    os.replace(temporary, path)
+
+
+def previous_manifest(out_dir: Path, feed: str, sha256: str) -> Path | None:
+    """The manifest of an earlier pseudonymisation of the same bytes, if any (a re-sent file)."""
+    for path in sorted((out_dir / feed).glob("*.manifest.json")):
+        if json.loads(path.read_text()).get("input_sha256") == sha256:
+            return path
+    return None
+
+
+class _Lookups:
+    """Per-column lookup tables from a distinct raw value to its tokens and derived values."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, key: bytes):
+        self.con, self.key = con, key
+        self.joins: list[str] = []
+        self.columns: list[str] = []
+
+    def distinct(self, *sources: str) -> pa.Table:
+        names = ", ".join(quoted(s) for s in sources)
+        return self.con.sql(f"select distinct {names} from accepted").to_arrow_table()
+
+    def add(self, name: str, sources: tuple[str, ...], table: pa.Table, outputs: dict[str, str]) -> None:
+        """Register `table` (raw source columns plus outputs) and join it on the raw values."""
+        self.con.register(f"lk_{name}", table)
+        keys = " and ".join(
+            f"lk_{name}.{quoted('raw_' + s)} is not distinct from a.{quoted(s)}" for s in sources
+        )
+        self.joins.append(f"left join lk_{name} on {keys}")
+        self.columns += [
+            f"lk_{name}.{quoted(column)} as {quoted(alias)}" for column, alias in outputs.items()
+        ]
+
+    def token(self, values: pa.Array, field: str) -> pa.Array:
+        return tokenise(values, field, self.key)
+
+
+def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
+    for column in spec.columns:
+        source = column.source
+        if column.type == "nhs_number":
+            raw = lookups.distinct(source)[source]
+            number = normalise.nhs_number(raw)
+            table = pa.table({f"raw_{source}": raw, "token": lookups.token(number, "nhs_number"),
+                              "valid": normalise.nhs_number_is_valid(raw)})  # fmt: skip
+            lookups.add(
+                column.name,
+                (source,),
+                table,
+                {"token": f"{column.name}_token", "valid": f"{column.name}_valid"},
+            )
+        elif column.type == "local_id":
+            issuer = spec.column(column.issuer)
+            pairs = lookups.distinct(source, issuer.source)
+            local = normalise.local_patient_id(pairs[source], pairs[issuer.source])
+            table = pa.table({f"raw_{source}": pairs[source], f"raw_{issuer.source}": pairs[issuer.source],
+                              "token": lookups.token(local, "local_patient_id")})  # fmt: skip
+            lookups.add(column.name, (source, issuer.source), table, {"token": f"{column.name}_token"})
+        elif column.name == "date_of_birth":
+            raw = lookups.distinct(source)[source]
+            born = normalise.date_of_birth(raw)
+            table = pa.table({f"raw_{source}": raw, "token": lookups.token(pc.cast(born, pa.string()), "date_of_birth"),
+                              "year": pc.year(born), "month": pc.month(born)})  # fmt: skip
+            lookups.add(column.name, (source,), table,
+                        {"token": "date_of_birth_token", "year": "year_of_birth", "month": "month_of_birth"})  # fmt: skip
+        elif column.type == "postcode":
+            raw = lookups.distinct(source)[source]
+            cleaned = normalise.postcode(raw)
+            table = pa.table({f"raw_{source}": raw, "postcode": cleaned,
+                              "token": lookups.token(cleaned, "postcode"),
+                              "district_token": lookups.token(normalise.postcode_district(raw), "postcode_district")})  # fmt: skip
+            areas = postcode_areas()
+            table = table.join(areas, "postcode", join_type="left outer").drop(["postcode"])
+            outputs = {"token": "postcode_token", "district_token": "postcode_district_token"}
+            outputs |= {
+                c: c
+                for c in (
+                    "lsoa21_code",
+                    "lsoa11_code",
+                    "msoa11_code",
+                    "ward_code",
+                    "imd_decile",
+                    "imd_quintile",
+                )
+            }
+            lookups.add(column.name, (source,), table, outputs)
+        elif column.type == "name":
+            raw = lookups.distinct(source)[source]
+            cleaned = normalise.name(raw)
+            table = pa.table({f"raw_{source}": raw, "token": lookups.token(cleaned, column.name),
+                              "phonetic": lookups.token(normalise.nysiis(cleaned), f"{column.name}_nysiis"),
+                              "initial": lookups.token(normalise.initial(cleaned), f"{column.name}_initial")})  # fmt: skip
+            lookups.add(column.name, (source,), table,
+                        {"token": f"{column.name}_token", "phonetic": f"{column.name}_phonetic_token",
+                         "initial": f"{column.name}_initial_token"})  # fmt: skip
+        elif column.type == "sex":
+            raw = lookups.distinct(source)[source]
+            lookups.add(
+                column.name,
+                (source,),
+                pa.table({f"raw_{source}": raw, "sex": normalise.sex(raw)}),
+                {"sex": column.name},
+            )
+        elif column.type == "code":
+            raw = lookups.distinct(source)[source]
+            table = pa.table({f"raw_{source}": raw, "code": clean_code(raw, column.code_system)})
+            lookups.add(column.name, (source,), table, {"code": column.name})
+
+
+def _payload_sql(column: Column) -> str | None:
+    """The output expression of a non-identifying column; identifiers only leave as tokens."""
+    if column.is_identifier:
+        return None
+    source = f"a.{quoted(column.source)}"
+    if column.type == "date":
+        return f"cast({sql_date(column).replace(quoted(column.source), source)} as date) as {column.name}"
+    if column.type == "datetime":
+        return f"{sql_date(column).replace(quoted(column.source), source)} as {column.name}"
+    if column.type == "integer":
+        return f"try_cast(trim({source}) as bigint) as {column.name}"
+    if column.type == "decimal":
+        return f"try_cast(trim({source}) as double) as {column.name}"
+    if column.type == "text":
+        return f"nullif(trim({source}), '') as {column.name}"
+    return None  # identifiers, sex and codes come from lookups
+
+
+def _age_sql(spec: FeedSpec) -> list[str]:
+    if not (spec.event_date and spec.column("date_of_birth")):
+        return []
+    born = sql_date(spec.column("date_of_birth")).replace(
+        quoted(spec.column("date_of_birth").source), "a." + quoted(spec.column("date_of_birth").source)
+    )
+    event_column = spec.column(spec.event_date)
+    event = sql_date(event_column).replace(quoted(event_column.source), "a." + quoted(event_column.source))
+    return [f"cast(date_sub('year', {born}, {event}) as smallint) as age_at_event"]
+
+
+def _write_quarantine(con, spec: FeedSpec, path: Path) -> Path:
+    folder = path.parent / QUARANTINE_DIR
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{path.name}.rejected.csv"
+    originals = ", ".join(f"r.{quoted(c.source)}" for c in spec.columns)
+    temporary = target.with_name(target.name + ".partial")
+    con.execute(
+        f"""copy (
+            select f.row_number, f.reasons, {originals}
+            from (select row_number, string_agg(rule, '; ' order by rule) as reasons
+                  from failures where severity = 'critical' group by row_number) f
+            join raw r on r.rowid + 1 = f.row_number
+            order by f.row_number
+        ) to '{temporary}' (header, delimiter ',')"""
+    )
+    os.replace(temporary, target)
+    return target
+
+
+def pseudonymise_extract(
+    path: Path,
+    spec: FeedSpec,
+    key: MasterKey,
+    out_dir: Path,
+    suite: dict,
+    today: datetime.date,
+    max_quarantined_share: float = 0.05,
+    threads: int | None = None,
+) -> tuple[Manifest, ValidationOutcome]:
+    """Validate and pseudonymise one extract; raise LdmError (writing no output) on any failure."""
+    started = time.perf_counter()
+    sha256 = file_sha256(path)
+    manifest = Manifest(
+        feed=spec.feed, spec_version=spec.spec_version, input_file=path.name, input_sha256=sha256,
+        input_bytes=path.stat().st_size, rows_in=0, rows_accepted=0, rows_quarantined=0,
+        key_id=key.key_id, software_version=__version__, operator=getpass.getuser(),
+        started_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+    )  # fmt: skip
+    con = duckdb.connect()
+    if threads:
+        con.execute(f"set threads = {int(threads)}")
+    load_raw(con, path, spec)
+    outcome = validate(con, spec, suite, today)
+    manifest.rows_in, manifest.rows_quarantined = outcome.rows_in, outcome.rows_quarantined
+    manifest.rows_accepted = outcome.rows_accepted
+    manifest.rules = [
+        {"rule": r.rule, "column": r.column, "severity": r.severity, "rows": r.rows} for r in outcome.rules
+    ]
+    if outcome.rows_quarantined:
+        manifest.quarantine_file = str(_write_quarantine(con, spec, path))
+    share = outcome.rows_quarantined / outcome.rows_in
+    if share > max_quarantined_share:
+        raise LdmError(
+            f"{path}: {share:.1%} of rows failed a blocking rule, above the limit of "
+            f"{max_quarantined_share:.1%}; nothing was pseudonymised. Reasons by row: {manifest.quarantine_file}"
+        )
+    con.execute(
+        """create or replace temp table accepted as
+           select rowid + 1 as row_number, * from raw
+           where rowid + 1 not in (select row_number from failures where severity = 'critical')"""
+    )
+    lookups = _Lookups(con, key.purpose_key(LINKAGE))
+    _identifier_lookups(lookups, spec)
+    select = ["a.row_number"]
+    for column in spec.columns:
+        payload = _payload_sql(column)
+        if payload:
+            select.append(payload)
+    select += lookups.columns + _age_sql(spec)
+    folder = out_dir / spec.feed
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = f"{path.name}.{sha256[:12]}"
+    output = folder / f"{stem}.parquet"
+    temporary = output.with_name(output.name + ".partial")
+    con.execute(
+        f"""copy (select {", ".join(select)} from accepted a {" ".join(lookups.joins)} order by a.row_number)
+            to '{temporary}' (format parquet, compression zstd)"""
+    )
+    os.replace(temporary, output)
+    if spec.column("nhs_number"):
+        present, valid = con.execute(
+            f"select count(nhs_number_token), count(*) filter (where nhs_number_valid) from '{output}'"
+        ).fetchone()
+        manifest.nhs_numbers = {"rows": manifest.rows_accepted, "present": present, "valid": valid,
+                                "invalid": present - valid, "missing": manifest.rows_accepted - present}  # fmt: skip
+    manifest.output_file = output.name
+    manifest.output_sha256 = file_sha256(output)
+    manifest.finished_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    manifest.seconds = round(time.perf_counter() - started, 3)
+    manifest.write(folder / f"{stem}.manifest.json")
+    return manifest, outcome

@@ -1,0 +1,1 @@
+"""Row-level validation of extracts with Great Expectations suites (one per feed)."""

@@ -1,0 +1,50 @@
+"""The validation report of a batch: readable by an IG lead, free of identifiers.
+
+Examples of failing values are shown only for non-identifying columns (codes, dates of events);
+for identifiers the report gives counts alone.
+"""
+
+from __future__ import annotations
+
+from ldm.pseudonymise.batch import BatchResult
+
+
+def markdown(result: BatchResult) -> str:
+    lines = ["# Validation report", ""]
+    lines += [
+        "| extract | feed | rows in | accepted | quarantined | key id |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for manifest, _ in result.done:
+        lines.append(
+            f"| {manifest.input_file} | {manifest.feed} | {manifest.rows_in:,} | {manifest.rows_accepted:,} "
+            f"| {manifest.rows_quarantined:,} | {manifest.key_id} |"
+        )
+    for manifest, outcome in result.done:
+        lines += ["", f"## {manifest.input_file}", ""]
+        lines.append(f"SHA-256 `{manifest.input_sha256}`; spec version {manifest.spec_version}; "
+                     f"rows in {manifest.rows_in:,} = accepted {manifest.rows_accepted:,} + quarantined "
+                     f"{manifest.rows_quarantined:,}.")  # fmt: skip
+        if manifest.nhs_numbers:
+            n = manifest.nhs_numbers
+            lines.append(f"NHS numbers among accepted rows: {n['valid']:,} valid, {n['invalid']:,} invalid "
+                         f"(kept, not used to link), {n['missing']:,} missing.")  # fmt: skip
+        failing = [rule for rule in outcome.rules if rule.rows]
+        if failing:
+            lines += ["", "| severity | rule | rows | examples |", "|---|---|---:|---|"]
+            for rule in sorted(failing, key=lambda r: (r.severity != "critical", -r.rows)):
+                examples = ", ".join(rule.examples) if rule.examples else "(identifier: not shown)"
+                lines.append(f"| {rule.severity} | {rule.rule} | {rule.rows:,} | {examples} |")
+        if manifest.quarantine_file:
+            lines += [
+                "",
+                f"Quarantined rows, with their row numbers and reasons: `{manifest.quarantine_file}`",
+            ]
+    if result.resent:
+        lines += ["", "## Already pseudonymised (same SHA-256), skipped", ""]
+        lines += [f"- {path.name}: see {earlier.name}" for path, earlier in result.resent]
+    if result.failed:
+        lines += ["", "## Failed", ""] + [f"- {path.name}: {message}" for path, message in result.failed]
+    if result.unrecognised:
+        lines += ["", "## Not recognised by any feed spec", ""] + [f"- {p.name}" for p in result.unrecognised]
+    return "\n".join(lines) + "\n"
