@@ -17,7 +17,7 @@ from ldm.feeds.spec import FeedSpec
 from ldm.pseudonymise.extract import Manifest, file_sha256, previous_manifest, pseudonymise_extract
 from ldm.pseudonymise.keys import MasterKey
 from ldm.validate.run import ValidationOutcome
-from ldm.validate.suites import EXPECTATIONS_DIR, load_suite_document
+from ldm.validate.suites import EXPECTATIONS_DIR, load_suite_document, suite_document
 
 
 @dataclass
@@ -51,7 +51,7 @@ def pseudonymise_folder(
     specs: dict[str, FeedSpec],
     today: datetime.date,
     max_quarantined_share: float = 0.05,
-    expectations_dir: Path = EXPECTATIONS_DIR,
+    expectations_dir: Path | None = EXPECTATIONS_DIR,
     progress=None,
 ) -> BatchResult:
     result = BatchResult()
@@ -64,7 +64,11 @@ def pseudonymise_folder(
         if progress:
             progress(f"{spec.feed}: {path.name}")
         try:
-            suite = load_suite_document(spec.feed, expectations_dir)
+            # Committed suites for the built-in specs; a provider's own spec brings its derived suite.
+            if expectations_dir is None:
+                suite = suite_document(spec)
+            else:
+                suite = load_suite_document(spec.feed, expectations_dir)
             result.done.append(
                 pseudonymise_extract(path, spec, key, out, suite, today, max_quarantined_share)
             )

@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--out", type=Path, required=True, help="folder for pseudonymised extracts")
     command.add_argument("--key-file", type=Path, help="master key file (default: $LDM_KEY_FILE)")
     command.add_argument("--specs", type=Path, help="folder of feed spec YAML files (default: built in)")
-    command.add_argument("--expectations", type=Path, default=EXPECTATIONS_DIR, help="folder of suites")
+    command.add_argument("--expectations", type=Path,
+                         help="folder of suites (default: expectations/ for the built-in specs, "
+                         "or suites derived from --specs)")  # fmt: skip
     command.add_argument("--max-quarantined", type=float, default=0.05,
                          help="fail an extract when more than this share of rows is quarantined (0.05)")  # fmt: skip
     command.add_argument("--today", type=datetime.date.fromisoformat, default=datetime.date.today(),
@@ -57,8 +59,9 @@ def run_pseudonymise(args: argparse.Namespace) -> int:
     key = load_key(args.key_file)
     specs = load_specs(args.specs)
     args.out.mkdir(parents=True, exist_ok=True)
+    expectations = args.expectations or (None if args.specs else EXPECTATIONS_DIR)
     result = pseudonymise_folder(
-        args.extracts, args.out, key, specs, args.today, args.max_quarantined, args.expectations,
+        args.extracts, args.out, key, specs, args.today, args.max_quarantined, expectations,
         progress=lambda message: print(f"  {message}", file=sys.stderr),
     )  # fmt: skip
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")

@@ -134,9 +134,14 @@ def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
                               "token": lookups.token(local, "local_patient_id")})  # fmt: skip
             lookups.add(column.name, (source, issuer.source), table, {"token": f"{column.name}_token"})
         elif column.name == "date_of_birth":
-            raw = lookups.distinct(source)[source]
-            born = normalise.date_of_birth(raw)
-            table = pa.table({f"raw_{source}": raw, "token": lookups.token(pc.cast(born, pa.string()), "date_of_birth"),
+            # Parse with the provider's own format first, so any date style in a spec tokenises alike.
+            parsed = lookups.con.sql(
+                f"select distinct {quoted(source)} as raw, strftime({sql_date(column)}, '%Y-%m-%d') as iso "
+                "from accepted"
+            ).to_arrow_table()
+            born = normalise.date_of_birth(parsed["iso"])
+            table = pa.table({f"raw_{source}": parsed["raw"],
+                              "token": lookups.token(pc.cast(born, pa.string()), "date_of_birth"),
                               "year": pc.year(born), "month": pc.month(born)})  # fmt: skip
             lookups.add(column.name, (source,), table,
                         {"token": "date_of_birth_token", "year": "year_of_birth", "month": "month_of_birth"})  # fmt: skip

@@ -50,7 +50,7 @@ def _column_rules(column: Column) -> list[dict]:
                            blocking, regex=r"^\s*[0-9]+\s*$"))  # fmt: skip
     elif column.type == "decimal":
         rules.append(_rule("expect_column_values_to_match_regex", name, f"{name} is not a number",
-                           False, regex=r"^\s*-?[0-9]+(\.[0-9]+)?\s*$"))  # fmt: skip
+                           False, regex=r"^\s*-?[0-9]+(?:\.[0-9]+)?\s*$"))  # fmt: skip
     elif column.type in ("date", "datetime"):
         rules.append(_rule("expect_column_values_to_match_strftime_format", name,
                            f"{name} is not a real date in the form {column.format}", True,
