@@ -176,7 +176,7 @@ def test_resent_extract_is_recognised_by_checksum(run):
 
 
 def test_planted_bad_rows_are_quarantined_with_the_right_reason(run):
-    root, _, result = run
+    _, _, result = run
     truth = REPO / "sample_data" / "ground_truth" / "records.parquet"
     manifest = next(m for m, _ in result.done if m.feed == "gp_events")
     con = duckdb.connect()
@@ -253,7 +253,8 @@ def test_a_renamed_reformatted_provider_is_onboarded_by_spec_alone(run, tmp_path
                          ProviderCode as trust, strftime(strptime(BirthDate, '%d/%m/%Y'), '%Y%m%d') as born,
                          Gender as gender, Postcode as post_code,
                          strftime(strptime(AppointmentDate, '%d/%m/%Y'), '%Y%m%d') as appt_date,
-                         TreatmentFunctionCode as tfc, FirstAttendance as first_att, AttendanceStatus as attended
+                         TreatmentFunctionCode as tfc, FirstAttendance as first_att,
+                         AttendanceStatus as attended
                   from read_csv('{source}', all_varchar = true)
                   where AppointmentDate not like '31/02/%')
             to '{tmp_path}/extracts/outpatients_trust_b.csv' (header, delimiter ';')"""
@@ -263,7 +264,8 @@ def test_a_renamed_reformatted_provider_is_onboarded_by_spec_alone(run, tmp_path
         "AppointmentId": "appt_ref", "NHSNumber": "nhs_no", "HospitalNumber": "mrn", "ProviderCode": "trust",
         "BirthDate": "born", "Gender": "gender", "Postcode": "post_code", "AppointmentDate": "appt_date",
         "TreatmentFunctionCode": "tfc", "FirstAttendance": "first_att", "AttendanceStatus": "attended",
-        '"%d/%m/%Y"': '"%Y%m%d"', 'delimiter: ","': 'delimiter: ";"', "op_appointments*.csv": "outpatients_*.csv",
+        '"%d/%m/%Y"': '"%Y%m%d"', 'delimiter: ","': 'delimiter: ";"',
+        "op_appointments*.csv": "outpatients_*.csv",
     }.items():  # fmt: skip
         spec_text = spec_text.replace(old, new)
     (tmp_path / "specs").mkdir()
@@ -278,7 +280,7 @@ def test_a_renamed_reformatted_provider_is_onboarded_by_spec_alone(run, tmp_path
     compare = duckdb.sql(
         f"""select count(*), count(*) filter (where a.nhs_number_token is not distinct from b.nhs_number_token
                                               and a.local_id_token = b.local_id_token
-                                              and a.date_of_birth_token is not distinct from b.date_of_birth_token
+                                and a.date_of_birth_token is not distinct from b.date_of_birth_token
                                               and a.appointment_date = b.appointment_date)
             from '{ours}' a join '{original}' b using (record_id)"""
     ).fetchall()[0]

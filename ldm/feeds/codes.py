@@ -22,7 +22,7 @@ VALUE_SETS: dict[str, tuple[str, ...]] = {
                            "400", "410", "420", "430", "502"),
     "first_attendance": ("1", "2", "3", "4", "5"),
     "attendance_status": ("0", "2", "3", "4", "5", "6", "7"),
-    "ethnic_category": tuple("ABCDEFGHJKLMNPRSZ") + ("99",),
+    "ethnic_category": (*tuple("ABCDEFGHJKLMNPRSZ"), "99"),
     "attended_yn": ("Y", "N", "C"),
 }  # fmt: skip
 REFERENCE_LISTS = {
@@ -48,7 +48,7 @@ def _verhoeff_permutation(position: int, digit: int) -> int:
 
 
 def snomed_concept_id_is_valid(code: str | None) -> bool:
-    """SNOMED CT ids are 6-18 digits ending in a Verhoeff check digit (the partition digits are not checked)."""
+    """SNOMED CT ids: 6-18 digits ending in a Verhoeff check digit (partition digits not checked)."""
     if code is None or not code.isdigit() or not 6 <= len(code) <= 18 or code[0] == "0":
         return False
     check = 0

@@ -33,13 +33,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     command.add_argument("--out", type=Path, required=True, help="folder for pseudonymised extracts")
     command.add_argument("--key-file", type=Path, help="master key file (default: $LDM_KEY_FILE)")
     command.add_argument("--specs", type=Path, help="folder of feed spec YAML files (default: built in)")
-    command.add_argument("--expectations", type=Path,
-                         help="folder of suites (default: expectations/ for the built-in specs, "
-                         "or suites derived from --specs)")  # fmt: skip
-    command.add_argument("--max-quarantined", type=float, default=0.05,
-                         help="fail an extract when more than this share of rows is quarantined (0.05)")  # fmt: skip
-    command.add_argument("--today", type=datetime.date.fromisoformat, default=datetime.date.today(),
-                         help="date after which event dates are in the future (default: today)")  # fmt: skip
+    command.add_argument(
+        "--expectations",
+        type=Path,
+        help="folder of suites (default: expectations/ for the built-in specs, "
+        "or suites derived from --specs)",
+    )
+    command.add_argument(
+        "--max-quarantined",
+        type=float,
+        default=0.05,
+        help="fail an extract when more than this share of rows is quarantined (0.05)",
+    )
+    command.add_argument(
+        "--today",
+        type=datetime.date.fromisoformat,
+        default=datetime.date.today(),
+        help="date after which event dates are in the future (default: today)",
+    )
     command.set_defaults(handler=run_pseudonymise)
 
     suites = subparsers.add_parser(
@@ -61,23 +72,31 @@ def run_pseudonymise(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     expectations = args.expectations or (None if args.specs else EXPECTATIONS_DIR)
     result = pseudonymise_folder(
-        args.extracts, args.out, key, specs, args.today, args.max_quarantined, expectations,
+        args.extracts,
+        args.out,
+        key,
+        specs,
+        args.today,
+        args.max_quarantined,
+        expectations,
         progress=lambda message: print(f"  {message}", file=sys.stderr),
-    )  # fmt: skip
+    )
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     report = args.out / "reports" / f"validation-{stamp}.md"
     report.parent.mkdir(exist_ok=True)
     report.write_text(markdown(result))
     for manifest, _ in result.done:
-        print(f"{manifest.input_file:<28} {manifest.rows_in:>11,} in {manifest.rows_accepted:>11,} accepted "
-              f"{manifest.rows_quarantined:>8,} quarantined  {manifest.seconds:6.1f} s")  # fmt: skip
+        print(
+            f"{manifest.input_file:<28} {manifest.rows_in:>11,} in {manifest.rows_accepted:>11,} accepted "
+            f"{manifest.rows_quarantined:>8,} quarantined  {manifest.seconds:6.1f} s"
+        )
     for path, earlier in result.resent:
         print(f"{path.name:<28} already pseudonymised (same SHA-256): {earlier}")
     for path in result.unrecognised:
         print(f"{path.name:<28} not recognised by any feed spec; left alone", file=sys.stderr)
     print(f"key id {key.key_id}; report: {report}")
     if result.failed:
-        for path, message in result.failed:
+        for _, message in result.failed:
             print(f"ldm pseudonymise: error: {message}", file=sys.stderr)
         return 1
     return 0

@@ -118,8 +118,13 @@ def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
         if column.type == "nhs_number":
             raw = lookups.distinct(source)[source]
             number = normalise.nhs_number(raw)
-            table = pa.table({f"raw_{source}": raw, "token": lookups.token(number, "nhs_number"),
-                              "valid": normalise.nhs_number_is_valid(raw)})  # fmt: skip
+            table = pa.table(
+                {
+                    f"raw_{source}": raw,
+                    "token": lookups.token(number, "nhs_number"),
+                    "valid": normalise.nhs_number_is_valid(raw),
+                }
+            )
             lookups.add(
                 column.name,
                 (source,),
@@ -130,8 +135,13 @@ def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
             issuer = spec.column(column.issuer)
             pairs = lookups.distinct(source, issuer.source)
             local = normalise.local_patient_id(pairs[source], pairs[issuer.source])
-            table = pa.table({f"raw_{source}": pairs[source], f"raw_{issuer.source}": pairs[issuer.source],
-                              "token": lookups.token(local, "local_patient_id")})  # fmt: skip
+            table = pa.table(
+                {
+                    f"raw_{source}": pairs[source],
+                    f"raw_{issuer.source}": pairs[issuer.source],
+                    "token": lookups.token(local, "local_patient_id"),
+                }
+            )
             lookups.add(column.name, (source, issuer.source), table, {"token": f"{column.name}_token"})
         elif column.name == "date_of_birth":
             # Parse with the provider's own format first, so any date style in a spec tokenises alike.
@@ -140,17 +150,31 @@ def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
                 "from accepted"
             ).to_arrow_table()
             born = normalise.date_of_birth(parsed["iso"])
-            table = pa.table({f"raw_{source}": parsed["raw"],
-                              "token": lookups.token(pc.cast(born, pa.string()), "date_of_birth"),
-                              "year": pc.year(born), "month": pc.month(born)})  # fmt: skip
-            lookups.add(column.name, (source,), table,
-                        {"token": "date_of_birth_token", "year": "year_of_birth", "month": "month_of_birth"})  # fmt: skip
+            table = pa.table(
+                {
+                    f"raw_{source}": parsed["raw"],
+                    "token": lookups.token(pc.cast(born, pa.string()), "date_of_birth"),
+                    "year": pc.year(born),
+                    "month": pc.month(born),
+                }
+            )
+            lookups.add(
+                column.name,
+                (source,),
+                table,
+                {"token": "date_of_birth_token", "year": "year_of_birth", "month": "month_of_birth"},
+            )
         elif column.type == "postcode":
             raw = lookups.distinct(source)[source]
             cleaned = normalise.postcode(raw)
-            table = pa.table({f"raw_{source}": raw, "postcode": cleaned,
-                              "token": lookups.token(cleaned, "postcode"),
-                              "district_token": lookups.token(normalise.postcode_district(raw), "postcode_district")})  # fmt: skip
+            table = pa.table(
+                {
+                    f"raw_{source}": raw,
+                    "postcode": cleaned,
+                    "token": lookups.token(cleaned, "postcode"),
+                    "district_token": lookups.token(normalise.postcode_district(raw), "postcode_district"),
+                }
+            )
             areas = postcode_areas()
             table = table.join(areas, "postcode", join_type="left outer").drop(["postcode"])
             outputs = {"token": "postcode_token", "district_token": "postcode_district_token"}
@@ -169,12 +193,24 @@ def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
         elif column.type == "name":
             raw = lookups.distinct(source)[source]
             cleaned = normalise.name(raw)
-            table = pa.table({f"raw_{source}": raw, "token": lookups.token(cleaned, column.name),
-                              "phonetic": lookups.token(normalise.nysiis(cleaned), f"{column.name}_nysiis"),
-                              "initial": lookups.token(normalise.initial(cleaned), f"{column.name}_initial")})  # fmt: skip
-            lookups.add(column.name, (source,), table,
-                        {"token": f"{column.name}_token", "phonetic": f"{column.name}_phonetic_token",
-                         "initial": f"{column.name}_initial_token"})  # fmt: skip
+            table = pa.table(
+                {
+                    f"raw_{source}": raw,
+                    "token": lookups.token(cleaned, column.name),
+                    "phonetic": lookups.token(normalise.nysiis(cleaned), f"{column.name}_nysiis"),
+                    "initial": lookups.token(normalise.initial(cleaned), f"{column.name}_initial"),
+                }
+            )
+            lookups.add(
+                column.name,
+                (source,),
+                table,
+                {
+                    "token": f"{column.name}_token",
+                    "phonetic": f"{column.name}_phonetic_token",
+                    "initial": f"{column.name}_initial_token",
+                },
+            )
         elif column.type == "sex":
             raw = lookups.distinct(source)[source]
             lookups.add(
@@ -251,11 +287,19 @@ def pseudonymise_extract(
     started = time.perf_counter()
     sha256 = file_sha256(path)
     manifest = Manifest(
-        feed=spec.feed, spec_version=spec.spec_version, input_file=path.name, input_sha256=sha256,
-        input_bytes=path.stat().st_size, rows_in=0, rows_accepted=0, rows_quarantined=0,
-        key_id=key.key_id, software_version=__version__, operator=getpass.getuser(),
+        feed=spec.feed,
+        spec_version=spec.spec_version,
+        input_file=path.name,
+        input_sha256=sha256,
+        input_bytes=path.stat().st_size,
+        rows_in=0,
+        rows_accepted=0,
+        rows_quarantined=0,
+        key_id=key.key_id,
+        software_version=__version__,
+        operator=getpass.getuser(),
         started_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-    )  # fmt: skip
+    )
     con = duckdb.connect()
     if threads:
         con.execute(f"set threads = {int(threads)}")
@@ -272,7 +316,8 @@ def pseudonymise_extract(
     if share > max_quarantined_share:
         raise LdmError(
             f"{path}: {share:.1%} of rows failed a blocking rule, above the limit of "
-            f"{max_quarantined_share:.1%}; nothing was pseudonymised. Reasons by row: {manifest.quarantine_file}"
+            f"{max_quarantined_share:.1%}; nothing was pseudonymised. "
+            f"Reasons by row: {manifest.quarantine_file}"
         )
     con.execute(
         """create or replace temp table accepted as
@@ -301,8 +346,13 @@ def pseudonymise_extract(
         present, valid = con.execute(
             f"select count(nhs_number_token), count(*) filter (where nhs_number_valid) from '{output}'"
         ).fetchone()
-        manifest.nhs_numbers = {"rows": manifest.rows_accepted, "present": present, "valid": valid,
-                                "invalid": present - valid, "missing": manifest.rows_accepted - present}  # fmt: skip
+        manifest.nhs_numbers = {
+            "rows": manifest.rows_accepted,
+            "present": present,
+            "valid": valid,
+            "invalid": present - valid,
+            "missing": manifest.rows_accepted - present,
+        }
     manifest.output_file = output.name
     manifest.output_sha256 = file_sha256(output)
     manifest.finished_at = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")

@@ -22,13 +22,17 @@ def markdown(result: BatchResult) -> str:
         )
     for manifest, outcome in result.done:
         lines += ["", f"## {manifest.input_file}", ""]
-        lines.append(f"SHA-256 `{manifest.input_sha256}`; spec version {manifest.spec_version}; "
-                     f"rows in {manifest.rows_in:,} = accepted {manifest.rows_accepted:,} + quarantined "
-                     f"{manifest.rows_quarantined:,}.")  # fmt: skip
+        lines.append(
+            f"SHA-256 `{manifest.input_sha256}`; spec version {manifest.spec_version}; "
+            f"rows in {manifest.rows_in:,} = accepted {manifest.rows_accepted:,} + quarantined "
+            f"{manifest.rows_quarantined:,}."
+        )
         if manifest.nhs_numbers:
             n = manifest.nhs_numbers
-            lines.append(f"NHS numbers among accepted rows: {n['valid']:,} valid, {n['invalid']:,} invalid "
-                         f"(kept, not used to link), {n['missing']:,} missing.")  # fmt: skip
+            lines.append(
+                f"NHS numbers among accepted rows: {n['valid']:,} valid, {n['invalid']:,} invalid "
+                f"(kept, not used to link), {n['missing']:,} missing."
+            )
         failing = [rule for rule in outcome.rules if rule.rows]
         if failing:
             lines += ["", "| severity | rule | rows | examples |", "|---|---|---:|---|"]
