@@ -18,11 +18,18 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 def _registrars() -> list[Register]:
     from ldm import demo
+    from ldm.pseudonymise import bench as pseudonymise_bench
     from ldm.pseudonymise import cli as pseudonymise_cli
     from ldm.pseudonymise import keys
     from ldm.synthetic import cli as synthetic_cli
 
-    return [synthetic_cli.register, keys.register, pseudonymise_cli.register, demo.register]
+    return [
+        synthetic_cli.register,
+        keys.register,
+        pseudonymise_cli.register,
+        pseudonymise_bench.register,
+        demo.register,
+    ]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import resource
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
+from ldm.benchmark import peak_memory_mb
 from ldm.errors import LdmError
 from ldm.synthetic import nhs_numbers
 from ldm.synthetic.config import SampleConfig
@@ -73,11 +73,6 @@ def run_sample(args: argparse.Namespace) -> int:
     print(f"extracts:     {args.out / 'extracts'}")
     print(f"ground truth: {args.out / 'ground_truth'} (never an input to the pipeline)")
     return 0
-
-
-def peak_memory_mb() -> float:
-    """Peak resident memory of this process so far, in MB (Linux reports kilobytes)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def run_bench(args: argparse.Namespace) -> int:

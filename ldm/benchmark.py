@@ -1,0 +1,51 @@
+"""What every benchmark command shares: a cached sample, the DuckDB floor, and peak memory.
+
+Figures are always printed beside a floor measured in the same run on the same files — DuckDB
+reading the extracts into plain tables — so they can be read against the machine they ran on.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import time
+from pathlib import Path
+
+import duckdb
+
+from ldm.synthetic.config import SampleConfig
+from ldm.synthetic.formats import FORMATS
+from ldm.synthetic.generate import generate
+
+CACHE_ENV = "LDM_BENCH_CACHE"
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far, in MB (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def cached_sample(persons: int, seed: int = 1) -> Path:
+    """A generated sample, made once and kept under $LDM_BENCH_CACHE (default ~/.cache/ldm/bench)."""
+    root = Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "ldm" / "bench"))
+    folder = root / f"persons-{persons}-seed-{seed}"
+    if not (folder / "complete").exists():
+        print(f"generating a sample of {persons:,} persons in {folder} (cached for later runs)")
+        generate(SampleConfig(persons=persons, seed=seed), folder)
+        (folder / "complete").touch()
+    return folder
+
+
+def duckdb_floor(extracts: Path) -> tuple[float, int]:
+    """Seconds for DuckDB to read every extract into a plain table, and the rows read."""
+    con = duckdb.connect()
+    rows = 0
+    started = time.perf_counter()
+    for number, fmt in enumerate(FORMATS.values()):
+        path = extracts / fmt.file_name
+        con.execute(
+            f"create table t{number} as select * from read_csv(?, delim = ?, header = true)",
+            [str(path), fmt.delimiter],
+        )
+        rows += con.execute(f"select count(*) from t{number}").fetchone()[0]
+    return time.perf_counter() - started, rows
