@@ -57,7 +57,8 @@ def pseudonymise_folder(
     result = BatchResult()
     matched, result.unrecognised = match_extracts(extracts, specs)
     for path, spec in matched:
-        earlier = previous_manifest(out, spec.feed, file_sha256(path))
+        sha256 = file_sha256(path)
+        earlier = previous_manifest(out, spec.feed, sha256)
         if earlier:
             result.resent.append((path, earlier))
             continue
@@ -70,7 +71,7 @@ def pseudonymise_folder(
             else:
                 suite = load_suite_document(spec.feed, expectations_dir)
             result.done.append(
-                pseudonymise_extract(path, spec, key, out, suite, today, max_quarantined_share)
+                pseudonymise_extract(path, spec, key, out, suite, today, max_quarantined_share, sha256=sha256)
             )
         except LdmError as error:
             result.failed.append((path, str(error)))

@@ -282,10 +282,12 @@ def pseudonymise_extract(
     today: datetime.date,
     max_quarantined_share: float = 0.05,
     threads: int | None = None,
+    sha256: str | None = None,
+    memory_limit: str = "4GB",
 ) -> tuple[Manifest, ValidationOutcome]:
     """Validate and pseudonymise one extract; raise LdmError (writing no output) on any failure."""
     started = time.perf_counter()
-    sha256 = file_sha256(path)
+    sha256 = sha256 or file_sha256(path)
     manifest = Manifest(
         feed=spec.feed,
         spec_version=spec.spec_version,
@@ -300,7 +302,7 @@ def pseudonymise_extract(
         operator=getpass.getuser(),
         started_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
-    con = duckdb.connect()
+    con = duckdb.connect(config={"memory_limit": memory_limit})
     if threads:
         con.execute(f"set threads = {int(threads)}")
     load_raw(con, path, spec)
@@ -320,7 +322,7 @@ def pseudonymise_extract(
             f"Reasons by row: {manifest.quarantine_file}"
         )
     con.execute(
-        """create or replace temp table accepted as
+        """create or replace temp view accepted as
            select rowid + 1 as row_number, * from raw
            where rowid + 1 not in (select row_number from failures where severity = 'critical')"""
     )
@@ -338,7 +340,7 @@ def pseudonymise_extract(
     output = folder / f"{stem}.parquet"
     temporary = output.with_name(output.name + ".partial")
     con.execute(
-        f"""copy (select {", ".join(select)} from accepted a {" ".join(lookups.joins)} order by a.row_number)
+        f"""copy (select {", ".join(select)} from accepted a {" ".join(lookups.joins)})
             to '{temporary}' (format parquet, compression zstd)"""
     )
     os.replace(temporary, output)

@@ -1,0 +1,1 @@
+"""Information governance: the audit chain and the accounts IG leads read."""
