@@ -36,6 +36,9 @@ class NoiseRates:
     )
     wrong_check_digit: float = 0.002  # last digit mistyped: fails Modulus 11
     transposed_digits: float = 0.002  # two adjacent digits swapped: fails Modulus 11
+    # Feeds whose NHS number is copied from a system record, not keyed per row, so they carry no
+    # keying slips: a GP system writes each event with the number held on the patient's record.
+    system_held_nhs_number: tuple[str, ...] = ("gp_events",)
     dob_typo: float = 0.005  # day and month swapped, a day out, or a year out
     stale_postcode: float = 0.5  # share of a mover's later hospital/community rows with the old address
     name_variant: float = 0.03  # spelling variant of forename or surname (feeds with names)

@@ -34,11 +34,14 @@ def _nhs_number_column(rng, feed: str, true_numbers: np.ndarray, config: SampleC
     n = len(true_numbers)
     rates = config.noise
     missing_rate = rates.missing_nhs_number.get(feed, 0.0)
+    keyed = feed not in rates.system_held_nhs_number
+    wrong_rate = rates.wrong_check_digit if keyed else 0.0
+    transposed_rate = rates.transposed_digits if keyed else 0.0
     draw = rng.random(n)
     missing = draw < missing_rate
-    wrong_check = (draw >= missing_rate) & (draw < missing_rate + rates.wrong_check_digit)
-    upper = missing_rate + rates.wrong_check_digit + rates.transposed_digits
-    transposed = (draw >= missing_rate + rates.wrong_check_digit) & (draw < upper)
+    wrong_check = (draw >= missing_rate) & (draw < missing_rate + wrong_rate)
+    upper = missing_rate + wrong_rate + transposed_rate
+    transposed = (draw >= missing_rate + wrong_rate) & (draw < upper)
     numbers = true_numbers.copy()
     numbers[wrong_check] = nhs_numbers.with_wrong_check_digit(true_numbers[wrong_check], rng)
     numbers[transposed] = nhs_numbers.with_transposed_digits(true_numbers[transposed], rng)

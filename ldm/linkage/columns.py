@@ -1,0 +1,49 @@
+"""The token columns linkage reads, as the pseudonymised extracts name them.
+
+A spine or a records table may lack any of these columns (a feed without names has no name
+tokens): the engine reads a missing column as null, so a missing identifier is simply never
+evidence, for or against.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+# Column name -> DuckDB type of the token columns written by ldm.pseudonymise.extract.
+TOKEN_COLUMNS: dict[str, str] = {
+    "nhs_number_token": "varchar",
+    "nhs_number_valid": "boolean",
+    "local_id_token": "varchar",
+    "date_of_birth_token": "varchar",
+    "year_of_birth": "integer",
+    "month_of_birth": "integer",
+    "sex": "varchar",
+    "postcode_token": "varchar",
+    "postcode_district_token": "varchar",
+    "forename_token": "varchar",
+    "forename_phonetic_token": "varchar",
+    "forename_initial_token": "varchar",
+    "surname_token": "varchar",
+    "surname_phonetic_token": "varchar",
+    "surname_initial_token": "varchar",
+}
+
+
+def quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def columns_of(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
+    """Column names of a table, view or table function in `con`."""
+    return {row[0] for row in con.execute(f"describe select * from {relation}").fetchall()}
+
+
+def token_select(present: set[str], prefix: str = "") -> list[str]:
+    """Select expressions for every token column, typed null where the input lacks it."""
+    expressions = []
+    for name, sql_type in TOKEN_COLUMNS.items():
+        if name in present:
+            expressions.append(f"cast({prefix}{quoted(name)} as {sql_type}) as {name}")
+        else:
+            expressions.append(f"cast(null as {sql_type}) as {name}")
+    return expressions
