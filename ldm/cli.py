@@ -21,6 +21,7 @@ def _registrars() -> list[Register]:
     from ldm.pseudonymise import bench as pseudonymise_bench
     from ldm.pseudonymise import cli as pseudonymise_cli
     from ldm.pseudonymise import keys
+    from ldm.store import cli as store_cli
     from ldm.synthetic import cli as synthetic_cli
 
     return [
@@ -28,6 +29,7 @@ def _registrars() -> list[Register]:
         keys.register,
         pseudonymise_cli.register,
         pseudonymise_bench.register,
+        store_cli.register,
         demo.register,
     ]
 

@@ -1,0 +1,50 @@
+"""The declarative base, schema names and sequences shared by every table of the store.
+
+The store has three schemas with three audiences: `main` for analysts (person-level tables, no
+tokens), `linkage` for the pipeline and IG only (the tokens that keep person ids stable), and
+`governance` for IG audit (batches, rejections, link rates, opt-outs, key ids, the audit chain).
+
+Foreign keys are deliberately not declared anywhere. DuckDB checks a foreign key against the
+parent's index as it stood at the start of the transaction, so deleting a child row and then its
+parent in one transaction fails (measured on DuckDB 2.0). The loader does exactly that when it
+applies opt-outs or re-links a batch in its one transaction, so references between tables are
+documented in column comments and checked by tests and dbt relationship tests instead.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase
+
+ANALYST_SCHEMA = "main"  # DuckDB's default schema: analyst tables are declared without a schema
+LINKAGE_SCHEMA = "linkage"
+GOVERNANCE_SCHEMA = "governance"
+SCHEMAS = (LINKAGE_SCHEMA, GOVERNANCE_SCHEMA)  # created by the first migration; main always exists
+
+NAMING_CONVENTION = {
+    "pk": "pk_%(table_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Every table of the store; `Base.metadata` is what the migrations are checked against."""
+
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def sequence(name: str, schema: str) -> sa.Sequence:
+    """A sequence registered on the store's metadata (DuckDB has no SERIAL or IDENTITY)."""
+    return sa.Sequence(name, schema=schema, metadata=Base.metadata)
+
+
+def next_value(seq: sa.Sequence) -> sa.TextClause:
+    """A server default drawing from `seq`, so that plain SQL inserts (not only the ORM) get ids."""
+    return sa.text(f"nextval('{seq.schema}.{seq.name}')")
+
+
+def table_args(comment: str, schema: str | None = None) -> dict[str, str]:
+    """`__table_args__` for a table: its comment (which analysts see in DuckDB) and its schema."""
+    return {"comment": comment} | ({"schema": schema} if schema else {})

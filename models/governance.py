@@ -1,0 +1,184 @@
+"""Governance tables (schema `governance`): what an IG lead audits.
+
+What came in and from which file, what was rejected and why, how many records each linkage step
+linked, how many were removed by opt-out, which key versions were used, and an append-only audit
+log whose entries are chained by hash so that any edit is detectable.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import GOVERNANCE_SCHEMA, Base, next_value, sequence, table_args
+
+BATCH_ID_SEQ = sequence("batch_id_seq", GOVERNANCE_SCHEMA)
+LINKAGE_LOG_ID_SEQ = sequence("linkage_log_id_seq", GOVERNANCE_SCHEMA)
+OPT_OUT_RUN_ID_SEQ = sequence("opt_out_run_id_seq", GOVERNANCE_SCHEMA)
+AUDIT_LOG_SEQ = sequence("audit_log_seq", GOVERNANCE_SCHEMA)
+
+
+def _count(comment: str, nullable: bool = True) -> Mapped[int]:
+    return mapped_column(sa.BigInteger, nullable=nullable, comment=comment)
+
+
+def _at(comment: str, nullable: bool = True) -> Mapped[datetime.datetime]:
+    return mapped_column(sa.DateTime(timezone=True), nullable=nullable, comment=comment)
+
+
+def _text(comment: str, nullable: bool = True) -> Mapped[str]:
+    return mapped_column(sa.String, nullable=nullable, comment=comment)
+
+
+class Batch(Base):
+    """One row per pseudonymised extract loaded (or refused), from its manifest."""
+
+    __tablename__ = "batches"
+    __table_args__ = (
+        # A re-sent file (same bytes, same feed) is refused rather than loaded twice.
+        sa.UniqueConstraint("feed", "input_sha256"),
+        # Nothing is silently dropped in the identifiable zone: every row is accepted or quarantined.
+        sa.CheckConstraint("rows_in = rows_accepted + rows_quarantined", name="rows_reconcile"),
+        {"schema": GOVERNANCE_SCHEMA, "comment": "Every extract that came in, from its manifest"},
+    )
+
+    batch_id: Mapped[int] = mapped_column(
+        sa.BigInteger,
+        BATCH_ID_SEQ,
+        primary_key=True,
+        server_default=next_value(BATCH_ID_SEQ),
+        comment="Batch id, from governance.batch_id_seq; every loaded row carries it",
+    )
+    feed: Mapped[str] = _text("Feed name, e.g. gp_registrations, apc_spells", nullable=False)
+    input_file: Mapped[str] = _text("File name of the extract as received", nullable=False)
+    input_sha256: Mapped[str] = _text("SHA-256 of the extract as received (hex)", nullable=False)
+    input_bytes: Mapped[int] = _count("Size of the extract in bytes")
+    output_file: Mapped[str | None] = _text("Pseudonymised Parquet file that was loaded")
+    output_sha256: Mapped[str | None] = _text("SHA-256 of the pseudonymised Parquet file (hex)")
+    rows_in: Mapped[int] = _count("Rows in the extract", nullable=False)
+    rows_accepted: Mapped[int] = _count("Rows that passed validation", nullable=False)
+    rows_quarantined: Mapped[int] = _count("Rows quarantined by a blocking rule", nullable=False)
+    rows_loaded: Mapped[int | None] = _count("Rows written to the store (accepted less any opted out)")
+    nhs_numbers_present: Mapped[int | None] = _count("Accepted rows with an NHS number")
+    nhs_numbers_valid: Mapped[int | None] = _count("Accepted rows whose NHS number passes Modulus 11")
+    nhs_numbers_invalid: Mapped[int | None] = _count("Accepted rows whose NHS number fails Modulus 11")
+    nhs_numbers_missing: Mapped[int | None] = _count("Accepted rows without an NHS number")
+    spec_version: Mapped[int | None] = mapped_column(sa.Integer, comment="Version of the feed spec used")
+    key_id: Mapped[str] = _text("Key id (fingerprint) of the key that made the tokens", nullable=False)
+    software_version: Mapped[str | None] = _text("ldm version that pseudonymised the extract")
+    operator: Mapped[str | None] = _text("Account that ran the pseudonymisation")
+    started_at: Mapped[datetime.datetime | None] = _at("When pseudonymisation started")
+    finished_at: Mapped[datetime.datetime | None] = _at("When pseudonymisation finished")
+    loaded_at: Mapped[datetime.datetime | None] = _at("When the batch was committed to the store")
+    status: Mapped[str] = _text("Batch status, e.g. loaded, refused, superseded", nullable=False)
+
+
+class QuarantineCount(Base):
+    """Rows failing each validation rule, per batch, including rules that nothing failed."""
+
+    __tablename__ = "quarantine_counts"
+    __table_args__ = table_args(
+        "Rows failing each validation rule per batch (critical rules quarantine the row)", GOVERNANCE_SCHEMA
+    )
+
+    batch_id: Mapped[int] = mapped_column(
+        sa.BigInteger, primary_key=True, comment="Batch (governance.batches.batch_id)"
+    )
+    rule: Mapped[str] = mapped_column(sa.String, primary_key=True, comment="The rule, in words")
+    column_name: Mapped[str] = mapped_column(
+        sa.String, primary_key=True, comment="Canonical column the rule checks"
+    )
+    severity: Mapped[str] = _text("critical (row quarantined) or warning (row kept)", nullable=False)
+    rows: Mapped[int] = _count("Rows that failed the rule", nullable=False)
+
+
+class LinkageLog(Base):
+    """Link counts per batch and step: link rates by feed and step are read from here."""
+
+    __tablename__ = "linkage_log"
+    __table_args__ = table_args(
+        "Records in, linked, ambiguous and unlinked per linkage run, batch and step", GOVERNANCE_SCHEMA
+    )
+
+    log_id: Mapped[int] = mapped_column(
+        sa.BigInteger,
+        LINKAGE_LOG_ID_SEQ,
+        primary_key=True,
+        server_default=next_value(LINKAGE_LOG_ID_SEQ),
+        comment="Entry id, from governance.linkage_log_id_seq (a batch may be re-linked)",
+    )
+    batch_id: Mapped[int] = _count("Batch linked (governance.batches.batch_id)", nullable=False)
+    step: Mapped[str] = _text("Linkage step, in the order the steps run", nullable=False)
+    records_in: Mapped[int] = _count("Records still unlinked when the step started", nullable=False)
+    linked: Mapped[int] = _count("Records the step linked to exactly one person", nullable=False)
+    ambiguous: Mapped[int] = _count("Records with two or more candidates (not linked)", nullable=False)
+    unlinked: Mapped[int] = _count("Records left unlinked after the step", nullable=False)
+    link_rate: Mapped[float | None] = mapped_column(
+        sa.Double, comment="linked / records_in for this step (NULL when records_in is 0)"
+    )
+    key_id: Mapped[str | None] = _text("Key id of the tokens that were matched")
+    algorithm_version: Mapped[str] = _text("Version of the linkage rules and model", nullable=False)
+    operator: Mapped[str | None] = _text("Account that ran the linkage")
+    started_at: Mapped[datetime.datetime | None] = _at("When the step started")
+    finished_at: Mapped[datetime.datetime | None] = _at("When the step finished")
+
+
+class OptOutCount(Base):
+    """How many records and persons each application of the opt-out list removed."""
+
+    __tablename__ = "opt_out_counts"
+    __table_args__ = table_args(
+        "Records and persons removed by each application of the national data opt-out", GOVERNANCE_SCHEMA
+    )
+
+    run_id: Mapped[int] = mapped_column(
+        sa.BigInteger,
+        OPT_OUT_RUN_ID_SEQ,
+        primary_key=True,
+        server_default=next_value(OPT_OUT_RUN_ID_SEQ),
+        comment="Run id, from governance.opt_out_run_id_seq",
+    )
+    batch_id: Mapped[int | None] = _count("Batch whose records were filtered, or the opt-out list batch")
+    records_removed: Mapped[int] = _count("Records removed or withheld", nullable=False)
+    persons_removed: Mapped[int] = _count("Distinct persons removed", nullable=False)
+    applied_at: Mapped[datetime.datetime] = _at("When the opt-out was applied", nullable=False)
+    operator: Mapped[str | None] = _text("Account that applied it")
+
+
+class KeyId(Base):
+    """Every key id that has made tokens in this store: a key change is visible to IG."""
+
+    __tablename__ = "key_ids"
+    __table_args__ = table_args("Key ids (fingerprints) seen by this store", GOVERNANCE_SCHEMA)
+
+    key_id: Mapped[str] = mapped_column(
+        sa.String, primary_key=True, comment="Key id: a fingerprint that reveals nothing of the key"
+    )
+    first_seen_at: Mapped[datetime.datetime] = _at("When a batch with this key id first came in", False)
+
+
+class AuditLogEntry(Base):
+    """Append-only audit log; each entry carries the previous entry's hash, so edits break the chain."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = table_args(
+        "Append-only audit log, hash-chained: entry_hash covers the entry and previous_hash",
+        GOVERNANCE_SCHEMA,
+    )
+
+    seq: Mapped[int] = mapped_column(
+        sa.BigInteger,
+        AUDIT_LOG_SEQ,
+        primary_key=True,
+        server_default=next_value(AUDIT_LOG_SEQ),
+        comment="Position in the log, from governance.audit_log_seq",
+    )
+    logged_at: Mapped[datetime.datetime] = _at("When the action happened", nullable=False)
+    operator: Mapped[str] = _text("Account that performed the action", nullable=False)
+    action: Mapped[str] = _text("What was done, e.g. load, link, opt_out, upgrade", nullable=False)
+    subject: Mapped[str | None] = _text("What it was done to, e.g. a batch id or a revision")
+    detail: Mapped[str | None] = _text("Details as JSON text (counts, checksums); never an identifier")
+    previous_hash: Mapped[str | None] = _text("entry_hash of the previous entry; NULL for the first")
+    entry_hash: Mapped[str] = _text("SHA-256 (hex) over this entry and previous_hash", nullable=False)
