@@ -18,6 +18,7 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 def _registrars() -> list[Register]:
     from ldm import demo
+    from ldm.load import cli as load_cli
     from ldm.pseudonymise import bench as pseudonymise_bench
     from ldm.pseudonymise import cli as pseudonymise_cli
     from ldm.pseudonymise import keys
@@ -30,6 +31,7 @@ def _registrars() -> list[Register]:
         pseudonymise_cli.register,
         pseudonymise_bench.register,
         store_cli.register,
+        load_cli.register,
         demo.register,
     ]
 

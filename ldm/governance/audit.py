@@ -2,7 +2,7 @@
 
 Each entry's hash covers its own content and the previous entry's hash:
 
-    entry_hash = sha256(previous_hash + canonical JSON of [seq, at, operator, action, subject, detail])
+    entry_hash = sha256(previous_hash + canonical JSON of [seq, logged_at, operator, action, subject, detail])
 
 so editing, deleting or inserting an entry breaks the chain at that entry, and `verify` names it.
 The chain alone cannot tell that entries were cut from the end, or that the whole log was rewritten
@@ -21,7 +21,7 @@ from pathlib import Path
 import duckdb
 
 AUDIT_TABLE = "governance.audit_log"
-GENESIS = "0" * 64  # the previous hash of the first entry
+GENESIS = "0" * 64  # stands for the previous hash of the first entry (stored as NULL)
 
 
 def anchor_path(store: Path) -> Path:
@@ -32,8 +32,11 @@ def canonical_detail(detail: dict) -> str:
     return json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def entry_hash(previous_hash: str, seq: int, at: datetime.datetime, operator: str, action: str,
-               subject: str, detail: str) -> str:  # fmt: skip
+def entry_hash(
+    previous_hash: str, seq: int, at: datetime.datetime, operator: str, action: str, subject: str, detail: str
+) -> str:
+    if at.tzinfo is not None:  # hash the UTC wall time, however the driver hands the timestamp back
+        at = at.astimezone(datetime.UTC).replace(tzinfo=None)
     content = json.dumps([seq, at.isoformat(), operator, action, subject, detail], separators=(",", ":"))
     return hashlib.sha256((previous_hash + content).encode("utf-8")).hexdigest()
 
@@ -41,12 +44,12 @@ def entry_hash(previous_hash: str, seq: int, at: datetime.datetime, operator: st
 def append(con: duckdb.DuckDBPyConnection, operator: str, action: str, subject: str, detail: dict) -> str:
     """Add one entry at the end of the chain (inside the caller's transaction); return its hash."""
     last = con.execute(f"select seq, entry_hash from {AUDIT_TABLE} order by seq desc limit 1").fetchone()
-    seq, previous = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    at = datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+    seq, previous = (last[0] + 1, last[1]) if last else (1, None)
+    at = datetime.datetime.now(datetime.UTC)
     text = canonical_detail(detail)
-    digest = entry_hash(previous, seq, at, operator, action, subject, text)
+    digest = entry_hash(previous or GENESIS, seq, at, operator, action, subject, text)
     con.execute(
-        f"""insert into {AUDIT_TABLE} (seq, at, operator, action, subject, detail, previous_hash, entry_hash)
+        f"""insert into {AUDIT_TABLE} (seq, logged_at, operator, action, subject, detail, previous_hash, entry_hash)
             values (?, ?, ?, ?, ?, ?, ?, ?)""",
         [seq, at, operator, action, subject, text, previous, digest],
     )
@@ -74,12 +77,13 @@ class Problem:
 def verify(con: duckdb.DuckDBPyConnection, anchor: str | None = None) -> list[Problem]:
     """Every break in the chain, naming the entry where it shows; empty when the log is intact."""
     rows = con.execute(
-        f"""select seq, at, operator, action, subject, detail, previous_hash, entry_hash
+        f"""select seq, logged_at, operator, action, subject, detail, previous_hash, entry_hash
             from {AUDIT_TABLE} order by seq"""
     ).fetchall()
     problems: list[Problem] = []
     expected_seq, expected_previous = 1, GENESIS
-    for seq, at, operator, action, subject, detail, previous_hash, stored_hash in rows:
+    for seq, at, operator, action, subject, detail, stored_previous, stored_hash in rows:
+        previous_hash = stored_previous or GENESIS
         if seq != expected_seq:
             kind = "missing before it (deleted?)" if seq > expected_seq else "repeated (inserted?)"
             problems.append(Problem(seq, f"sequence number out of order: entry {expected_seq} is {kind}"))
@@ -91,6 +95,11 @@ def verify(con: duckdb.DuckDBPyConnection, anchor: str | None = None) -> list[Pr
             problems.append(Problem(seq, "content does not match its hash (edited)"))
         expected_seq, expected_previous = seq + 1, stored_hash
     if anchor is not None and anchor != expected_previous:
-        problems.append(Problem(None, "the last entry is not the one recorded in the anchor file "
-                                      "(entries removed from the end, or the log rewritten)"))  # fmt: skip
+        problems.append(
+            Problem(
+                None,
+                "the last entry is not the one recorded in the anchor file "
+                "(entries removed from the end, or the log rewritten)",
+            )
+        )
     return problems

@@ -40,11 +40,15 @@ class LinkageRun:
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, spine: str, records: str) -> None:
-    """lk_spine (one row per person) and lk_combo (one row per distinct record token values)."""
+    """lk_spine and lk_combo (one row per distinct combination of record token values).
+
+    A spine may hold several rows per person (one per local id known for them); they share one
+    spine_row, so every step counts persons, not rows.
+    """
     nhs_key = "case when nhs_number_valid then nhs_number_token end as nhs_key"
     con.execute(
         f"""create or replace temp table lk_spine as
-            select row_number() over () as spine_row, *, {nhs_key}
+            select dense_rank() over (order by person_id) as spine_row, *, {nhs_key}
             from (select person_id, {", ".join(token_select(columns_of(con, spine)))} from {spine})"""
     )
     con.execute(
@@ -69,7 +73,7 @@ def _write_result(con: duckdb.DuckDBPyConnection, records: str, record_key: str,
                   from {records}) r
             join lk_combo c on {join}
             left join lk_decided d using (combo_id)
-            left join lk_spine s on s.spine_row = d.spine_row"""
+            left join (select distinct spine_row, person_id from lk_spine) s on s.spine_row = d.spine_row"""
     )
 
 

@@ -21,6 +21,7 @@ import duckdb
 import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import DuckDBAPI, Linker, SettingsCreator, block_on
+from splink.internals.exceptions import EMTrainingException
 
 COMPARED = (
     "nhs_key",
@@ -39,6 +40,7 @@ COMPARED = (
 )
 
 logger = logging.getLogger(__name__)
+logging.getLogger("splink").setLevel(logging.ERROR)  # its training notes are not for the operator
 
 
 @dataclass(frozen=True)
@@ -114,16 +116,22 @@ def score(con: duckdb.DuckDBPyConnection, config: ProbabilisticConfig) -> int:
         0
     ][0]
     total, spine_rows, linked = con.execute(
-        """select (select count(*) from lk_combo), (select count(*) from lk_spine),
+        """select (select count(*) from lk_combo), (select count(distinct spine_row) from lk_spine),
                   (select count(*) from lk_decided where spine_row is not null)"""
     ).fetchall()[0]
     if pending == 0 or total < config.min_training_records or spine_rows < 2:
         return 0
-    _table(con, "lk_pr_spine", "select spine_row as unique_id, * from lk_spine")
+    _table(
+        con,
+        "lk_pr_spine",
+        "select spine_row as unique_id, * from lk_spine qualify row_number() over (partition by spine_row) = 1",
+    )
     _table(
         con,
         "lk_pr_train",
+        # Only combinations with something to compare besides the NHS number can teach m and u.
         f"select combo_id as unique_id, * from lk_combo "
+        f"where date_of_birth_token is not null or postcode_token is not null "
         f"using sample {int(config.training_records)} rows (reservoir, {int(config.seed)})",
     )
     _table(
@@ -131,6 +139,8 @@ def score(con: duckdb.DuckDBPyConnection, config: ProbabilisticConfig) -> int:
         "lk_pr_pending",
         "select combo_id as unique_id, * from lk_combo anti join lk_decided using (combo_id)",
     )
+    if con.execute("select count(*) from lk_pr_train").fetchall()[0][0] < config.min_training_records:
+        return 0  # e.g. GP events: their leftovers carry nothing to compare but an NHS number
     prior = max(linked, 1) / total / spine_rows
     db_api = DuckDBAPI(connection=con)
     spine = db_api.register("lk_pr_spine", dataset_display_name="spine")
@@ -145,12 +155,17 @@ def score(con: duckdb.DuckDBPyConnection, config: ProbabilisticConfig) -> int:
     )
     linker = Linker([spine, train], settings, log_level=None)
     linker.training.estimate_u_using_random_sampling(max_pairs=config.u_pairs, seed=config.seed)
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("date_of_birth_token"), estimate_without_term_frequencies=True
-    )
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("postcode_token"), estimate_without_term_frequencies=True
-    )
+    trained = 0
+    for column in ("date_of_birth_token", "postcode_token"):
+        try:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                block_on(column), estimate_without_term_frequencies=True
+            )
+            trained += 1
+        except EMTrainingException:  # no pairs agree on this column: nothing to learn from it
+            logger.info("EM training blocked on %s found no pairs", column)
+    if not trained:
+        return 0
     records = db_api.register("lk_pr_pending", dataset_display_name="pending")
     predictions = linker.inference.predict_between(
         records, spine, threshold_match_weight=config.threshold - config.margin

@@ -35,7 +35,9 @@ def _explain(path: Path, error: duckdb.Error) -> LdmError:
     if "not a valid DuckDB database file" in message or "in-memory database" in message:
         return LdmError(f"{path} is not a DuckDB database file")
     if "Could not set lock" in message or "Conflicting lock" in message:
-        return LdmError(f"{path} is open in another process; close it there and try again")
+        return LdmError(
+            f"store is busy: {path} is open in another process (another ldm run?); try again when it ends"
+        )
     if "version number" in message:
         return LdmError(f"{path} was written by an incompatible DuckDB version: {message.splitlines()[0]}")
     return LdmError(f"cannot open {path}: {message.splitlines()[0]}")

@@ -1,0 +1,94 @@
+"""`ldm audit report`: an account of batches that an IG lead can read without SQL.
+
+Counts and rule names only: the store holds no identifiers, and the report adds none.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from ldm.governance import audit
+
+ACTIVITY = (
+    "registrations",
+    "gp_events",
+    "apc_spells",
+    "op_appointments",
+    "ae_attendances",
+    "community_contacts",
+)
+
+
+def _table(con, sql: str, params: list) -> list[str]:
+    result = con.execute(sql, params)
+    names = [d[0] for d in result.description]
+    rows = result.fetchall()
+    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    for row in rows:
+        lines.append(
+            "| "
+            + " | ".join("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row)
+            + " |"
+        )
+    return lines if rows else ["(none)"]
+
+
+def audit_report(con: duckdb.DuckDBPyConnection, batches: list[int] | None, anchor: Path) -> str:
+    chosen = batches or [
+        b for (b,) in con.execute("select batch_id from governance.batches order by 1").fetchall()
+    ]
+    ids = chosen or [-1]
+    marks = ", ".join("?" for _ in ids)
+    lines = ["# Audit report", ""]
+    anchor_hash = anchor.read_text().strip() if anchor.exists() else None
+    problems = audit.verify(con, anchor_hash)
+    lines.append(
+        "Audit chain: " + ("intact." if not problems else "BROKEN: " + "; ".join(map(str, problems)))
+    )
+    lines += ["", "## What came in", ""]
+    lines += _table(
+        con,
+        f"""select batch_id, feed, input_file, left(input_sha256, 16) as sha256_prefix, rows_in,
+                                rows_accepted, rows_quarantined, rows_loaded, key_id, operator, status, loaded_at
+                         from governance.batches where batch_id in ({marks}) order by batch_id""",
+        ids,
+    )
+    lines += ["", "## Quarantined and why", ""]
+    lines += _table(
+        con,
+        f"""select batch_id, severity, rule, rows from governance.quarantine_counts
+                         where batch_id in ({marks}) order by batch_id, severity, rows desc""",
+        ids,
+    )
+    lines += ["", "## Links by step", ""]
+    lines += _table(
+        con,
+        f"""select batch_id, step, records_in, linked, ambiguous, unlinked,
+                                round(link_rate, 4) as link_rate, algorithm_version
+                         from governance.linkage_log where batch_id in ({marks}) and records_in > 0
+                         order by batch_id, log_id""",
+        ids,
+    )
+    lines += ["", "## Opt-outs applied", ""]
+    lines += _table(
+        con,
+        f"""select batch_id, records_removed, persons_removed, applied_at
+                         from governance.opt_out_counts where batch_id in ({marks}) order by run_id""",
+        ids,
+    )
+    union = " union all ".join(
+        f"select '{t}' as feed, batch_id, person_id, imd_quintile from main.{t}"
+        for t in ACTIVITY
+        if t != "gp_events"
+    )
+    lines += ["", "## Link rate by IMD quintile (1 = most deprived)", ""]
+    lines += _table(
+        con,
+        f"""select feed, imd_quintile, count(*) as records,
+                                round(avg((person_id is not null)::int), 4) as link_rate
+                         from ({union}) where batch_id in ({marks}) group by all order by feed, imd_quintile""",
+        ids,
+    )
+    return "\n".join(lines) + "\n"

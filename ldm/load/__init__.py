@@ -1,0 +1,1 @@
+"""The pseudonymised zone: load pseudonymised extracts into the store, link them, apply opt-outs."""

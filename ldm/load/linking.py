@@ -1,0 +1,71 @@
+"""Link one pseudonymised extract to the store's persons, in a separate in-memory DuckDB.
+
+The spine (person ids and their tokens) is copied out of the store as Arrow and the engine runs on
+its own connection, so the engine's working tables never touch the store file; only the result
+(row number, person id, step, weight) comes back to be written inside the batch's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ldm.linkage.deterministic import DETERMINISTIC_STEPS
+from ldm.linkage.engine import ALGORITHM_VERSION, UNLINKED, LinkageConfig, link
+
+PROBABILISTIC = "probabilistic"
+
+
+@dataclass
+class StepCount:
+    step: str
+    records_in: int
+    linked: int
+    ambiguous: int
+
+    @property
+    def unlinked(self) -> int:
+        return self.records_in - self.linked - self.ambiguous
+
+
+def spine_of(store: duckdb.DuckDBPyConnection) -> pa.Table:
+    """Every person's tokens, one row per (person, local id) so that local ids can link too."""
+    return store.sql(
+        """select k.*, k.nhs_number_token is not null as nhs_number_valid, l.local_id_token
+           from linkage.person_keys k left join linkage.person_local_ids l using (person_id)"""
+    ).to_arrow_table()
+
+
+def link_extract(spine: pa.Table, parquet: Path, config: LinkageConfig | None = None) -> pa.Table:
+    """record_key (= row_number), person_id, step, weight, candidates, algorithm_version per row."""
+    work = duckdb.connect()
+    work.execute("set enable_progress_bar = false")
+    work.execute(f"create view records as select row_number as record_key, * from read_parquet('{parquet}')")
+    if spine.num_rows == 0:
+        return work.sql(
+            f"""select record_key, cast(null as bigint) as person_id, '{UNLINKED}' as step,
+                       cast(null as double) as weight, 0::bigint as candidates,
+                       '{ALGORITHM_VERSION}' as algorithm_version
+                from records"""
+        ).to_arrow_table()
+    work.register("spine_arrow", spine)
+    work.execute("create view spine as select * exclude (first_batch_id, last_batch_id) from spine_arrow")
+    link(work, "spine", "records", out="result", config=config)
+    return work.sql("select * from result").to_arrow_table()
+
+
+def step_counts(result: pa.Table) -> list[StepCount]:
+    """Records in, linked and ambiguous at each step, in the order the steps run."""
+    con = duckdb.connect()
+    con.register("result", result)
+    by_step = dict(con.execute("select step, count(*) from result group by step").fetchall())
+    remaining = result.num_rows
+    counts = []
+    for name in [step.name for step in DETERMINISTIC_STEPS] + [PROBABILISTIC]:
+        linked, ambiguous = by_step.get(name, 0), by_step.get(f"ambiguous:{name}", 0)
+        counts.append(StepCount(name, remaining, linked, ambiguous))
+        remaining -= linked + ambiguous
+    return counts

@@ -1,0 +1,456 @@
+"""Load pseudonymised extracts into the store: one batch, one transaction.
+
+Each batch is written whole or not at all: its governance row, quarantine counts, linked rows,
+opt-out counts and audit entry commit together, so an error or a kill mid-batch leaves the store
+exactly as before. A batch whose extract (same feed, same SHA-256) is already loaded is refused
+unless replacement is asked for. Opt-out lists load first, so that opted-out people's records are
+withheld before they reach the store; a person who opts out later is removed when the list comes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from ldm.errors import LdmError
+from ldm.governance import audit
+from ldm.load.linking import link_extract, spine_of, step_counts
+from ldm.store import connect, head_revision
+
+FEED_TABLES = {
+    "gp_registrations": "registrations",
+    "gp_events": "gp_events",
+    "apc_spells": "apc_spells",
+    "op_appointments": "op_appointments",
+    "ae_attendances": "ae_attendances",
+    "community_contacts": "community_contacts",
+}
+LOAD_ORDER = (
+    "opt_out",
+    "gp_registrations",
+    "gp_events",
+    "apc_spells",
+    "op_appointments",
+    "ae_attendances",
+    "community_contacts",
+)
+ANALYST_TABLES = (*FEED_TABLES.values(), "spell_diagnoses", "spell_procedures")
+DIAGNOSES = ("primary_diagnosis", *(f"secondary_diagnosis_{i}" for i in range(1, 5)))
+PROCEDURES = ("primary_procedure", "secondary_procedure_1")
+
+
+@dataclass
+class BatchLoad:
+    batch_id: int
+    feed: str
+    input_file: str
+    rows_accepted: int
+    rows_loaded: int
+    withheld_by_opt_out: int = 0
+    steps: list = field(default_factory=list)
+    persons_added: int = 0
+    persons_removed: int = 0
+
+
+@dataclass
+class LoadSummary:
+    loaded: list[BatchLoad] = field(default_factory=list)
+    already_loaded: list[tuple[str, int]] = field(default_factory=list)  # (input file, batch id)
+    audit_head: str = ""
+
+
+def now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+def _manifests(folder: Path) -> list[tuple[dict, Path, Path]]:
+    if not folder.is_dir():
+        raise LdmError(f"pseudonymised folder {folder} does not exist")
+    found = []
+    for path in sorted(folder.glob("*/*.manifest.json")):
+        manifest = json.loads(path.read_text())
+        parquet = path.parent / manifest["output_file"]
+        if manifest.get("feed") not in LOAD_ORDER:
+            raise LdmError(f"{path}: unknown feed {manifest.get('feed')!r}")
+        if not parquet.exists():
+            raise LdmError(f"{path}: its Parquet file {parquet.name} is missing")
+        found.append((manifest, path, parquet))
+    found.sort(key=lambda item: (LOAD_ORDER.index(item[0]["feed"]), item[0]["started_at"]))
+    return found
+
+
+def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    return [row[0] for row in con.execute(f"describe {relation}").fetchall()]
+
+
+def _insert_batch(con, manifest: dict) -> int:
+    nhs = manifest.get("nhs_numbers") or {}
+    batch_id = con.execute("select nextval('governance.batch_id_seq')").fetchone()[0]
+    con.execute(
+        """insert into governance.batches (batch_id, feed, input_file, input_sha256, input_bytes, output_file,
+               output_sha256, rows_in, rows_accepted, rows_quarantined, nhs_numbers_present, nhs_numbers_valid,
+               nhs_numbers_invalid, nhs_numbers_missing, spec_version, key_id, software_version, operator,
+               started_at, finished_at, status)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loading')""",
+        [
+            batch_id,
+            manifest["feed"],
+            manifest["input_file"],
+            manifest["input_sha256"],
+            manifest["input_bytes"],
+            manifest["output_file"],
+            manifest["output_sha256"],
+            manifest["rows_in"],
+            manifest["rows_accepted"],
+            manifest["rows_quarantined"],
+            nhs.get("present"),
+            nhs.get("valid"),
+            nhs.get("invalid"),
+            nhs.get("missing"),
+            manifest["spec_version"],
+            manifest["key_id"],
+            manifest["software_version"],
+            manifest["operator"],
+            manifest["started_at"],
+            manifest["finished_at"],
+        ],
+    )
+    for rule in manifest.get("rules", []):
+        if rule["rows"]:
+            con.execute(
+                "insert into governance.quarantine_counts (batch_id, rule, column_name, severity, rows) "
+                "values (?, ?, ?, ?, ?)",
+                [batch_id, rule["rule"], rule["column"], rule["severity"], rule["rows"]],
+            )
+    con.execute(
+        "insert into governance.key_ids (key_id, first_seen_at) select ?, ? "
+        "where not exists (select 1 from governance.key_ids where key_id = ?)",
+        [manifest["key_id"], now(), manifest["key_id"]],
+    )
+    return batch_id
+
+
+def _opted_out_persons(con) -> str:
+    return """select k.person_id from linkage.person_keys k
+              join linkage.opt_outs o on o.nhs_number_token = k.nhs_number_token"""
+
+
+def _stage(con, parquet: Path, result: pa.Table) -> None:
+    """Temp table `incoming`: the extract's rows with their link, and whether opt-out withholds them."""
+    con.register("link_result", result)
+    con.execute(
+        f"""create or replace temp table incoming as
+            select r.*, l.person_id, l.step as link_step, l.weight as link_weight, l.candidates,
+                   l.algorithm_version,
+                   coalesce(r.nhs_number_valid and r.nhs_number_token in
+                                (select nhs_number_token from linkage.opt_outs), false)
+                   or coalesce(l.person_id in ({_opted_out_persons(con)}), false) as withheld
+            from read_parquet('{parquet}') r join link_result l on l.record_key = r.row_number"""
+    )
+    con.unregister("link_result")
+
+
+def _insert_rows(con, table: str, batch_id: int) -> int:
+    target = _columns(con, f"main.{table}")
+    available = set(_columns(con, "incoming")) | {"batch_id"}
+    names = [name for name in target if name in available]
+    select = ", ".join("?::bigint as batch_id" if n == "batch_id" else n for n in names)
+    con.execute(
+        f"insert into main.{table} ({', '.join(names)}) select {select} from incoming where not withheld",
+        [batch_id],
+    )
+    con.execute(
+        """insert into linkage.record_links (batch_id, row_number, person_id, step, weight, candidates,
+               algorithm_version)
+           select ?, row_number, person_id, link_step, link_weight, candidates, algorithm_version
+           from incoming where not withheld""",
+        [batch_id],
+    )
+    return con.execute("select count(*) from incoming where not withheld").fetchone()[0]
+
+
+def _unpivot_codes(con, table: str, code_column: str, sources: tuple[str, ...], batch_id: int) -> None:
+    present = [s for s in sources if s in _columns(con, "incoming")]
+    for position, source in enumerate(present):
+        con.execute(
+            f"""insert into main.{table} (batch_id, row_number, position, {code_column})
+                select ?, row_number, {position}, {source} from incoming
+                where not withheld and {source} is not null""",
+            [batch_id],
+        )
+
+
+def _learn_local_ids(con, batch_id: int) -> None:
+    if "local_id_token" not in _columns(con, "incoming"):
+        return
+    con.execute(
+        """insert into linkage.person_local_ids (person_id, local_id_token, first_batch_id)
+           select distinct person_id, local_id_token, ? from incoming
+           where link_step in ('nhs_number_dob', 'nhs_number') and local_id_token is not null
+             and (person_id, local_id_token) not in (select (person_id, local_id_token)
+                                                     from linkage.person_local_ids)""",
+        [batch_id],
+    )
+
+
+def _add_new_persons(con, batch_id: int) -> int:
+    """Registrations that match no one found new persons (one per valid NHS number, else per row)."""
+    con.execute(
+        """create or replace temp table founders as
+           select coalesce(case when nhs_number_valid then nhs_number_token end, 'row:' || row_number) as founder,
+                  arg_max(row_number, registration_start) as row_number
+           from incoming where person_id is null and link_step = 'unlinked' group by 1"""
+    )
+    con.execute(
+        "create or replace temp table new_ids as select founder, row_number, "
+        "nextval('linkage.person_id_seq') as person_id from founders"
+    )
+    con.execute(
+        """update incoming set person_id = n.person_id, link_step = 'new_person'
+           from founders f join new_ids n using (founder)
+           where incoming.person_id is null and incoming.link_step = 'unlinked'
+             and coalesce(case when incoming.nhs_number_valid then incoming.nhs_number_token end,
+                          'row:' || incoming.row_number) = f.founder"""
+    )
+    return con.execute("select count(*) from new_ids").fetchone()[0]
+
+
+KEY_COLUMNS = (
+    "date_of_birth_token",
+    "sex",
+    "postcode_token",
+    "postcode_district_token",
+    "surname_token",
+    "surname_phonetic_token",
+    "surname_initial_token",
+    "forename_token",
+    "forename_phonetic_token",
+    "forename_initial_token",
+)
+
+
+def _refresh_person_keys(con, batch_id: int) -> None:
+    """Spine tokens from each person's latest registration row (new persons are inserted)."""
+    latest = ", ".join(KEY_COLUMNS)
+    con.execute(
+        f"""create or replace temp table latest as
+            select person_id, arg_max(case when nhs_number_valid then nhs_number_token end,
+                                      (registration_start, row_number)) as nhs_number_token,
+                   {", ".join(f"arg_max({c}, (registration_start, row_number)) as {c}" for c in KEY_COLUMNS)}
+            from incoming where person_id is not null group by person_id"""
+    )
+    con.execute(
+        f"""update linkage.person_keys k set nhs_number_token = coalesce(l.nhs_number_token, k.nhs_number_token),
+                {", ".join(f"{c} = coalesce(l.{c}, k.{c})" for c in KEY_COLUMNS)}, last_batch_id = ?
+            from latest l where l.person_id = k.person_id""",
+        [batch_id],
+    )
+    con.execute(
+        f"""insert into linkage.person_keys (person_id, nhs_number_token, {latest}, first_batch_id, last_batch_id)
+            select person_id, nhs_number_token, {latest}, ?, ? from latest
+            where person_id not in (select person_id from linkage.person_keys)""",
+        [batch_id, batch_id],
+    )
+
+
+def _refresh_persons(con, batch_id: int) -> None:
+    """One analyst row per person, from the latest registration the store holds for them."""
+    con.execute("delete from main.persons where person_id in (select person_id from incoming)")
+    con.execute(
+        """insert into main.persons (person_id, year_of_birth, month_of_birth, sex, practice_code, lsoa21_code,
+                lsoa11_code, msoa11_code, ward_code, imd_decile, imd_quintile, date_of_death, registered,
+                first_batch_id, last_batch_id, ethnic_category)
+            select person_id,
+                   arg_max(year_of_birth, o), arg_max(month_of_birth, o), arg_max(sex, o), arg_max(practice_code, o),
+                   arg_max(lsoa21_code, o), arg_max(lsoa11_code, o), arg_max(msoa11_code, o), arg_max(ward_code, o),
+                   arg_max(imd_decile, o), arg_max(imd_quintile, o), max(date_of_death),
+                   bool_or(registration_end is null and date_of_death is null) and max(date_of_death) is null,
+                   min(batch_id), ?, arg_max(ethnic_category, o)
+            from (select *, (registration_start, batch_id, row_number) as o from main.registrations
+                  where person_id in (select person_id from incoming where not withheld))
+            group by person_id""",
+        [batch_id],
+    )
+
+
+def _remove_persons(con, persons_sql: str) -> tuple[int, int]:
+    """Delete every analyst row of the given persons; return (records, persons) removed."""
+    con.execute(f"create or replace temp table leaving as {persons_sql}")
+    records = 0
+    for table in FEED_TABLES.values():
+        if table == "apc_spells":
+            for child in ("spell_diagnoses", "spell_procedures"):
+                con.execute(
+                    f"""delete from main.{child} where (batch_id, row_number) in
+                        (select (batch_id, row_number) from main.apc_spells
+                         where person_id in (select person_id from leaving))"""
+                )
+        records += con.execute(
+            f"delete from main.{table} where person_id in (select person_id from leaving)"
+        ).fetchone()[0]
+    con.execute("delete from linkage.record_links where person_id in (select person_id from leaving)")
+    persons = con.execute(
+        "delete from main.persons where person_id in (select person_id from leaving)"
+    ).fetchone()[0]
+    return records, persons
+
+
+def _apply_opt_out_list(con, batch_id: int, parquet: Path, load: BatchLoad) -> None:
+    """The list is a full snapshot: new tokens are added and their people removed; lapsed ones dropped."""
+    con.execute(
+        f"""create or replace temp table listed as
+            select distinct nhs_number_token from read_parquet('{parquet}')
+            where nhs_number_valid and nhs_number_token is not null"""
+    )
+    con.execute(
+        "delete from linkage.opt_outs where nhs_number_token not in (select nhs_number_token from listed)"
+    )
+    con.execute(
+        """insert into linkage.opt_outs (nhs_number_token, first_batch_id)
+           select nhs_number_token, ? from listed
+           where nhs_number_token not in (select nhs_number_token from linkage.opt_outs)""",
+        [batch_id],
+    )
+    records, persons = _remove_persons(con, _opted_out_persons(con))
+    load.rows_loaded = con.execute("select count(*) from listed").fetchone()[0]
+    load.withheld_by_opt_out, load.persons_removed = records, persons
+
+
+def _load_records(con, batch_id: int, manifest: dict, parquet: Path, load: BatchLoad) -> None:
+    result = link_extract(spine_of(con), parquet)
+    load.steps = step_counts(result)
+    _stage(con, parquet, result)
+    feed = manifest["feed"]
+    if feed == "gp_registrations":
+        load.persons_added = _add_new_persons(con, batch_id)
+        _refresh_person_keys(con, batch_id)
+    load.rows_loaded = _insert_rows(con, FEED_TABLES[feed], batch_id)
+    load.withheld_by_opt_out = con.execute("select count(*) from incoming where withheld").fetchone()[0]
+    if feed == "gp_registrations":
+        _refresh_persons(con, batch_id)
+    if feed == "apc_spells":
+        _unpivot_codes(con, "spell_diagnoses", "icd10_code", DIAGNOSES, batch_id)
+        _unpivot_codes(con, "spell_procedures", "opcs4_code", PROCEDURES, batch_id)
+    _learn_local_ids(con, batch_id)
+    started = now()
+    for count in load.steps:
+        con.execute(
+            """insert into governance.linkage_log (log_id, batch_id, step, records_in, linked, ambiguous, unlinked,
+                   link_rate, key_id, algorithm_version, operator, started_at, finished_at)
+               values (nextval('governance.linkage_log_id_seq'), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                batch_id,
+                count.step,
+                count.records_in,
+                count.linked,
+                count.ambiguous,
+                count.unlinked,
+                count.linked / count.records_in if count.records_in else None,
+                manifest["key_id"],
+                result["algorithm_version"][0].as_py() if result.num_rows else None,
+                getpass.getuser(),
+                started,
+                now(),
+            ],
+        )
+
+
+def _withdraw(con, batch_id: int) -> None:
+    """Remove an earlier load of a batch before it is replaced (its governance rows stay, marked)."""
+    for table in ANALYST_TABLES:
+        con.execute(f"delete from main.{table} where batch_id = ?", [batch_id])
+    con.execute("delete from linkage.record_links where batch_id = ?", [batch_id])
+    con.execute("update governance.batches set status = 'superseded' where batch_id = ?", [batch_id])
+
+
+def load_batch(con, store: Path, manifest: dict, parquet: Path, replaces: int | None = None) -> BatchLoad:
+    """Load one pseudonymised extract in one transaction."""
+    con.begin()
+    try:
+        if replaces is not None:
+            _withdraw(con, replaces)
+        batch_id = _insert_batch(con, manifest)
+        load = BatchLoad(batch_id, manifest["feed"], manifest["input_file"], manifest["rows_accepted"], 0)
+        if manifest["feed"] == "opt_out":
+            _apply_opt_out_list(con, batch_id, parquet, load)
+        else:
+            _load_records(con, batch_id, manifest, parquet, load)
+        if load.withheld_by_opt_out or load.persons_removed:
+            con.execute(
+                """insert into governance.opt_out_counts (run_id, batch_id, records_removed, persons_removed,
+                       applied_at, operator)
+                   values (nextval('governance.opt_out_run_id_seq'), ?, ?, ?, ?, ?)""",
+                [batch_id, load.withheld_by_opt_out, load.persons_removed, now(), getpass.getuser()],
+            )
+        con.execute(
+            "update governance.batches set status = 'loaded', rows_loaded = ?, loaded_at = ? where batch_id = ?",
+            [load.rows_loaded, now(), batch_id],
+        )
+        audit.append(
+            con,
+            getpass.getuser(),
+            "load",
+            f"batch {batch_id}",
+            {
+                "feed": load.feed,
+                "input_file": load.input_file,
+                "input_sha256": manifest["input_sha256"],
+                "key_id": manifest["key_id"],
+                "rows_accepted": load.rows_accepted,
+                "rows_loaded": load.rows_loaded,
+                "withheld_by_opt_out": load.withheld_by_opt_out,
+                "persons_added": load.persons_added,
+                "persons_removed": load.persons_removed,
+                "replaces": replaces,
+                "links": {c.step: c.linked for c in load.steps},
+            },
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    audit.write_anchor(store, audit.head(con))
+    return load
+
+
+def load_folder(folder: Path, store: Path, replace: bool = False, progress=None) -> LoadSummary:
+    """Load every pseudonymised extract in `folder` (OUT of `ldm pseudonymise`) not yet in the store."""
+    manifests = _manifests(folder)
+    con = connect(store)
+    try:
+        revision = current_revision_of(con, store)
+        if revision != head_revision():
+            raise LdmError(
+                f"store {store} is at revision {revision or 'none'}; run: ldm db upgrade --store {store}"
+            )
+        summary = LoadSummary()
+        for manifest, _, parquet in manifests:
+            earlier = con.execute(
+                "select batch_id from governance.batches where feed = ? and input_sha256 = ? and status = 'loaded'",
+                [manifest["feed"], manifest["input_sha256"]],
+            ).fetchone()
+            if earlier and not replace:
+                summary.already_loaded.append((manifest["input_file"], earlier[0]))
+                continue
+            if progress:
+                progress(f"{manifest['feed']}: {manifest['input_file']}")
+            summary.loaded.append(load_batch(con, store, manifest, parquet, earlier[0] if earlier else None))
+        summary.audit_head = audit.head(con)
+        return summary
+    finally:
+        con.close()
+
+
+def current_revision_of(con, store: Path) -> str | None:
+    """The store's Alembic revision, read on the open connection (a second connection would be refused)."""
+    try:
+        row = con.execute("select version_num from governance.alembic_version").fetchone()
+    except duckdb.Error:
+        return None
+    return row[0] if row else None
