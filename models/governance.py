@@ -37,8 +37,8 @@ class Batch(Base):
 
     __tablename__ = "batches"
     __table_args__ = (
-        # A re-sent file (same bytes, same feed) is refused rather than loaded twice.
-        sa.UniqueConstraint("feed", "input_sha256"),
+        # A re-sent file (same bytes, same feed) is refused by the loader while a batch of it has status
+        # 'loaded'; a replaced batch stays here as 'superseded', so (feed, input_sha256) is not unique.
         # Nothing is silently dropped in the identifiable zone: every row is accepted or quarantined.
         sa.CheckConstraint("rows_in = rows_accepted + rows_quarantined", name="rows_reconcile"),
         {"schema": GOVERNANCE_SCHEMA, "comment": "Every extract that came in, from its manifest"},

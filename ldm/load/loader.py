@@ -21,6 +21,7 @@ import pyarrow as pa
 from ldm.errors import LdmError
 from ldm.governance import audit
 from ldm.load.linking import link_extract, spine_of, step_counts
+from ldm.pseudonymise.extract import file_sha256
 from ldm.store import connect, head_revision
 
 FEED_TABLES = {
@@ -322,10 +323,23 @@ def _apply_opt_out_list(con, batch_id: int, parquet: Path, load: BatchLoad) -> N
     load.withheld_by_opt_out, load.persons_removed = records, persons
 
 
+def _check_file(parquet: Path, manifest: dict) -> None:
+    """The file is the one the manifest describes, byte for byte."""
+    if file_sha256(parquet) != manifest["output_sha256"]:
+        raise LdmError(
+            f"{parquet}: its SHA-256 differs from its manifest's; the file was changed after it was made"
+        )
+
+
 def _load_records(con, batch_id: int, manifest: dict, parquet: Path, load: BatchLoad) -> None:
     result = link_extract(spine_of(con), parquet)
     load.steps = step_counts(result)
     _stage(con, parquet, result)
+    staged = con.execute("select count(*) from incoming").fetchall()[0][0]
+    if staged != manifest["rows_accepted"]:
+        raise LdmError(
+            f"{parquet}: {staged:,} rows could be staged but its manifest has {manifest['rows_accepted']:,}"
+        )
     feed = manifest["feed"]
     if feed == "gp_registrations":
         load.persons_added = _add_new_persons(con, batch_id)
@@ -376,6 +390,7 @@ def load_batch(con, store: Path, manifest: dict, parquet: Path, replaces: int | 
         if replaces is not None:
             _withdraw(con, replaces)
         batch_id = _insert_batch(con, manifest)
+        _check_file(parquet, manifest)
         load = BatchLoad(batch_id, manifest["feed"], manifest["input_file"], manifest["rows_accepted"], 0)
         if manifest["feed"] == "opt_out":
             _apply_opt_out_list(con, batch_id, parquet, load)

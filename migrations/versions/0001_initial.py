@@ -369,7 +369,6 @@ def _governance_tables() -> None:
         _at("loaded_at", "When the batch was committed to the store"),
         _text("status", "Batch status, e.g. loaded, refused, superseded", nullable=False),
         sa.PrimaryKeyConstraint("batch_id", name="pk_batches"),
-        sa.UniqueConstraint("feed", "input_sha256", name="uq_batches_feed_input_sha256"),
         sa.CheckConstraint("rows_in = rows_accepted + rows_quarantined", name="ck_batches_rows_reconcile"),
         schema=GOVERNANCE,
         comment="Every extract that came in, from its manifest",

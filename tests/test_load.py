@@ -1,0 +1,293 @@
+"""The pseudonymised zone on a real store: loading, linkage quality, opt-outs, atomicity, audit."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from test_pseudonymise_extracts import raw_identifiers
+
+from ldm.cli import main
+from ldm.errors import LdmError
+from ldm.feeds.spec import builtin_specs
+from ldm.load.loader import FEED_TABLES, load_folder
+from ldm.pseudonymise.batch import pseudonymise_folder
+from ldm.pseudonymise.extract import file_sha256
+from ldm.pseudonymise.keys import LINKAGE, init_key
+from ldm.pseudonymise.tokens import token
+from ldm.store import connect, upgrade
+from ldm.synthetic.config import SampleConfig
+from ldm.synthetic.generate import generate
+
+REPO = Path(__file__).resolve().parent.parent
+TODAY = datetime.date(2025, 4, 1)
+TRUTH = REPO / "sample_data" / "ground_truth"
+
+
+def fresh_store(path: Path) -> Path:
+    upgrade(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("load")
+    shutil.copytree(REPO / "sample_data" / "extracts", root / "extracts")
+    key = init_key(root / "ldm.key")
+    pseudonymise_folder(root / "extracts", root / "out", key, builtin_specs(), TODAY)
+    store = fresh_store(root / "store.duckdb")
+    summary = load_folder(root / "out", store)
+    return root, key, store, summary
+
+
+def query(store: Path, sql: str, params=None) -> list[tuple]:
+    con = connect(store, read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def test_every_accepted_row_is_loaded_or_withheld_by_opt_out(loaded):
+    _, _, store, summary = loaded
+    assert [b.feed for b in summary.loaded][:2] == ["opt_out", "gp_registrations"]
+    for batch in summary.loaded:
+        if batch.feed == "opt_out":
+            continue
+        assert batch.rows_accepted == batch.rows_loaded + batch.withheld_by_opt_out
+        stored = query(
+            store, f"select count(*) from main.{FEED_TABLES[batch.feed]} where batch_id = ?", [batch.batch_id]
+        )
+        assert stored[0][0] == batch.rows_loaded
+    logged = query(store, "select sum(records_removed) from governance.opt_out_counts")[0][0]
+    assert logged == sum(b.withheld_by_opt_out for b in summary.loaded if b.feed != "opt_out")
+
+
+def test_links_in_the_store_are_right(loaded):
+    """Each linked record's person is the person the ground truth says, via their registrations."""
+    _, _, store, _ = loaded
+    con = connect(store, read_only=True)
+    con.execute(f"create temp table truth as select * from '{TRUTH}/records.parquet'")
+    person_truth = con.execute(
+        """create temp table person_truth as
+           select r.person_id, any_value(t.person_key) as person_key, count(distinct t.person_key) as keys
+           from main.registrations r join truth t on t.feed = 'gp_registrations' and t.record_id = r.record_id
+           group by r.person_id"""
+    )
+    assert person_truth is not None
+    assert con.execute("select max(keys) from person_truth").fetchall()[0][0] == 1
+    for feed, table in FEED_TABLES.items():
+        if feed == "gp_registrations":
+            continue
+        linked, right, total = con.execute(
+            f"""select count(a.person_id), count(*) filter (where p.person_key = t.person_key), count(*)
+                from main.{table} a join truth t on t.feed = '{feed}' and t.record_id = a.record_id
+                left join person_truth p on p.person_id = a.person_id"""
+        ).fetchall()[0]
+        assert right / linked >= 0.999, feed
+        assert linked / total >= 0.9, feed  # out-of-area patients are rightly left unlinked
+    con.close()
+
+
+def test_no_identifier_or_key_in_the_store(loaded):
+    root, key, store, _ = loaded
+    identifiers = raw_identifiers(root / "extracts", dates_of_birth=False)
+    secret = (root / "ldm.key").read_text().strip()
+    con = connect(store, read_only=True)
+    columns = con.execute(
+        """select table_schema, table_name, column_name from information_schema.columns
+           where data_type = 'VARCHAR' and table_catalog = current_database()"""
+    ).fetchall()
+    for schema, table, column in columns:
+        values = {v for (v,) in con.execute(f'select distinct "{column}" from {schema}.{table}').fetchall()}
+        assert not values & identifiers, (table, column)
+        assert secret not in values and key.purpose_key(LINKAGE).hex() not in values
+    con.close()
+    assert secret.encode() not in store.read_bytes()
+
+
+def test_a_batch_already_loaded_is_refused_and_replace_reloads_it(loaded, tmp_path):
+    root, _, store, _ = loaded
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store, copy)
+    shutil.copy(str(store) + ".audit-head", str(copy) + ".audit-head")
+    again = load_folder(root / "out", copy)
+    assert not again.loaded and len(again.already_loaded) == 7
+    persons_before = query(copy, "select count(*), sum(person_id) from main.persons")
+    counts_before = query(copy, "select count(*) from main.gp_events")
+    replaced = load_folder(root / "out", copy, replace=True)
+    assert len(replaced.loaded) == 7
+    assert query(copy, "select count(*), sum(person_id) from main.persons") == persons_before  # stable ids
+    assert query(copy, "select count(*) from main.gp_events") == counts_before
+    assert query(copy, "select count(*) from governance.batches where status = 'superseded'")[0][0] == 7
+    assert main(["audit", "verify", "--store", str(copy)]) == 0
+
+
+def snapshot(store: Path) -> list:
+    tables = ["main.persons", *(f"main.{t}" for t in FEED_TABLES.values()), "governance.batches",
+              "governance.audit_log", "linkage.person_keys"]  # fmt: skip
+    return [query(store, f"select count(*) from {table}")[0][0] for table in tables]
+
+
+@pytest.mark.parametrize("manifest_updated", [False, True])
+def test_a_failing_batch_leaves_the_store_as_it_was(loaded, tmp_path, manifest_updated):
+    """A file changed after pseudonymisation, or one whose rows cannot all be staged, fails mid-batch."""
+    root, _, store, _ = loaded
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store, copy)
+    shutil.copy(str(store) + ".audit-head", str(copy) + ".audit-head")
+    before = snapshot(copy)
+    broken = tmp_path / "broken"
+    shutil.copytree(root / "out" / "op_appointments", broken / "op_appointments")
+    manifest = next((broken / "op_appointments").glob("*.manifest.json"))
+    parquet = broken / "op_appointments" / manifest.name.replace(".manifest.json", ".parquet")
+    con = duckdb.connect()
+    con.execute(
+        f"""copy (select * replace (case when row_number > 3000 then null else row_number end as row_number)
+                  from '{parquet}') to '{parquet}.tmp' (format parquet)"""
+    )
+    os.replace(f"{parquet}.tmp", parquet)
+    document = json.loads(manifest.read_text())
+    document["input_sha256"] = "0" + document["input_sha256"][1:]  # a new batch as far as the store can tell
+    if manifest_updated:
+        document["output_sha256"] = file_sha256(parquet)
+    manifest.write_text(json.dumps(document))
+    with pytest.raises(LdmError, match="rows could be staged" if manifest_updated else "SHA-256 differs"):
+        load_folder(broken, copy)
+    assert snapshot(copy) == before
+    assert main(["audit", "verify", "--store", str(copy)]) == 0
+
+
+def test_a_killed_load_leaves_whole_batches_only(tmp_path):
+    generate(SampleConfig(persons=20_000, seed=3), tmp_path / "sample")
+    key = init_key(tmp_path / "k.key")
+    pseudonymise_folder(tmp_path / "sample" / "extracts", tmp_path / "out", key, builtin_specs(), TODAY)
+    store = fresh_store(tmp_path / "store.duckdb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ldm.cli", "load", "--pseudonymised", str(tmp_path / "out"), "--store", str(store)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(4)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    con = connect(store)
+    for batch_id, feed, rows_loaded, status in con.execute(
+        "select batch_id, feed, rows_loaded, status from governance.batches"
+    ).fetchall():
+        assert status == "loaded"
+        if feed in FEED_TABLES:
+            table = FEED_TABLES[feed]
+            stored = con.execute(
+                f"select count(*) from main.{table} where batch_id = ?", [batch_id]
+            ).fetchall()
+            assert stored[0][0] == rows_loaded
+    con.close()
+    assert main(["audit", "verify", "--store", str(store)]) == 0
+    finished = load_folder(tmp_path / "out", store)  # the rest loads on the next run
+    assert len(finished.loaded) + len(finished.already_loaded) == 7
+
+
+def test_a_second_writer_is_told_the_store_is_busy(loaded, tmp_path):
+    _, _, store, _ = loaded
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store, copy)
+    holder = duckdb.connect(str(copy))
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "ldm.cli", "load", "--pseudonymised", str(tmp_path), "--store", str(copy)],
+            capture_output=True, text=True,
+        )  # fmt: skip
+    finally:
+        holder.close()
+    assert result.returncode == 2
+    assert "store is busy" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_person_who_opts_out_later_is_removed(loaded, tmp_path):
+    root, key, store, _ = loaded
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store, copy)
+    shutil.copy(str(store) + ".audit-head", str(copy) + ".audit-head")
+    leaving = [n for (n,) in duckdb.sql(
+        f"select nhs_number from '{TRUTH}/persons.parquet' where not opted_out and not out_of_area "
+        "and died_on is null order by person_key limit 5"
+    ).fetchall()]  # fmt: skip
+    tokens = [token(n, "nhs_number", key.purpose_key(LINKAGE)) for n in leaving]
+    people = [p for (p,) in query(
+        copy, f"select person_id from linkage.person_keys where nhs_number_token in ({', '.join('?' * 5)})", tokens
+    )]  # fmt: skip
+    assert len(people) == 5
+    marks = ", ".join("?" * 5)
+    assert query(copy, f"select count(*) from main.gp_events where person_id in ({marks})", people)[0][0] > 0
+    incoming = tmp_path / "extracts"
+    incoming.mkdir()
+    listed = (root / "extracts" / "national_data_opt_out.csv").read_text().splitlines()
+    (incoming / "national_data_opt_out_2.csv").write_text("\n".join(listed + leaving) + "\n")
+    pseudonymise_folder(incoming, root / "out_later", key, builtin_specs(), TODAY)
+    summary = load_folder(root / "out_later", copy)
+    assert summary.loaded[0].persons_removed == 5
+    for table in ("persons", *FEED_TABLES.values()):
+        assert (
+            query(copy, f"select count(*) from main.{table} where person_id in ({marks})", people)[0][0] == 0
+        )
+    removed = query(
+        copy, "select persons_removed, records_removed from governance.opt_out_counts order by run_id desc"
+    )
+    assert removed[0][0] == 5 and removed[0][1] > 0
+
+
+@pytest.mark.parametrize(
+    ("tamper", "named"),
+    [
+        (
+            "update governance.audit_log set detail = replace(detail, 'gp_events', 'gp_evil') where seq = 3",
+            "entry 3",
+        ),
+        ("delete from governance.audit_log where seq = 4", "entry 5"),
+        (
+            """insert into governance.audit_log
+                   (seq, logged_at, operator, action, subject, detail, previous_hash, entry_hash)
+            select 8, logged_at, operator, action, subject, detail, entry_hash, entry_hash
+            from governance.audit_log where seq = 7""",
+            "entry 8",
+        ),
+        ("""update governance.audit_log set seq = seq + 1 where seq >= 5""", "entry 6"),
+        ("delete from governance.audit_log where seq = 7", "anchor"),
+    ],
+)
+def test_audit_verify_names_the_tampered_entry(loaded, tmp_path, capsys, tamper, named):
+    _, _, store, _ = loaded
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store, copy)
+    shutil.copy(str(store) + ".audit-head", str(copy) + ".audit-head")
+    assert main(["audit", "verify", "--store", str(copy)]) == 0
+    con = duckdb.connect(str(copy))
+    con.execute(tamper)
+    con.close()
+    capsys.readouterr()
+    assert main(["audit", "verify", "--store", str(copy)]) == 1
+    assert named in capsys.readouterr().err
+
+
+def test_audit_report_tells_an_ig_lead_what_happened(loaded, tmp_path):
+    _, _, store, _ = loaded
+    assert main(["audit", "report", "--store", str(store), "--out", str(tmp_path / "report.md")]) == 0
+    text = (tmp_path / "report.md").read_text()
+    for heading in (
+        "What came in",
+        "Quarantined and why",
+        "Links by step",
+        "Opt-outs applied",
+        "IMD quintile",
+    ):
+        assert heading in text
+    assert "Audit chain: intact." in text
