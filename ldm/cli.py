@@ -18,6 +18,7 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 def _registrars() -> list[Register]:
     from ldm import demo
+    from ldm.linkage import bench as linkage_bench
     from ldm.load import cli as load_cli
     from ldm.pseudonymise import bench as pseudonymise_bench
     from ldm.pseudonymise import cli as pseudonymise_cli
@@ -32,6 +33,7 @@ def _registrars() -> list[Register]:
         pseudonymise_bench.register,
         store_cli.register,
         load_cli.register,
+        linkage_bench.register,
         demo.register,
     ]
 

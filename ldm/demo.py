@@ -16,9 +16,12 @@ from pathlib import Path
 
 from ldm.errors import LdmError
 from ldm.feeds.spec import builtin_specs
+from ldm.governance import audit
+from ldm.load.loader import load_folder
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.bench import SAMPLE_AS_OF
 from ldm.pseudonymise.keys import KEY_FILE_ENV, init_key, load_key
+from ldm.store import connect, upgrade
 from ldm.synthetic.config import SampleConfig
 from ldm.synthetic.generate import generate
 from ldm.validate.report import markdown
@@ -34,7 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "demo",
         help="run the main job on the committed sample data",
         description="Check the committed sample in sample_data/ against a fresh generation, then "
-        "validate and pseudonymise a working copy of it into OUT (default out/demo).",
+        "validate and pseudonymise a working copy of it, and load and link it into OUT/store.duckdb "
+        "(default out/demo).",
     )
     demo.add_argument("--sample", type=Path, default=SAMPLE_DIR, help="sample folder")
     demo.add_argument("--out", type=Path, default=REPO / "out" / "demo", help="working folder for outputs")
@@ -101,4 +105,24 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"quarantined rows:       {incoming / 'quarantine'} (identifiable zone)")
     if result.failed:
         raise LdmError("; ".join(message for _, message in result.failed))
+
+    store = args.out / "store.duckdb"
+    upgrade(store)
+    summary = load_folder(args.out / "pseudonymised", store)
+    print(f"\nloaded and linked into {store}:")
+    for load in summary.loaded:
+        linked = sum(count.linked for count in load.steps)
+        detail = f"{linked:>7,} linked" if load.steps else f"{load.persons_removed:>7,} persons removed"
+        print(f"  {load.feed:<20} {load.rows_loaded:>7,} rows loaded {detail} "
+              f"{load.withheld_by_opt_out:>5,} withheld by opt-out")  # fmt: skip
+    con = connect(store, read_only=True)
+    try:
+        problems = audit.verify(con, summary.audit_head)
+        persons = con.execute("select count(*) from main.persons where registered").fetchall()[0][0]
+    finally:
+        con.close()
+    if problems:
+        raise LdmError(f"audit chain broken: {problems[0]}")
+    print(f"registered persons: {persons:,}; audit chain intact, head {summary.audit_head[:16]}")
+    print(f"query it: duckdb -readonly {store}")
     return 0

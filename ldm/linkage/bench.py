@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--memory-limit", default="8GB")
+    parser.add_argument("--memory-limit", default="5GB")
     parser.add_argument("--work", type=Path, help="folder to keep (and reuse) the pseudonymised sample")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ldm-linkage-bench-") as temporary:
@@ -73,3 +73,19 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def register(subparsers) -> None:
+    """`ldm bench-linkage`: the same benchmark from the ldm command."""
+    command = subparsers.add_parser(
+        "bench-linkage",
+        help="time linkage of a generated sample: seconds per step, records per second, peak memory",
+        description=__doc__.splitlines()[0],
+    )
+    command.add_argument("--persons", type=int, default=100_000)
+    command.add_argument("--work", type=Path, help="folder to keep (and reuse) the pseudonymised sample")
+    command.set_defaults(
+        handler=lambda args: main(
+            ["--persons", str(args.persons)] + (["--work", str(args.work)] if args.work else [])
+        )
+    )

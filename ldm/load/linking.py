@@ -17,6 +17,7 @@ from ldm.linkage.deterministic import DETERMINISTIC_STEPS
 from ldm.linkage.engine import ALGORITHM_VERSION, UNLINKED, LinkageConfig, link
 
 PROBABILISTIC = "probabilistic"
+LINKING_MEMORY = "5GB"  # DuckDB spills beyond this, keeping the whole load under 8 GB at city scale
 
 
 @dataclass
@@ -41,7 +42,7 @@ def spine_of(store: duckdb.DuckDBPyConnection) -> pa.Table:
 
 def link_extract(spine: pa.Table, parquet: Path, config: LinkageConfig | None = None) -> pa.Table:
     """record_key (= row_number), person_id, step, weight, candidates, algorithm_version per row."""
-    work = duckdb.connect()
+    work = duckdb.connect(config={"memory_limit": LINKING_MEMORY})
     work.execute("set enable_progress_bar = false")
     work.execute(f"create view records as select row_number as record_key, * from read_parquet('{parquet}')")
     if spine.num_rows == 0:

@@ -44,6 +44,7 @@ LOAD_ORDER = (
 ANALYST_TABLES = (*FEED_TABLES.values(), "spell_diagnoses", "spell_procedures")
 DIAGNOSES = ("primary_diagnosis", *(f"secondary_diagnosis_{i}" for i in range(1, 5)))
 PROCEDURES = ("primary_procedure", "secondary_procedure_1")
+STORE_MEMORY = "3GB"  # the store connection's share; linkage runs beside it on its own connection
 
 
 @dataclass
@@ -438,6 +439,7 @@ def load_folder(folder: Path, store: Path, replace: bool = False, progress=None)
     """Load every pseudonymised extract in `folder` (OUT of `ldm pseudonymise`) not yet in the store."""
     manifests = _manifests(folder)
     con = connect(store)
+    con.execute(f"set memory_limit = '{STORE_MEMORY}'")
     try:
         revision = current_revision_of(con, store)
         if revision != head_revision():
