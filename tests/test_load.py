@@ -291,3 +291,75 @@ def test_audit_report_tells_an_ig_lead_what_happened(loaded, tmp_path):
     ):
         assert heading in text
     assert "Audit chain: intact." in text
+
+
+def nhs_number_with_check_digit(stem: int) -> str | None:
+    total = sum(int(d) * w for d, w in zip(str(stem), range(10, 1, -1), strict=True))
+    check = (11 - total % 11) % 11
+    return None if check == 10 else f"{stem}{check}"
+
+
+def test_next_month_updates_persons_and_adds_activity(loaded, tmp_path):
+    """A second month's snapshot: a deregistration, a death, a newcomer and new events."""
+    root, key, store, _ = loaded
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store, copy)
+    shutil.copy(str(store) + ".audit-head", str(copy) + ".audit-head")
+    con = duckdb.connect()
+    registrations = REPO / "sample_data" / "extracts" / "gp_registrations.csv"
+    opt_outs = REPO / "sample_data" / "extracts" / "national_data_opt_out.csv"
+    people = con.execute(
+        f"""select "NHS Number" from read_csv('{registrations}', all_varchar = true)
+            where "Deregistration Date" is null and "Date of Death" is null and length("NHS Number") = 10
+              and "NHS Number" not in (select NHS_NUMBER from read_csv('{opt_outs}', all_varchar = true))
+            group by 1 having count(*) = 1 order by 1 limit 2"""
+    ).fetchall()  # fmt: skip
+    leaver, deceased = people[0][0], people[1][0]
+    newcomer = next(n for stem in range(999_888_000, 999_889_000) if (n := nhs_number_with_check_digit(stem)))
+    month = tmp_path / "month2"
+    month.mkdir()
+    con.execute(
+        f"""copy (
+              select * replace (
+                case when "NHS Number" = '{leaver}' then '15/04/2025' else "Deregistration Date" end
+                    as "Deregistration Date",
+                case when "NHS Number" = '{deceased}' then '20/04/2025' else "Date of Death" end as "Date of Death")
+              from read_csv('{registrations}', all_varchar = true)
+              union all
+              select '999999', '{newcomer}', 'NEW', 'PERSON', '01/02/1990', 'F', 'LS6 3LB', 'B86086', '10/04/2025',
+                     null, null, 'A'
+            ) to '{month}/gp_registrations_202504.csv' (header)"""
+    )  # fmt: skip
+    (month / "gp_events_202504.txt").write_text(
+        "EventId|PatientNHSNumber|PracticeCode|EventDate|ConceptId|Value|Unit\n"
+        f"900001|{newcomer}|B86086|2025-04-12|271649006|128|mm[Hg]\n"
+        f"900002|{newcomer}|B86086|2025-04-12|44054006||\n"
+        f"900003|{leaver}|B86086|2025-04-02|27113001|70.5|kg\n"
+    )
+    before = dict(query(copy, "select person_id, registered from main.persons"))
+    result = pseudonymise_folder(month, root / "out_month2", key, builtin_specs(), datetime.date(2025, 5, 1))
+    assert not result.failed, result.failed
+    shutil.copytree(root / "out", tmp_path / "all", dirs_exist_ok=True)
+    shutil.copytree(root / "out_month2", tmp_path / "all", dirs_exist_ok=True)
+    summary = load_folder(tmp_path / "all", copy)
+    assert len(summary.already_loaded) == 7 and [b.feed for b in summary.loaded] == [
+        "gp_registrations",
+        "gp_events",
+    ]
+    after = dict(query(copy, "select person_id, registered from main.persons"))
+    assert set(before) < set(after) and len(after) == len(before) + 1  # ids kept, one newcomer
+    ids = {
+        n: query(copy, "select person_id from linkage.person_keys where nhs_number_token = ?",
+                 [token(n, "nhs_number", key.purpose_key(LINKAGE))])[0][0]
+        for n in (leaver, deceased, newcomer)
+    }  # fmt: skip
+    assert before[ids[leaver]] and not after[ids[leaver]]
+    assert not after[ids[deceased]]
+    died = query(copy, "select date_of_death from main.persons where person_id = ?", [ids[deceased]])
+    assert died[0][0] == datetime.date(2025, 4, 20)
+    assert after[ids[newcomer]] and ids[newcomer] not in before
+    events = query(
+        copy, "select person_id, count(*) from main.gp_events where record_id >= 900001 group by 1"
+    )
+    assert dict(events) == {ids[newcomer]: 2, ids[leaver]: 1}
+    assert main(["audit", "verify", "--store", str(copy)]) == 0

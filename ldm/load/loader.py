@@ -272,7 +272,7 @@ def _refresh_persons(con, batch_id: int) -> None:
                    arg_max(year_of_birth, o), arg_max(month_of_birth, o), arg_max(sex, o), arg_max(practice_code, o),
                    arg_max(lsoa21_code, o), arg_max(lsoa11_code, o), arg_max(msoa11_code, o), arg_max(ward_code, o),
                    arg_max(imd_decile, o), arg_max(imd_quintile, o), max(date_of_death),
-                   bool_or(registration_end is null and date_of_death is null) and max(date_of_death) is null,
+                   arg_max(registration_end is null, o) and max(date_of_death) is null,
                    min(batch_id), ?, arg_max(ethnic_category, o)
             from (select *, (registration_start, batch_id, row_number) as o from main.registrations
                   where person_id in (select person_id from incoming where not withheld))
