@@ -19,6 +19,7 @@ Register = Callable[[argparse._SubParsersAction], None]
 def _registrars() -> list[Register]:
     from ldm import demo
     from ldm.linkage import bench as linkage_bench
+    from ldm.load import bench as load_bench
     from ldm.load import cli as load_cli
     from ldm.pseudonymise import bench as pseudonymise_bench
     from ldm.pseudonymise import cli as pseudonymise_cli
@@ -34,6 +35,7 @@ def _registrars() -> list[Register]:
         store_cli.register,
         load_cli.register,
         linkage_bench.register,
+        load_bench.register,
         demo.register,
     ]
 

@@ -40,30 +40,41 @@ def spine_of(store: duckdb.DuckDBPyConnection) -> pa.Table:
     ).to_arrow_table()
 
 
-def link_extract(spine: pa.Table, parquet: Path, config: LinkageConfig | None = None) -> pa.Table:
-    """record_key (= row_number), person_id, step, weight, candidates, algorithm_version per row."""
-    work = duckdb.connect(config={"memory_limit": LINKING_MEMORY})
-    work.execute("set enable_progress_bar = false")
-    work.execute(f"create view records as select row_number as record_key, * from read_parquet('{parquet}')")
-    if spine.num_rows == 0:
-        return work.sql(
-            f"""select record_key, cast(null as bigint) as person_id, '{UNLINKED}' as step,
-                       cast(null as double) as weight, 0::bigint as candidates,
-                       '{ALGORITHM_VERSION}' as algorithm_version
-                from records"""
-        ).to_arrow_table()
-    work.register("spine_arrow", spine)
-    work.execute("create view spine as select * exclude (first_batch_id, last_batch_id) from spine_arrow")
-    link(work, "spine", "records", out="result", config=config)
-    return work.sql("select * from result").to_arrow_table()
+def link_extract(spine: pa.Table, parquet: Path, result: Path, config: LinkageConfig | None = None) -> Path:
+    """Write `result` (Parquet): record_key (= row_number), person_id, step, weight, candidates and
+    algorithm_version for every row of `parquet`. Written to a file, not returned, so that tens of
+    millions of links never sit in Python memory."""
+    work = duckdb.connect(config={"memory_limit": LINKING_MEMORY, "preserve_insertion_order": False})
+    try:
+        work.execute("set enable_progress_bar = false")
+        work.execute(
+            f"create view records as select row_number as record_key, * from read_parquet('{parquet}')"
+        )
+        if spine.num_rows == 0:
+            work.execute(
+                f"""create temp view result as
+                    select record_key, cast(null as bigint) as person_id, '{UNLINKED}' as step,
+                           cast(null as double) as weight, 0::bigint as candidates,
+                           '{ALGORITHM_VERSION}' as algorithm_version
+                    from records"""
+            )
+        else:
+            work.register("spine_arrow", spine)
+            work.execute(
+                "create view spine as select * exclude (first_batch_id, last_batch_id) from spine_arrow"
+            )
+            link(work, "spine", "records", out="result", config=config)
+        work.execute(f"copy result to '{result}' (format parquet)")
+    finally:
+        work.close()
+    return result
 
 
-def step_counts(result: pa.Table) -> list[StepCount]:
+def step_counts(result: Path) -> list[StepCount]:
     """Records in, linked and ambiguous at each step, in the order the steps run."""
     con = duckdb.connect()
-    con.register("result", result)
-    by_step = dict(con.execute("select step, count(*) from result group by step").fetchall())
-    remaining = result.num_rows
+    by_step = dict(con.execute(f"select step, count(*) from '{result}' group by step").fetchall())
+    remaining = con.execute(f"select count(*) from '{result}'").fetchall()[0][0]
     counts = []
     for name in [step.name for step in DETERMINISTIC_STEPS] + [PROBABILISTIC]:
         linked, ambiguous = by_step.get(name, 0), by_step.get(f"ambiguous:{name}", 0)

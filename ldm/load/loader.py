@@ -12,14 +12,15 @@ from __future__ import annotations
 import datetime
 import getpass
 import json
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
-import pyarrow as pa
 
 from ldm.errors import LdmError
 from ldm.governance import audit
+from ldm.linkage.engine import ALGORITHM_VERSION
 from ldm.load.linking import link_extract, spine_of, step_counts
 from ldm.pseudonymise.extract import file_sha256
 from ldm.store import connect, head_revision
@@ -143,19 +144,22 @@ def _opted_out_persons(con) -> str:
               join linkage.opt_outs o on o.nhs_number_token = k.nhs_number_token"""
 
 
-def _stage(con, parquet: Path, result: pa.Table) -> None:
-    """Temp table `incoming`: the extract's rows with their link, and whether opt-out withholds them."""
-    con.register("link_result", result)
+def _stage(con, parquet: Path, result: Path, materialise: bool) -> None:
+    """`incoming`: the extract's rows with their link, and whether opt-out withholds them.
+
+    A view over the two Parquet files, except where rows are changed before insertion (new persons
+    in registrations), which needs a table; so a 20-million-row extract is never copied in memory.
+    """
+    kind = "table" if materialise else "view"
     con.execute(
-        f"""create or replace temp table incoming as
+        f"""create or replace temp {kind} incoming as
             select r.*, l.person_id, l.step as link_step, l.weight as link_weight, l.candidates,
                    l.algorithm_version,
                    coalesce(r.nhs_number_valid and r.nhs_number_token in
                                 (select nhs_number_token from linkage.opt_outs), false)
                    or coalesce(l.person_id in ({_opted_out_persons(con)}), false) as withheld
-            from read_parquet('{parquet}') r join link_result l on l.record_key = r.row_number"""
+            from read_parquet('{parquet}') r join read_parquet('{result}') l on l.record_key = r.row_number"""
     )
-    con.unregister("link_result")
 
 
 def _insert_rows(con, table: str, batch_id: int) -> int:
@@ -333,9 +337,16 @@ def _check_file(parquet: Path, manifest: dict) -> None:
 
 
 def _load_records(con, batch_id: int, manifest: dict, parquet: Path, load: BatchLoad) -> None:
-    result = link_extract(spine_of(con), parquet)
-    load.steps = step_counts(result)
-    _stage(con, parquet, result)
+    with tempfile.TemporaryDirectory(prefix="ldm-link-") as folder:
+        result = link_extract(spine_of(con), parquet, Path(folder) / "links.parquet")
+        load.steps = step_counts(result)
+        materialise = manifest["feed"] == "gp_registrations"
+        _stage(con, parquet, result, materialise)
+        _write_records(con, batch_id, manifest, parquet, load)
+        con.execute(f"drop {'table' if materialise else 'view'} incoming")  # it reads files about to go
+
+
+def _write_records(con, batch_id: int, manifest: dict, parquet: Path, load: BatchLoad) -> None:
     staged = con.execute("select count(*) from incoming").fetchall()[0][0]
     if staged != manifest["rows_accepted"]:
         raise LdmError(
@@ -368,7 +379,7 @@ def _load_records(con, batch_id: int, manifest: dict, parquet: Path, load: Batch
                 count.unlinked,
                 count.linked / count.records_in if count.records_in else None,
                 manifest["key_id"],
-                result["algorithm_version"][0].as_py() if result.num_rows else None,
+                ALGORITHM_VERSION,
                 getpass.getuser(),
                 started,
                 now(),
