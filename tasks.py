@@ -53,6 +53,7 @@ def test() -> None:
     python_sources = [p for p in ("ldm", "models", "migrations", "tests", "tasks.py") if (ROOT / p).exists()]
     run(BIN / "ruff", "check", *python_sources)
     run(BIN / "ruff", "format", "--check", *python_sources)
+    run(BIN / "sqlfluff", "lint", "--nocolor", "dbt_project/models")
     run(BIN / "python", "-m", "pytest", "-q", *sys.argv[2:])
 
 

@@ -18,6 +18,7 @@ from ldm.errors import LdmError
 from ldm.feeds.spec import builtin_specs
 from ldm.governance import audit
 from ldm.load.loader import load_folder
+from ldm.marts.build import build_marts
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.bench import SAMPLE_AS_OF
 from ldm.pseudonymise.keys import KEY_FILE_ENV, init_key, load_key
@@ -124,5 +125,7 @@ def run_demo(args: argparse.Namespace) -> int:
     if problems:
         raise LdmError(f"audit chain broken: {problems[0]}")
     print(f"registered persons: {persons:,}; audit chain intact, head {summary.audit_head[:16]}")
+    print("\nbuilding the marts with dbt ...")
+    print(f"  {build_marts(store, args.out / 'dbt')}")
     print(f"query it: duckdb -readonly {store}")
     return 0

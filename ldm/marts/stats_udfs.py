@@ -13,6 +13,7 @@ formulas in SQL. All arguments and results are DOUBLE; NULL in gives NULL out (`
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import duckdb
@@ -33,10 +34,8 @@ UDFS: dict[str, tuple[Callable[..., float | None], int]] = {
 def register(con: duckdb.DuckDBPyConnection) -> None:
     """Register the ldm.stats UDFs on a DuckDB connection (idempotent)."""
     for name, (func, arity) in UDFS.items():
-        try:
+        with contextlib.suppress(duckdb.Error):  # not registered yet
             con.remove_function(name)
-        except duckdb.Error:
-            pass  # not registered yet
         con.create_function(name, func, [DOUBLE] * arity, DOUBLE, null_handling="special")
 
 
