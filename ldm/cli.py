@@ -17,7 +17,7 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 
 def _registrars() -> list[Register]:
-    from ldm import demo
+    from ldm import demo, run_cli
     from ldm.linkage import bench as linkage_bench
     from ldm.load import bench as load_bench
     from ldm.load import cli as load_cli
@@ -36,6 +36,7 @@ def _registrars() -> list[Register]:
         load_cli.register,
         linkage_bench.register,
         load_bench.register,
+        run_cli.register,
         demo.register,
     ]
 

@@ -20,7 +20,7 @@ import duckdb
 
 from ldm.errors import LdmError
 from ldm.governance import audit
-from ldm.linkage.engine import ALGORITHM_VERSION
+from ldm.linkage.engine import ALGORITHM_VERSION, LinkageConfig
 from ldm.load.linking import link_extract, spine_of, step_counts
 from ldm.pseudonymise.extract import file_sha256
 from ldm.store import connect, head_revision
@@ -336,9 +336,11 @@ def _check_file(parquet: Path, manifest: dict) -> None:
         )
 
 
-def _load_records(con, batch_id: int, manifest: dict, parquet: Path, load: BatchLoad) -> None:
+def _load_records(
+    con, batch_id: int, manifest: dict, parquet: Path, load: BatchLoad, linkage: LinkageConfig | None
+) -> None:
     with tempfile.TemporaryDirectory(prefix="ldm-link-") as folder:
-        result = link_extract(spine_of(con), parquet, Path(folder) / "links.parquet")
+        result = link_extract(spine_of(con), parquet, Path(folder) / "links.parquet", linkage)
         load.steps = step_counts(result)
         materialise = manifest["feed"] == "gp_registrations"
         _stage(con, parquet, result, materialise)
@@ -395,7 +397,14 @@ def _withdraw(con, batch_id: int) -> None:
     con.execute("update governance.batches set status = 'superseded' where batch_id = ?", [batch_id])
 
 
-def load_batch(con, store: Path, manifest: dict, parquet: Path, replaces: int | None = None) -> BatchLoad:
+def load_batch(
+    con,
+    store: Path,
+    manifest: dict,
+    parquet: Path,
+    replaces: int | None = None,
+    linkage: LinkageConfig | None = None,
+) -> BatchLoad:
     """Load one pseudonymised extract in one transaction."""
     con.begin()
     try:
@@ -407,7 +416,7 @@ def load_batch(con, store: Path, manifest: dict, parquet: Path, replaces: int | 
         if manifest["feed"] == "opt_out":
             _apply_opt_out_list(con, batch_id, parquet, load)
         else:
-            _load_records(con, batch_id, manifest, parquet, load)
+            _load_records(con, batch_id, manifest, parquet, load, linkage)
         if load.withheld_by_opt_out or load.persons_removed:
             con.execute(
                 """insert into governance.opt_out_counts (run_id, batch_id, records_removed, persons_removed,
@@ -446,7 +455,9 @@ def load_batch(con, store: Path, manifest: dict, parquet: Path, replaces: int | 
     return load
 
 
-def load_folder(folder: Path, store: Path, replace: bool = False, progress=None) -> LoadSummary:
+def load_folder(
+    folder: Path, store: Path, replace: bool = False, progress=None, linkage: LinkageConfig | None = None
+) -> LoadSummary:
     """Load every pseudonymised extract in `folder` (OUT of `ldm pseudonymise`) not yet in the store."""
     manifests = _manifests(folder)
     con = connect(store)
@@ -468,7 +479,8 @@ def load_folder(folder: Path, store: Path, replace: bool = False, progress=None)
                 continue
             if progress:
                 progress(f"{manifest['feed']}: {manifest['input_file']}")
-            summary.loaded.append(load_batch(con, store, manifest, parquet, earlier[0] if earlier else None))
+            replaces = earlier[0] if earlier else None
+            summary.loaded.append(load_batch(con, store, manifest, parquet, replaces, linkage))
         summary.audit_head = audit.head(con)
         return summary
     finally:

@@ -1,0 +1,92 @@
+"""Settings of a run: defaults, then a TOML file, then environment variables (strongest).
+
+The file is `ldm.toml` in the working folder, or the one named by LDM_CONFIG or --config;
+`ldm.example.toml` in the repository documents every setting with its default.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+from ldm.errors import LdmError
+
+CONFIG_ENV = "LDM_CONFIG"
+DEFAULT_FILE = Path("ldm.toml")
+
+
+@dataclass(frozen=True)
+class Settings:
+    key_file: Path | None = None  # master key file (env LDM_KEY_FILE)
+    store: Path | None = None  # the DuckDB store (env LDM_STORE)
+    pseudonymised: Path | None = None  # where pseudonymised extracts go; default beside the store
+    reporting_period_end: datetime.date = datetime.date(2025, 3, 31)  # env LDM_REPORTING_PERIOD_END
+    today: datetime.date | None = None  # dates after this are "in the future"; default: the real today
+    max_quarantined_share: float = 0.05  # env LDM_MAX_QUARANTINED
+    link_threshold: float = 8.0  # minimum probabilistic match weight (env LDM_LINK_THRESHOLD)
+
+    def pseudonymised_dir(self) -> Path:
+        if self.pseudonymised:
+            return self.pseudonymised
+        if self.store is None:
+            raise LdmError("no store given: pass --store FILE or set LDM_STORE")
+        return self.store.with_name(self.store.stem + "_pseudonymised")
+
+
+ENVIRONMENT = {
+    "LDM_KEY_FILE": "key_file",
+    "LDM_STORE": "store",
+    "LDM_PSEUDONYMISED": "pseudonymised",
+    "LDM_REPORTING_PERIOD_END": "reporting_period_end",
+    "LDM_TODAY": "today",
+    "LDM_MAX_QUARANTINED": "max_quarantined_share",
+    "LDM_LINK_THRESHOLD": "link_threshold",
+}
+
+
+def _convert(name: str, value: object, source: str) -> object:
+    kinds = {f.name: f.type for f in fields(Settings)}
+    kind = str(kinds[name])
+    try:
+        if "Path" in kind:
+            return Path(str(value)).expanduser()
+        if "date" in kind:
+            return value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value))
+        if "float" in kind:
+            number = float(value)
+            if name == "max_quarantined_share" and not 0 <= number <= 1:
+                raise ValueError("must be between 0 and 1")
+            return number
+    except ValueError as error:
+        raise LdmError(f"{source}: {name} = {value!r} is not valid ({error})") from None
+    return value
+
+
+def load_settings(path: Path | None = None, **overrides: object) -> Settings:
+    """Defaults < config file < environment < explicit overrides (command-line options)."""
+    settings = Settings()
+    path = path or (Path(os.environ[CONFIG_ENV]) if os.environ.get(CONFIG_ENV) else None)
+    if path is not None and not path.is_file():
+        raise LdmError(f"config file {path} does not exist")
+    path = path or (DEFAULT_FILE if DEFAULT_FILE.is_file() else None)
+    if path is not None:
+        try:
+            document = tomllib.loads(path.read_text())
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise LdmError(f"config file {path} cannot be read: {error}") from None
+        known = {f.name for f in fields(Settings)}
+        unknown = sorted(set(document) - known)
+        if unknown:
+            raise LdmError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+        settings = replace(settings, **{k: _convert(k, v, str(path)) for k, v in document.items()})
+    from_env = {
+        name: _convert(name, os.environ[variable], variable)
+        for variable, name in ENVIRONMENT.items()
+        if os.environ.get(variable)
+    }
+    settings = replace(settings, **from_env)
+    given = {k: _convert(k, v, "command line") for k, v in overrides.items() if v is not None}
+    return replace(settings, **given)

@@ -1,0 +1,170 @@
+"""`ldm run`, `ldm doctor` and `ldm bench`: the monthly job, its health check and its benchmark."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import tempfile
+import time
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from ldm.benchmark import cached_sample, duckdb_floor, peak_memory_mb
+from ldm.config import load_settings
+from ldm.errors import LdmError
+from ldm.marts.build import DBT_PROJECT
+from ldm.pipeline import RunReport, run_pipeline
+from ldm.pseudonymise.keys import init_key, load_key
+from ldm.store import current_revision, head_revision
+
+CONSTRAINTS = Path(__file__).resolve().parent.parent / "constraints.txt"
+CHECKED_PACKAGES = ("duckdb", "dbt-core", "dbt-duckdb", "sqlalchemy", "duckdb-engine", "alembic",
+                    "great-expectations", "pyarrow", "splink", "cryptography")  # fmt: skip
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="the monthly job: validate, pseudonymise, load, link, opt-outs, marts, audit",
+        description="Run every stage on a folder of extracts. The store changes only if every stage succeeds; "
+        "extracts already pseudonymised or loaded (same checksum) are not processed again.",
+    )
+    run.add_argument("--extracts", type=Path, required=True, help="folder of extracts (identifiable zone)")
+    run.add_argument("--store", type=Path, help="the store (default: setting store / LDM_STORE)")
+    run.add_argument(
+        "--key-file", type=Path, help="master key file (default: setting key_file / LDM_KEY_FILE)"
+    )
+    run.add_argument("--config", type=Path, help="settings file (default: ldm.toml or LDM_CONFIG)")
+    run.add_argument("--today", type=datetime.date.fromisoformat, help="dates after this are in the future")
+    run.set_defaults(handler=run_run)
+
+    doctor = subparsers.add_parser(
+        "doctor", help="check the key, the store and the installed versions, and say what to fix"
+    )
+    doctor.add_argument("--store", type=Path, help="the store to check")
+    doctor.add_argument("--key-file", type=Path, help="master key file to check")
+    doctor.add_argument("--config", type=Path, help="settings file")
+    doctor.set_defaults(handler=run_doctor)
+
+    bench = subparsers.add_parser(
+        "bench",
+        help="time the whole pipeline on generated data against the DuckDB floor",
+        description="Generate N persons once (cached), run the pipeline into a new store, and print per-stage "
+        "wall time, rows per second, peak memory, the floor (DuckDB reading the same extracts into plain "
+        "tables) and the ratio pipeline / floor.",
+    )
+    bench.add_argument("--persons", type=int, default=10_000)
+    bench.add_argument("--seed", type=int, default=1)
+    bench.set_defaults(handler=run_bench)
+
+
+def _progress(message: str) -> None:
+    print(f"  {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+def print_summary(report: RunReport) -> None:
+    print(f"rows in {report.rows_in:,}; quarantined {report.quarantined:,}")
+    if report.pseudonymised and report.pseudonymised.resent:
+        print(f"extracts already pseudonymised (same checksum): {len(report.pseudonymised.resent)}")
+    if report.loaded:
+        for load in report.loaded.loaded:
+            linked = sum(c.linked for c in load.steps)
+            steps = ", ".join(f"{c.step} {c.linked:,}" for c in load.steps if c.linked)
+            print(f"  {load.feed:<20} loaded {load.rows_loaded:>11,}  linked {linked:>11,}  opted out "
+                  f"{load.withheld_by_opt_out:>8,}" + (f"  [{steps}]" if steps else ""))  # fmt: skip
+        if report.loaded.already_loaded:
+            print(f"batches already in the store: {len(report.loaded.already_loaded)}")
+    print(f"marts: {report.marts}")
+    print(f"audit log: {report.audit_entries} entries, chain intact")
+    for stage, seconds in report.seconds.items():
+        print(f"  {stage:<32} {seconds:8.1f} s")
+
+
+def run_run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, store=args.store, key_file=args.key_file, today=args.today)
+    report = run_pipeline(args.extracts, settings, _progress)
+    print_summary(report)
+    return 0
+
+
+def _pinned() -> dict[str, str]:
+    pins = {}
+    if CONSTRAINTS.exists():
+        for line in CONSTRAINTS.read_text().splitlines():
+            if "==" in line:
+                name, pinned = line.split("==", 1)
+                pins[name.strip().lower().replace("_", "-")] = pinned.strip()
+    return pins
+
+
+def run_doctor(args: argparse.Namespace) -> int:
+    problems = 0
+
+    def report(ok: bool, what: str, fix: str = "") -> None:
+        nonlocal problems
+        problems += not ok
+        print(f"{'ok ' if ok else 'FIX'}  {what}" + ("" if ok else f"\n     {fix}"))
+
+    report(sys.version_info >= (3, 11), f"Python {sys.version.split()[0]}", "use Python 3.11 or newer")
+    pins = _pinned()
+    for package in CHECKED_PACKAGES:
+        try:
+            installed = version(package)
+        except PackageNotFoundError:
+            report(False, f"{package} not installed", "run: python3 tasks.py test (installs the pinned set)")
+            continue
+        wanted = pins.get(package)
+        report(wanted in (None, installed), f"{package} {installed}" + (f" (pinned {wanted})" if wanted else ""),
+               "reinstall from constraints.txt: python3 tasks.py test")  # fmt: skip
+    try:
+        settings = load_settings(args.config, store=args.store, key_file=args.key_file)
+    except LdmError as error:
+        report(False, "settings", str(error))
+        return 1
+    try:
+        key = load_key(settings.key_file)
+        report(True, f"key file readable, key id {key.key_id}")
+    except LdmError as error:
+        report(False, "key", str(error))
+    if settings.store is None:
+        report(False, "no store configured", "pass --store FILE, set LDM_STORE or store in ldm.toml")
+    elif not settings.store.exists():
+        report(
+            False, f"store {settings.store} does not exist", f"run: ldm db upgrade --store {settings.store}"
+        )
+    else:
+        try:
+            revision = current_revision(settings.store)
+            report(revision == head_revision(), f"store {settings.store} at revision {revision}",
+                   f"run: ldm db upgrade --store {settings.store}")  # fmt: skip
+        except LdmError as error:
+            report(False, f"store {settings.store}", str(error))
+    report((DBT_PROJECT / "dbt_project.yml").exists(), f"dbt project {DBT_PROJECT}", "restore dbt_project/")
+    print("all good" if not problems else f"{problems} thing(s) to fix")
+    return 1 if problems else 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    sample = cached_sample(args.persons, args.seed)
+    floor_seconds, rows = duckdb_floor(sample / "extracts")
+    with tempfile.TemporaryDirectory(prefix="ldm-bench-") as folder:
+        work = Path(folder)
+        key_file = work / "bench.key"
+        init_key(key_file)
+        settings = load_settings(
+            None, store=work / "store.duckdb", key_file=key_file, today=datetime.date(2025, 4, 1)
+        )
+        started = time.perf_counter()
+        report = run_pipeline(sample / "extracts", settings, _progress)
+        total = time.perf_counter() - started
+    print(f"persons                {args.persons:,}   cores: {len(os.sched_getaffinity(0))}")
+    print(f"rows in the extracts   {rows:,}")
+    for stage, seconds in report.seconds.items():
+        print(f"  {stage:<32} {seconds:8.1f} s")
+    print(f"pipeline               {total:8.1f} s  {rows / total:,.0f} rows/s")
+    print(f"floor (DuckDB read)    {floor_seconds:8.1f} s  {rows / floor_seconds:,.0f} rows/s")
+    print(f"ratio pipeline / floor {total / floor_seconds:8.1f}x")
+    print(f"peak memory            {peak_memory_mb():,.0f} MB")
+    return 0

@@ -1,0 +1,97 @@
+"""`ldm run`, its settings and `ldm doctor`, on the committed sample."""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ldm.cli import main
+from ldm.config import load_settings
+from ldm.errors import LdmError
+from ldm.pseudonymise.keys import init_key
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    shutil.copytree(REPO / "sample_data" / "extracts", root / "extracts")
+    init_key(root / "ldm.key")
+    args = ["run", "--extracts", str(root / "extracts"), "--store", str(root / "store.duckdb"),
+            "--key-file", str(root / "ldm.key"), "--today", "2025-04-01"]  # fmt: skip
+    assert main(args) == 0
+    return root, args
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_run_builds_everything_and_a_rerun_adds_nothing(first_run, capsys):
+    root, args = first_run
+    assert (root / "store.duckdb").exists() and (root / "store_pseudonymised").is_dir()
+    capsys.readouterr()
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "batches already in the store: 7" in printed and "PASS=" in printed
+    assert main(["audit", "verify", "--store", str(root / "store.duckdb")]) == 0
+
+
+def test_a_failing_run_leaves_the_store_unchanged(first_run, tmp_path, capsys):
+    root, _ = first_run
+    store = tmp_path / "store.duckdb"
+    shutil.copy(root / "store.duckdb", store)
+    before = digest(store)
+    broken = tmp_path / "extracts"
+    broken.mkdir()
+    (broken / "apc_spells_2025_04.csv").write_text("SPELL_ID;NHS_NUMBER\n1;9990000018\n")
+    code = main(
+        ["run", "--extracts", str(broken), "--store", str(store), "--key-file", str(root / "ldm.key")]
+    )
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "apc_spells_2025_04.csv" in error and "store unchanged" in error and "Traceback" not in error
+    assert digest(store) == before
+
+
+def test_settings_come_from_file_then_environment_then_options(tmp_path, monkeypatch):
+    config = tmp_path / "ldm.toml"
+    config.write_text(
+        'store = "/from/file.duckdb"\nmax_quarantined_share = 0.1\nreporting_period_end = 2024-03-31\n'
+    )
+    assert load_settings(config).store == Path("/from/file.duckdb")
+    assert load_settings(config).reporting_period_end == datetime.date(2024, 3, 31)
+    monkeypatch.setenv("LDM_STORE", "/from/env.duckdb")
+    monkeypatch.setenv("LDM_MAX_QUARANTINED", "0.2")
+    settings = load_settings(config)
+    assert settings.store == Path("/from/env.duckdb") and settings.max_quarantined_share == 0.2
+    assert load_settings(config, store=Path("/from/option.duckdb")).store == Path("/from/option.duckdb")
+    config.write_text("stroe = 1\n")
+    with pytest.raises(LdmError, match="unknown setting"):
+        load_settings(config)
+    monkeypatch.setenv("LDM_MAX_QUARANTINED", "7")
+    with pytest.raises(LdmError, match="LDM_MAX_QUARANTINED"):
+        load_settings(None)
+
+
+def test_the_example_settings_file_is_valid():
+    settings = load_settings(REPO / "ldm.example.toml")
+    assert settings.max_quarantined_share == 0.05
+
+
+def test_doctor_says_what_to_fix(first_run, tmp_path, capsys, monkeypatch):
+    root, _ = first_run
+    monkeypatch.delenv("LDM_KEY_FILE", raising=False)
+    assert main(["doctor", "--store", str(root / "store.duckdb"), "--key-file", str(root / "ldm.key")]) == 0
+    assert "all good" in capsys.readouterr().out
+    assert (
+        main(["doctor", "--store", str(tmp_path / "none.duckdb"), "--key-file", str(tmp_path / "none.key")])
+        == 1
+    )
+    printed = capsys.readouterr().out
+    assert "FIX" in printed and "ldm db upgrade" in printed and "does not exist" in printed
