@@ -1,35 +1,32 @@
-"""`ldm demo`: the main job on the committed sample data.
+"""`ldm demo`: the main job (`ldm run`) on the committed sample data.
 
-It checks that the committed sample is exactly what its documented `ldm sample` call produces,
-then runs the pipeline stages that exist on a working copy of it (the committed files are never
-written to). A demo key is created outside the repository unless LDM_KEY_FILE names one.
+It checks that the committed sample is exactly what its documented `ldm sample` call produces, then
+runs every stage on a working copy of it (the committed files are never written to). A demo key is
+created outside the repository unless LDM_KEY_FILE names one.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
 import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
+from ldm.config import load_settings
 from ldm.errors import LdmError
-from ldm.feeds.spec import builtin_specs
-from ldm.governance import audit
-from ldm.load.loader import load_folder
-from ldm.marts.build import build_marts
-from ldm.pseudonymise.batch import pseudonymise_folder
-from ldm.pseudonymise.bench import SAMPLE_AS_OF
+from ldm.pipeline import run_pipeline
 from ldm.pseudonymise.keys import KEY_FILE_ENV, init_key, load_key
-from ldm.store import connect, upgrade
+from ldm.run_cli import _progress, print_summary
 from ldm.synthetic.config import SampleConfig
 from ldm.synthetic.generate import generate
-from ldm.validate.report import markdown
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO / "sample_data"
 SAMPLE_PERSONS, SAMPLE_SEED = 2000, 1  # the documented call: ldm sample --persons 2000 --seed 1
+SAMPLE_TODAY = datetime.date(2025, 4, 1)  # the day after the sample's extract date
 DEMO_KEY = Path.home() / ".ldm" / "demo.key"
 
 
@@ -37,9 +34,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser(
         "demo",
         help="run the main job on the committed sample data",
-        description="Check the committed sample in sample_data/ against a fresh generation, then "
-        "validate and pseudonymise a working copy of it, and load and link it into OUT/store.duckdb "
-        "(default out/demo).",
+        description="Check the committed sample in sample_data/ against a fresh generation, then run every "
+        "stage (validate, pseudonymise, load, link, opt-outs, marts, audit) on a working copy of it into "
+        "OUT/store.duckdb (default out/demo).",
     )
     demo.add_argument("--sample", type=Path, default=SAMPLE_DIR, help="sample folder")
     demo.add_argument("--out", type=Path, default=REPO / "out" / "demo", help="working folder for outputs")
@@ -73,59 +70,31 @@ def check_sample(sample: Path) -> None:
     print(f"sample_data/ matches `ldm sample --persons {SAMPLE_PERSONS} --seed {SAMPLE_SEED}` byte for byte")
 
 
-def demo_key():
-    """The key named by LDM_KEY_FILE, or a demo key kept in ~/.ldm (created on first use)."""
+def demo_key_file() -> Path:
+    """The key file named by LDM_KEY_FILE, or a demo key kept in ~/.ldm (created on first use)."""
     if os.environ.get(KEY_FILE_ENV):
-        return load_key()
-    if DEMO_KEY.exists():
-        return load_key(DEMO_KEY)
-    DEMO_KEY.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    key = init_key(DEMO_KEY)
-    print(f"created a demo key in {DEMO_KEY} (key id {key.key_id}); real runs use their own key")
-    return key
+        return Path(os.environ[KEY_FILE_ENV])
+    if not DEMO_KEY.exists():
+        DEMO_KEY.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        key = init_key(DEMO_KEY)
+        print(f"created a demo key in {DEMO_KEY} (key id {key.key_id}); real runs use their own key")
+    return DEMO_KEY
 
 
 def run_demo(args: argparse.Namespace) -> int:
     check_sample(args.sample)
-    key = demo_key()
+    key_file = demo_key_file()
+    print(f"key id {load_key(key_file).key_id}")
     if args.out.exists():
         shutil.rmtree(args.out)
-    incoming = args.out / "extracts"
-    shutil.copytree(args.sample / "extracts", incoming)
-    result = pseudonymise_folder(incoming, args.out / "pseudonymised", key, builtin_specs(), SAMPLE_AS_OF)
-    report = args.out / "validation_report.md"
-    report.write_text(markdown(result))
-    print(f"\nvalidated and pseudonymised with key id {key.key_id}:")
-    for manifest, _ in result.done:
-        print(
-            f"  {manifest.feed:<20} {manifest.rows_in:>7,} rows in = {manifest.rows_accepted:>7,} accepted "
-            f"+ {manifest.rows_quarantined:>4,} quarantined"
-        )
-    print(f"pseudonymised extracts: {args.out / 'pseudonymised'}")
-    print(f"validation report:      {report}")
-    print(f"quarantined rows:       {incoming / 'quarantine'} (identifiable zone)")
-    if result.failed:
-        raise LdmError("; ".join(message for _, message in result.failed))
-
-    store = args.out / "store.duckdb"
-    upgrade(store)
-    summary = load_folder(args.out / "pseudonymised", store)
-    print(f"\nloaded and linked into {store}:")
-    for load in summary.loaded:
-        linked = sum(count.linked for count in load.steps)
-        detail = f"{linked:>7,} linked" if load.steps else f"{load.persons_removed:>7,} persons removed"
-        print(f"  {load.feed:<20} {load.rows_loaded:>7,} rows loaded {detail} "
-              f"{load.withheld_by_opt_out:>5,} withheld by opt-out")  # fmt: skip
-    con = connect(store, read_only=True)
-    try:
-        problems = audit.verify(con, summary.audit_head)
-        persons = con.execute("select count(*) from main.persons where registered").fetchall()[0][0]
-    finally:
-        con.close()
-    if problems:
-        raise LdmError(f"audit chain broken: {problems[0]}")
-    print(f"registered persons: {persons:,}; audit chain intact, head {summary.audit_head[:16]}")
-    print("\nbuilding the marts with dbt ...")
-    print(f"  {build_marts(store, args.out / 'dbt')}")
-    print(f"query it: duckdb -readonly {store}")
+    shutil.copytree(args.sample / "extracts", args.out / "extracts")
+    settings = load_settings(
+        None, store=args.out / "store.duckdb", key_file=key_file, today=SAMPLE_TODAY,
+        pseudonymised=args.out / "pseudonymised",
+    )  # fmt: skip
+    report = run_pipeline(args.out / "extracts", settings, _progress)
+    print_summary(report)
+    print(f"\nstore: {settings.store}\nquery it read-only, e.g.: duckdb -readonly {settings.store} "
+          "\"select condition, numerator, denominator, crude_rate from marts.mart_prevalence "
+          "where geography_level = 'city'\"")  # fmt: skip
     return 0

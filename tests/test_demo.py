@@ -13,7 +13,9 @@ def test_demo_runs_on_the_committed_sample(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "byte for byte" in printed and key.key_id in printed
     assert len(list((tmp_path / "demo" / "pseudonymised").rglob("*.parquet"))) == 7
-    assert (tmp_path / "demo" / "validation_report.md").read_text().startswith("# Validation report")
+    reports = list((tmp_path / "demo" / "pseudonymised" / "reports").glob("validation-*.md"))
+    assert reports and reports[0].read_text().startswith("# Validation report")
+    assert "chain intact" in printed and "PASS=" in printed
 
 
 def test_every_command_has_help(capsys):
