@@ -127,11 +127,16 @@ def qof_prevalence_by_decile() -> dict[str, np.ndarray]:
     return table
 
 
+def _snomed_list(condition: str) -> set[str]:
+    return {row["code"] for row in _rows(f"codelists/snomed/{SNOMED_CODELIST[condition]}.csv")}
+
+
 @cache
 def snomed_codes(condition: str) -> np.ndarray:
-    return np.array(
-        sorted(row["code"] for row in _rows(f"codelists/snomed/{SNOMED_CODELIST[condition]}.csv"))
-    )
+    """The condition's QOF codes, less those that also belong to another condition's cluster (a few
+    asthma/COPD, hypertension/CKD and dementia/depression codes), so a planted code means one thing."""
+    others = set().union(*(_snomed_list(other) for other in CONDITIONS if other != condition))
+    return np.array(sorted(_snomed_list(condition) - others))
 
 
 @cache
