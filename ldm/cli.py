@@ -18,6 +18,7 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 def _registrars() -> list[Register]:
     from ldm import demo, run_cli
+    from ldm.export import cli as export_cli
     from ldm.linkage import bench as linkage_bench
     from ldm.load import bench as load_bench
     from ldm.load import cli as load_cli
@@ -37,6 +38,7 @@ def _registrars() -> list[Register]:
         linkage_bench.register,
         load_bench.register,
         run_cli.register,
+        export_cli.register,
         demo.register,
     ]
 

@@ -1,0 +1,157 @@
+"""Apply the rules to one mart in DuckDB: primary, complementary and secondary suppression.
+
+Every count of the mart becomes a cell (row, column, value, suppressed) in a temporary table, so
+that a rule about cells in other rows or other columns (a group that adds up to a published total)
+is one SQL statement, whatever the size of the mart. Nothing here loops over rows in Python.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from ldm.export.rules import MartRules, Rules
+
+ROWS = "export_rows"
+CELLS = "export_cells"
+MEMBERS = "export_members"
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class Suppression:
+    """How many count cells a mart has and why those withheld were withheld."""
+
+    cells: int
+    small: int
+    complement: int
+    inherited: int
+    secondary: int
+
+    @property
+    def suppressed(self) -> int:
+        return self.small + self.complement + self.inherited + self.secondary
+
+
+def final_table(mart: str) -> str:
+    """The temporary table that keeps a mart's final cell states for marts that inherit them."""
+    return quote(f"export_final_{mart}")
+
+
+def suppress(con: duckdb.DuckDBPyConnection, rules: Rules, mart: MartRules) -> Suppression:
+    """Build the temporary cell table of `mart` with every rule applied; return the tally."""
+    order = ", ".join(quote(c) for c in mart.order_by) or "all"
+    con.execute(
+        f"create or replace temp table {ROWS} as select row_number() over (order by {order}) as row_id, * "
+        f"from {quote(rules.schema)}.{quote(mart.name)}"
+    )
+    small = f"between {rules.suppress_min} and {rules.suppress_max}"
+    con.execute(
+        f"create or replace temp table {CELLS} as "
+        + " union all ".join(
+            f"select row_id, '{c}' as col, cast({quote(c)} as bigint) as value, "
+            f"coalesce({quote(c)} {small}, false) as suppressed, "
+            f"case when {quote(c)} {small} then 'small' end as reason from {ROWS}"
+            for c in mart.counts
+        )
+    )
+    for rule in mart.complements:
+        con.execute(
+            f"""update {CELLS} set suppressed = true, reason = 'complement'
+                where col = '{rule.part}' and not suppressed and row_id in (
+                    select t.row_id from {ROWS} as t
+                    where ({rule.where}) and t.{quote(rule.total)} - t.{quote(rule.part)} {small})
+                and row_id not in (select row_id from {CELLS} where col = '{rule.total}' and suppressed)"""
+        )
+    for rule in mart.inherit:
+        on = " and ".join(f"s.{quote(column)} = {expression}" for column, expression in rule.match)
+        con.execute(
+            f"""update {CELLS} set suppressed = true, reason = 'inherited'
+                from (select t.row_id, s.col from {ROWS} as t join {final_table(rule.mart)} as s on {on}
+                      where s.suppressed and ({rule.where})) as x
+                where {CELLS}.row_id = x.row_id and {CELLS}.col = x.col and not {CELLS}.suppressed"""
+        )
+    _secondary(con, mart)
+    con.execute(
+        f"create or replace temp table {final_table(mart.name)} as "
+        f"select r.*, c.col, c.suppressed from {ROWS} as r join {CELLS} as c using (row_id)"
+    )
+    row = con.execute(
+        f"select count(*), count_if(reason = 'small'), count_if(reason = 'complement'), "
+        f"count_if(reason = 'inherited'), count_if(reason = 'secondary') from {CELLS}"
+    ).fetchone()
+    assert row is not None
+    return Suppression(*row)
+
+
+def _secondary(con: duckdb.DuckDBPyConnection, mart: MartRules) -> None:
+    """Until no group has exactly one suppressed cell, suppress the next cell of each such group."""
+    members = []
+    for number, group in enumerate(mart.groups):
+        key = "[" + ", ".join(f"cast({expression} as varchar)" for expression in group.by) + "]"
+        for cell in group.cells:
+            label = f"'{number}:{cell.column}'" if group.per_column else f"'{number}'"
+            members.append(
+                f"select {label} as g, {key} as k, t.row_id, '{cell.column}' as col, {cell.priority} as priority "
+                f"from {ROWS} as t where ({cell.where})"
+            )
+    if not members:
+        return
+    con.execute(f"create or replace temp table {MEMBERS} as " + " union all ".join(members))
+    while True:
+        con.execute(
+            f"""create or replace temp table export_picked as
+                with m as (
+                    select m.g, m.k, m.row_id, m.col, m.priority, c.value, c.suppressed
+                    from {MEMBERS} as m join {CELLS} as c using (row_id, col)
+                ),
+                revealing as (
+                    select g, k from m group by g, k having count(*) >= 2 and count_if(suppressed) = 1
+                )
+                select distinct row_id, col from m semi join revealing using (g, k)
+                where not suppressed
+                qualify row_number() over (
+                    partition by g, k order by priority, value = 0, value, row_id, col) = 1"""
+        )
+        count = con.execute("select count(*) from export_picked").fetchone()
+        if not count or not count[0]:
+            return
+        con.execute(
+            f"""update {CELLS} set suppressed = true, reason = 'secondary'
+                from export_picked as p where {CELLS}.row_id = p.row_id and {CELLS}.col = p.col"""
+        )
+
+
+def published_sql(rules: Rules, mart: MartRules, columns: list[str]) -> str:
+    """The mart as it may be published: `columns` in the store's order, a flag after each count.
+
+    export_row_id keeps the declared order; it is dropped when the files are written.
+    """
+    derived = {d.column: d for d in mart.derived}
+    flags = ", ".join(f"bool_or(col = '{c}' and suppressed) as {quote('s_' + c)}" for c in mart.counts)
+    select = []
+    for column in columns:
+        name = quote(column)
+        if column in mart.counts:
+            flag = quote("s_" + column)
+            rounded = f"cast(round(t.{name} / {rules.round_to}::double) * {rules.round_to} as bigint)"
+            select.append(f"case when {flag} then null else {rounded} end as {name}")
+            select.append(f"{flag} as {quote(column + rules.flag_suffix)}")
+        elif column in derived:
+            rule = derived[column]
+            value = f"t.{name}" if rule.decimals is None else f"round(t.{name}, {int(rule.decimals)})"
+            hidden = " or ".join(quote("s_" + s) for s in rule.sources)
+            if rule.across_by:
+                partition = ", ".join(rule.across_by)
+                hidden = f"bool_or(({rule.across_where}) and ({hidden})) over (partition by {partition})"
+            select.append(f"case when {hidden} then null else {value} end as {name}")
+        else:
+            select.append(f"t.{name}")
+    return (
+        f"select t.row_id as export_row_id, {', '.join(select)} from {ROWS} as t "
+        f"join (select row_id, {flags} from {CELLS} group by row_id) as s using (row_id) order by t.row_id"
+    )
