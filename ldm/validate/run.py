@@ -139,7 +139,10 @@ def validate(
             expectation_parameters={"today_yyyymmdd": int(today.strftime("%Y%m%d"))},
             result_format={"result_format": "COMPLETE"},
         )
-        for rule, outcome in zip(rules, run.results, strict=True):
+        # GX does not promise to return results in the suite's order: match them by rule text.
+        by_rule = {outcome.expectation_config.meta["rule"]: outcome for outcome in run.results}
+        for rule in rules:
+            outcome = by_rule[rule["meta"]["rule"]]
             if outcome.exception_info.get("raised_exception"):
                 raise LdmError(f"rule '{rule['meta']['rule']}' could not run: {outcome.exception_info}")
             failing = outcome.result.get("unexpected_index_list") or []

@@ -1,0 +1,99 @@
+"""The Great Expectations suite of the marts (expectations/marts.json) on the built sample store."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+from great_expectations.expectations.registry import get_expectation_impl
+
+from ldm.marts.demo_store import demo_marts_store
+from ldm.marts.expectations import SUITE_PATH, load_suite, validate_marts
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    return demo_marts_store(tmp_path_factory.getbasetemp() / "sample-marts")
+
+
+def corrupted(store: Path, folder: Path, *statements: str) -> Path:
+    """A copy of the store with some SQL applied to it (the built store is shared, not changed)."""
+    copy = folder / "corrupted.duckdb"
+    shutil.copy2(store, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.close()
+    return copy
+
+
+def test_suite_names_real_expectations_and_columns(store):
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        columns = {
+            (table, column)
+            for table, column in con.execute(
+                "select table_name, column_name from information_schema.columns where table_schema = 'marts'"
+            ).fetchall()
+        }
+    finally:
+        con.close()
+    suite = load_suite()
+    assert {"mart_prevalence", "mart_utilisation", "mart_inequalities", "mart_person_analysis"} <= set(suite)
+    for mart, rules in suite.items():
+        assert rules and any(rule["type"] == "expect_table_row_count_to_be_between" for rule in rules)
+        for rule in rules:
+            get_expectation_impl(rule["type"])  # raises for an unknown expectation
+            assert rule["meta"]["rule"]
+            for key in ("column", "column_A", "column_B"):
+                if key in rule["kwargs"]:
+                    assert (mart, rule["kwargs"][key]) in columns, (mart, rule)
+    assert json.loads(SUITE_PATH.read_text())["name"] == "marts"
+
+
+def test_the_built_marts_pass(store):
+    assert validate_marts(store) == []
+
+
+def test_a_rate_out_of_bounds_fails_and_names_the_expectation(store, tmp_path):
+    bad = corrupted(
+        store,
+        tmp_path,
+        "update marts.mart_utilisation set rate = 2.0"
+        " where measure = 'outpatient_dna_rate' and geography_level = 'city'",
+        "update marts.mart_prevalence set numerator = denominator + 1"
+        " where condition = 'asthma' and geography_level = 'imd_quintile'",
+    )
+    failures = validate_marts(bad)
+    found = {(f.mart, f.expectation, f.rule): f for f in failures}
+    dna = found[("mart_utilisation", "expect_column_values_to_be_between",
+                 "outpatient DNA rate is not a proportion in 0..1")]  # fmt: skip
+    assert dna.unexpected_count == 1 and dna.examples == ["2.0"] and dna.columns == ["rate"]
+    assert ("mart_utilisation", "expect_column_pair_values_a_to_be_greater_than_b",
+            "rate is above its upper limit rate_upper") in found  # fmt: skip
+    register = found[("mart_prevalence", "expect_column_pair_values_a_to_be_greater_than_b",
+                      "numerator (register) exceeds denominator (list)")]  # fmt: skip
+    assert register.unexpected_count == 5  # the five quintiles
+    assert "expect_column_pair_values_a_to_be_greater_than_b" in str(register)
+    assert {f.mart for f in failures} == {"mart_utilisation", "mart_prevalence"}
+    # Batches are validated one at a time: the verdict and the counts do not depend on their size.
+    small = validate_marts(bad, batch_rows=500)
+    assert [(f.mart, f.rule, f.unexpected_count) for f in small] == [
+        (f.mart, f.rule, f.unexpected_count) for f in failures
+    ]
+
+
+def test_an_empty_or_missing_mart_fails(store, tmp_path):
+    bad = corrupted(
+        store, tmp_path, "delete from marts.mart_inequalities", "drop table marts.mart_person_analysis"
+    )
+    failures = {(f.mart, f.expectation) for f in validate_marts(bad)}
+    assert failures == {
+        ("mart_inequalities", "expect_table_row_count_to_be_between"),
+        ("mart_person_analysis", "expect_table_row_count_to_be_between"),
+    }
