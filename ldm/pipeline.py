@@ -22,6 +22,7 @@ from ldm.linkage.engine import LinkageConfig
 from ldm.linkage.probabilistic import ProbabilisticConfig
 from ldm.load.loader import LoadSummary, load_folder
 from ldm.marts.build import build_marts
+from ldm.marts.expectations import validate_marts
 from ldm.pseudonymise.batch import BatchResult, pseudonymise_folder
 from ldm.pseudonymise.keys import load_key
 from ldm.store import connect, upgrade
@@ -106,6 +107,10 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress = lambda
         with _Stage(report, "build and test marts (dbt)", progress):
             variables = {"reporting_period_end": settings.reporting_period_end.isoformat()}
             report.marts = build_marts(work, store.parent / ".ldm-dbt", variables)
+        with _Stage(report, "check marts (Great Expectations)", progress):
+            failures = validate_marts(work)
+            if failures:
+                raise LdmError(f"{len(failures)} mart expectation(s) failed, first: {failures[0]}")
         with _Stage(report, "verify audit chain", progress):
             con = connect(work, read_only=True)
             try:

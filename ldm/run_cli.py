@@ -76,7 +76,7 @@ def print_summary(report: RunReport) -> None:
                   f"{load.withheld_by_opt_out:>8,}" + (f"  [{steps}]" if steps else ""))  # fmt: skip
         if report.loaded.already_loaded:
             print(f"batches already in the store: {len(report.loaded.already_loaded)}")
-    print(f"marts: {report.marts}")
+    print(f"marts: {report.marts}; mart expectations passed")
     print(f"audit log: {report.audit_entries} entries, chain intact")
     for stage, seconds in report.seconds.items():
         print(f"  {stage:<32} {seconds:8.1f} s")
