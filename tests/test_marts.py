@@ -7,6 +7,7 @@ model, seed, data test and unit test) against that store; the tests read the mar
 from __future__ import annotations
 
 import datetime
+import json
 import subprocess
 from pathlib import Path
 
@@ -201,3 +202,14 @@ def test_marts_hold_no_identifier_columns(built_store):
         )
     }
     assert not columns & {"nhs_number", "date_of_birth", "postcode", "forename", "surname", "name"}
+
+
+def test_dbt_docs_generate_works_offline(built_store, tmp_path):
+    """Analysts read the column documentation in dbt docs; it must build without a network."""
+    result = dbt_command("docs", "generate", store=built_store, work=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
+    assert any(node.endswith("mart_prevalence") for node in catalog["nodes"])
+    manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
+    prevalence = next(n for k, n in manifest["nodes"].items() if k.endswith(".mart_prevalence"))
+    assert all(column["description"] for column in prevalence["columns"].values())

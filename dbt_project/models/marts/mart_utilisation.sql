@@ -1,19 +1,58 @@
 -- Use of services in the 12 months to reporting_period_end by the registered population at that
--- date, per 1,000 persons (and the outpatient DNA rate), by geography level and area.
+-- date, per 1,000 persons (and the outpatient DNA rate), by geography level and area, by condition
+-- (the people on each register at that date) and by number of long-term conditions (0 .. 4+).
 {% set count_measures = [
     'emergency_admissions', 'elective_admissions', 'bed_days',
     'outpatient_attendances', 'ae_attendances', 'community_contacts'] %}
 {% set levels = ['city', 'age_band', 'sex', 'imd_quintile', 'imd_decile'] %}
-with people as (
+with condition_counts as (
+    select
+        pop.person_id,
+        count(registers.condition) as condition_count
+    from {{ ref('int_registered_population') }} as pop
+    left join {{ ref('int_registers') }} as registers
+        on pop.person_id = registers.person_id
+    group by pop.person_id
+),
+
+breakdowns as (
+    select
+        person_id,
+        geography_level,
+        area_code,
+        area_name
+    from {{ ref('int_population_by_area') }}
+    where geography_level in ('{{ levels | join("', '") }}')
+    union all
+    -- A person is in the cell of every register they are on: these cells overlap.
+    select
+        person_id,
+        'condition' as geography_level,
+        condition as area_code,
+        condition as area_name
+    from {{ ref('int_registers') }}
+    union all
+    select
+        person_id,
+        'condition_count' as geography_level,
+        case when condition_count >= 4 then '4+' else cast(condition_count as varchar) end as area_code,
+        case
+            when condition_count >= 4 then '4 or more long-term conditions'
+            when condition_count = 1 then '1 long-term condition'
+            else cast(condition_count as varchar) || ' long-term conditions'
+        end as area_name
+    from condition_counts
+),
+
+people as (
     select
         utilisation.*,
-        pop.geography_level,
-        pop.area_code,
-        pop.area_name
-    from {{ ref('int_population_by_area') }} as pop
+        breakdowns.geography_level,
+        breakdowns.area_code,
+        breakdowns.area_name
+    from breakdowns
     inner join {{ ref('int_person_utilisation') }} as utilisation
-        on pop.person_id = utilisation.person_id
-    where pop.geography_level in ('{{ levels | join("', '") }}')
+        on breakdowns.person_id = utilisation.person_id
 ),
 
 measures as (

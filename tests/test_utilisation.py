@@ -1,0 +1,133 @@
+"""mart_utilisation by condition and by number of long-term conditions, built by dbt on the sample.
+
+Every utilisation indicator is broken down by `condition` (the people on each register at the
+reporting period end) and by `condition_count` (0, 1, 2, 3, 4+ registers), per 1,000 persons with
+the mart's intervals (Byar; Wilson for the DNA rate; none for bed days).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from ldm.marts.demo_store import demo_marts_store
+
+REPO = Path(__file__).resolve().parent.parent
+PROJECT_VARS = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text())["vars"]
+CONDITIONS = {register["condition"] for register in PROJECT_VARS["registers"]}
+MEASURES = {
+    "emergency_admissions", "elective_admissions", "bed_days", "outpatient_attendances",
+    "outpatient_dna_rate", "ae_attendances", "community_contacts",
+}  # fmt: skip
+COUNT_GROUPS = {"0", "1", "2", "3", "4+"}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    return demo_marts_store(tmp_path_factory.getbasetemp() / "sample-marts")
+
+
+def query(store: Path, sql: str, *params) -> list[tuple]:
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()
+
+
+def test_every_measure_is_broken_down_by_condition_and_number_of_conditions(store):
+    rows = query(
+        store,
+        "select measure, geography_level, area_code from marts.mart_utilisation"
+        " where geography_level in ('condition', 'condition_count')",
+    )
+    by_condition = {(m, a) for m, level, a in rows if level == "condition"}
+    by_count = {(m, a) for m, level, a in rows if level == "condition_count"}
+    assert by_condition == {(m, c) for m in MEASURES for c in CONDITIONS}
+    assert by_count == {(m, g) for m in MEASURES for g in COUNT_GROUPS}
+
+
+def test_new_breakdowns_carry_rates_and_the_marts_intervals(store):
+    rows = query(
+        store,
+        "select measure, numerator, denominator, rate, rate_lower, rate_upper, rate_unit, denominator_unit"
+        " from marts.mart_utilisation where geography_level in ('condition', 'condition_count')",
+    )
+    assert rows
+    for measure, numerator, denominator, rate, lower, upper, rate_unit, denominator_unit in rows:
+        assert denominator > 0, measure
+        if measure == "outpatient_dna_rate":
+            assert (rate_unit, denominator_unit) == ("proportion", "appointments")
+            assert rate == pytest.approx(numerator / denominator)
+        else:
+            assert (rate_unit, denominator_unit) == ("per 1,000 persons", "persons")
+            assert rate == pytest.approx(1000 * numerator / denominator)
+        if measure == "bed_days":
+            assert lower is None and upper is None
+        else:
+            assert lower <= rate <= upper, measure
+
+
+def test_people_with_four_or_more_conditions_have_more_emergency_admissions_than_people_with_none(store):
+    rates = dict(
+        query(
+            store,
+            "select area_code, rate from marts.mart_utilisation"
+            " where measure = 'emergency_admissions' and geography_level = 'condition_count'",
+        )
+    )
+    assert rates["4+"] > rates["0"], rates
+
+
+def test_condition_denominators_are_the_register_sizes_at_city_level(store):
+    registers = dict(
+        query(
+            store,
+            "select condition, numerator from marts.mart_prevalence where geography_level = 'city'",
+        )
+    )
+    assert set(registers) == CONDITIONS
+    for measure in MEASURES - {"outpatient_dna_rate"}:
+        denominators = dict(
+            query(
+                store,
+                "select area_code, denominator from marts.mart_utilisation"
+                " where geography_level = 'condition' and measure = ?",
+                measure,
+            )
+        )
+        assert denominators == registers, measure
+
+
+def test_number_of_conditions_partitions_the_city(store):
+    rows = query(
+        store,
+        """select c.measure, c.numerator, c.denominator, sum(n.numerator), sum(n.denominator)
+           from marts.mart_utilisation as c
+           join marts.mart_utilisation as n
+             on n.measure = c.measure and n.geography_level = 'condition_count'
+           where c.geography_level = 'city'
+           group by all""",
+    )
+    assert len(rows) == len(MEASURES)
+    for measure, numerator, denominator, parts_numerator, parts_denominator in rows:
+        assert (numerator, denominator) == (parts_numerator, parts_denominator), measure
+    # and the groups agree with the person-level table's condition counts
+    people = dict(
+        query(
+            store,
+            "select case when condition_count >= 4 then '4+' else cast(condition_count as varchar) end, count(*)"
+            " from marts.mart_person_analysis where in_registered_population group by all",
+        )
+    )
+    denominators = dict(
+        query(
+            store,
+            "select area_code, denominator from marts.mart_utilisation"
+            " where geography_level = 'condition_count' and measure = 'emergency_admissions'",
+        )
+    )
+    assert denominators == people
