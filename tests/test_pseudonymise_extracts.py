@@ -290,7 +290,9 @@ def test_a_renamed_reformatted_provider_is_onboarded_by_spec_alone(run, tmp_path
 def test_suites_match_their_specs(capsys):
     assert main(["expectations", "--check"]) == 0
     for feed in builtin_specs():
-        rules = [(r["kwargs"]["column"], r["meta"]["rule"]) for r in load_suite_document(feed)["expectations"]]
+        rules = [
+            (r["kwargs"]["column"], r["meta"]["rule"]) for r in load_suite_document(feed)["expectations"]
+        ]
         assert len(rules) == len(set(rules)), feed  # results are matched back to rules by their text
 
 
