@@ -7,6 +7,8 @@ A user mistake raises LdmError, which is printed as a one-line message with exit
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -71,5 +73,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The `ldm` console script: main(), then a prompt exit.
+
+    DuckDB 2.0's bindings print dozens of "nanobind: leaked" lines while the interpreter tears down
+    after some workloads; they say nothing about ldm's work. Output is flushed and logging shut down
+    first, then the process exits without that teardown.
+    """
+    try:
+        code = main()
+    except SystemExit as stop:  # argparse's --help and usage errors
+        code = stop.code if isinstance(stop.code, int) else (0 if stop.code is None else 2)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
