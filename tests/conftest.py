@@ -18,3 +18,20 @@ def medium_sample(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("medium_sample")
     generate(SampleConfig(persons=20_000, seed=7), folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def sample_marts_store(tmp_path_factory) -> Path:
+    """The committed sample through `ldm demo` (every stage, dbt build included), built once.
+
+    Tests read it or copy it; none may change it.
+    """
+    from ldm.cli import main
+    from ldm.pseudonymise.keys import init_key
+
+    folder = tmp_path_factory.mktemp("sample_marts")
+    init_key(folder / "demo.key")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LDM_KEY_FILE", str(folder / "demo.key"))
+        assert main(["demo", "--out", str(folder / "demo")]) == 0
+    return folder / "demo" / "store.duckdb"

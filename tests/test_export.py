@@ -19,7 +19,6 @@ from ldm.cli import main
 from ldm.errors import LdmError
 from ldm.export.export import export
 from ldm.export.rules import load_rules
-from ldm.pseudonymise.keys import init_key
 
 RULES = load_rules()
 LOW, HIGH, BASE = RULES.suppress_min, RULES.suppress_max, RULES.round_to
@@ -27,13 +26,8 @@ KEYS = {"mart_prevalence": "condition", "mart_utilisation": "measure"}
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("export_store")
-    with pytest.MonkeyPatch.context() as mp:
-        init_key(folder / "demo.key")
-        mp.setenv("LDM_KEY_FILE", str(folder / "demo.key"))
-        assert main(["demo", "--out", str(folder / "demo")]) == 0
-    return folder / "demo" / "store.duckdb"
+def store(sample_marts_store) -> Path:
+    return sample_marts_store
 
 
 @pytest.fixture(scope="module")

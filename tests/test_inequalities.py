@@ -18,7 +18,6 @@ import yaml
 from scipy.stats import norm
 
 from ldm import stats
-from ldm.marts.demo_store import demo_marts_store
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_VARS = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text())["vars"]
@@ -29,8 +28,8 @@ INDEX_KEYS = ("sii", "rii", "sii_lower", "sii_upper", "rii_lower", "rii_upper")
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
-    return demo_marts_store(tmp_path_factory.getbasetemp() / "sample-marts")
+def store(sample_marts_store) -> Path:
+    return sample_marts_store
 
 
 def query(store: Path, sql: str, *params) -> list[tuple]:

@@ -10,13 +10,12 @@ import duckdb
 import pytest
 from great_expectations.expectations.registry import get_expectation_impl
 
-from ldm.marts.demo_store import demo_marts_store
 from ldm.marts.expectations import SUITE_PATH, load_suite, validate_marts
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
-    return demo_marts_store(tmp_path_factory.getbasetemp() / "sample-marts")
+def store(sample_marts_store) -> Path:
+    return sample_marts_store
 
 
 def corrupted(store: Path, folder: Path, *statements: str) -> Path:

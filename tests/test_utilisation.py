@@ -13,8 +13,6 @@ import duckdb
 import pytest
 import yaml
 
-from ldm.marts.demo_store import demo_marts_store
-
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_VARS = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text())["vars"]
 CONDITIONS = {register["condition"] for register in PROJECT_VARS["registers"]}
@@ -26,8 +24,8 @@ COUNT_GROUPS = {"0", "1", "2", "3", "4+"}
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory) -> Path:
-    return demo_marts_store(tmp_path_factory.getbasetemp() / "sample-marts")
+def store(sample_marts_store) -> Path:
+    return sample_marts_store
 
 
 def query(store: Path, sql: str, *params) -> list[tuple]:
