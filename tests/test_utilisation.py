@@ -129,3 +129,58 @@ def test_number_of_conditions_partitions_the_city(store):
         )
     )
     assert denominators == people
+
+
+# Directly age-standardised rates (ESP2013, Dobson with Byar's limits) per 1,000 persons.
+DSR_MEASURES = MEASURES - {"bed_days", "outpatient_dna_rate"}
+
+
+def test_city_emergency_admission_dsr_is_ldm_stats_dsr_of_the_marts_age_band_counts(store):
+    from ldm.stats import dsr
+
+    bands = query(
+        store,
+        """select c.event_count, c.person_count, esp.standard_population
+           from intermediate.int_utilisation_by_age_band as c
+           join staging.stg_reference__esp2013 as esp on esp.age_band = c.age_band
+           where c.measure = 'emergency_admissions' and c.geography_level = 'city'
+           order by esp.age_lower""",
+    )
+    assert len(bands) == 19  # every ESP2013 band has people in the city, so the standard is all 19
+    counts, populations, standard = (list(column) for column in zip(*bands, strict=True))
+    expected = dsr(
+        counts, populations, standard, confidence=PROJECT_VARS["confidence_level"], multiplier=1000
+    )
+    [(value, lower, upper)] = query(
+        store,
+        "select dsr, dsr_lower, dsr_upper from marts.mart_utilisation"
+        " where measure = 'emergency_admissions' and geography_level = 'city'",
+    )
+    assert (value, lower, upper) == pytest.approx(expected, rel=1e-9)
+    assert lower < value < upper
+
+
+def test_dsr_is_null_below_ten_events_and_where_it_does_not_apply(store):
+    rows = query(
+        store,
+        """select m.measure, m.geography_level, m.area_code, m.numerator, m.dsr, m.dsr_lower, m.dsr_upper,
+                  coalesce(sum(c.event_count) filter (where c.age_band is not null), 0) as banded_count
+           from marts.mart_utilisation as m
+           left join intermediate.int_utilisation_by_age_band as c
+             on c.measure = m.measure and c.geography_level = m.geography_level and c.area_code = m.area_code
+           group by all""",
+    )
+    minimum = PROJECT_VARS["dsr_min_total_count"]
+    assert minimum == 10
+    shown = small = 0
+    for measure, level, area, numerator, value, lower, upper, banded_count in rows:
+        key = (measure, level, area)
+        if measure not in DSR_MEASURES or level == "age_band" or banded_count < minimum:
+            assert (value, lower, upper) == (None, None, None), key
+            small += numerator < minimum and measure in DSR_MEASURES and level != "age_band"
+        else:
+            assert value is not None and lower <= value <= upper, key
+            shown += 1
+    assert shown and small  # the sample has both kinds of cell
+    levels = {level for _, level, *_ in rows}
+    assert levels >= {"city", "sex", "imd_quintile", "imd_decile", "condition", "condition_count"}

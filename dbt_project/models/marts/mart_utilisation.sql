@@ -1,82 +1,118 @@
 -- Use of services in the 12 months to reporting_period_end by the registered population at that
 -- date, per 1,000 persons (and the outpatient DNA rate), by geography level and area, by condition
--- (the people on each register at that date) and by number of long-term conditions (0 .. 4+).
-{% set count_measures = [
-    'emergency_admissions', 'elective_admissions', 'bed_days',
-    'outpatient_attendances', 'ae_attendances', 'community_contacts'] %}
-{% set levels = ['city', 'age_band', 'sex', 'imd_quintile', 'imd_decile'] %}
-with condition_counts as (
-    select
-        pop.person_id,
-        count(registers.condition) as condition_count
-    from {{ ref('int_registered_population') }} as pop
-    left join {{ ref('int_registers') }} as registers
-        on pop.person_id = registers.person_id
-    group by pop.person_id
-),
-
-breakdowns as (
-    select
-        person_id,
-        geography_level,
-        area_code,
-        area_name
-    from {{ ref('int_population_by_area') }}
-    where geography_level in ('{{ levels | join("', '") }}')
-    union all
-    -- A person is in the cell of every register they are on: these cells overlap.
-    select
-        person_id,
-        'condition' as geography_level,
-        condition as area_code,
-        condition as area_name
-    from {{ ref('int_registers') }}
-    union all
-    select
-        person_id,
-        'condition_count' as geography_level,
-        case when condition_count >= 4 then '4+' else cast(condition_count as varchar) end as area_code,
-        case
-            when condition_count >= 4 then '4 or more long-term conditions'
-            when condition_count = 1 then '1 long-term condition'
-            else cast(condition_count as varchar) || ' long-term conditions'
-        end as area_name
-    from condition_counts
-),
-
-people as (
-    select
-        utilisation.*,
-        breakdowns.geography_level,
-        breakdowns.area_code,
-        breakdowns.area_name
-    from breakdowns
-    inner join {{ ref('int_person_utilisation') }} as utilisation
-        on breakdowns.person_id = utilisation.person_id
+-- (the people on each register at that date) and by number of long-term conditions (0 .. 4+);
+-- with directly age-standardised rates (ESP2013) for the event counts, from the age-band cells of
+-- int_utilisation_by_age_band.
+with cells as (
+    select * from {{ ref('int_utilisation_by_age_band') }}
 ),
 
 measures as (
-    {% for measure in count_measures %}
-        select
-            '{{ measure }}' as measure,
-            geography_level,
-            area_code,
-            max(area_name) as area_name,
-            sum({{ measure }}) as numerator,
-            count(*) as denominator
-        from people
-        group by geography_level, area_code
-        union all
-    {% endfor %}
+    select
+        measure,
+        geography_level,
+        area_code,
+        max(area_name) as area_name,
+        sum(event_count) as numerator,
+        sum(person_count) as denominator
+    from cells
+    -- outpatient_dnas are only the DNA rate's numerator
+    where measure <> 'outpatient_dnas'
+    group by measure, geography_level, area_code
+    union all
     select
         'outpatient_dna_rate' as measure,
         geography_level,
         area_code,
         max(area_name) as area_name,
-        sum(outpatient_dnas) as numerator,
-        sum(outpatient_dnas + outpatient_attendances) as denominator
-    from people
+        sum(case when measure = 'outpatient_dnas' then event_count else 0 end) as numerator,
+        sum(event_count) as denominator
+    from cells
+    where measure in ('outpatient_dnas', 'outpatient_attendances')
     group by geography_level, area_code
+),
+
+levels as (
+    select distinct
+        geography_level,
+        area_code
+    from cells
+),
+
+rules as (
+    {{ register_rules() }}
+),
+
+standard as (
+    -- ESP2013 bands for each breakdown level; for a register, only the bands its age rule admits
+    -- (as in mart_prevalence).
+    select
+        levels.geography_level,
+        levels.area_code,
+        esp.age_band,
+        cast(esp.standard_population as double) as standard_population
+    from levels
+    cross join {{ ref('stg_reference__esp2013') }} as esp
+    left join rules
+        on levels.geography_level = 'condition' and levels.area_code = rules.condition
+    where rules.min_age is null or esp.age_upper is null or esp.age_upper >= rules.min_age
+),
+
+standard_totals as (
+    select
+        geography_level,
+        area_code,
+        sum(standard_population) as standard_total
+    from standard
+    group by geography_level, area_code
+),
+
+dsr_sums as (
+    -- Bands with no local population contribute nothing to the rate (their weight stays in the
+    -- standard total). No DSR for the age_band level: a rate within one age band needs no
+    -- standardising.
+    select
+        cells.measure,
+        cells.geography_level,
+        cells.area_code,
+        sum(cells.event_count * standard.standard_population / cells.person_count) as sum_xw_n,
+        sum(
+            cells.event_count
+            * (standard.standard_population / cells.person_count)
+            * (standard.standard_population / cells.person_count)
+        ) as sum_xw2_n2,
+        sum(cells.event_count) as total_count
+    from cells
+    inner join standard
+        on
+            cells.geography_level = standard.geography_level
+            and cells.area_code = standard.area_code
+            and cells.age_band = standard.age_band
+    -- Bed days are not standardised: Dobson's interval needs a Poisson count of events, and the
+    -- days of one spell are not independent events (the mart gives them no crude interval either).
+    where
+        cells.measure not in ('bed_days', 'outpatient_dnas')
+        and cells.geography_level <> 'age_band'
+    group by cells.measure, cells.geography_level, cells.area_code
+),
+
+dsr_inputs as (
+    select
+        measures.*,
+        dsr_sums.sum_xw_n,
+        dsr_sums.sum_xw2_n2,
+        dsr_sums.total_count,
+        standard_totals.standard_total
+    from measures
+    left join dsr_sums
+        on
+            measures.measure = dsr_sums.measure
+            and measures.geography_level = dsr_sums.geography_level
+            and measures.area_code = dsr_sums.area_code
+    left join standard_totals
+        on
+            measures.geography_level = standard_totals.geography_level
+            and measures.area_code = standard_totals.area_code
 ),
 
 final as (
@@ -106,8 +142,14 @@ final as (
             else 1000.0 * byar_upper(numerator, {{ var('confidence_level') }}) / denominator
         end as rate_upper,
         case when measure = 'outpatient_dna_rate' then 'proportion' else 'per 1,000 persons' end as rate_unit,
+        cast(1000.0 * {{ dsr('value', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as double)
+            as dsr,
+        cast(1000.0 * {{ dsr('lower', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as double)
+            as dsr_lower,
+        cast(1000.0 * {{ dsr('upper', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as double)
+            as dsr_upper,
         {{ reporting_period_end() }} as reporting_period_end
-    from measures
+    from dsr_inputs
 )
 
 select * from final
