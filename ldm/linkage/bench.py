@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import resource
 import sys
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import duckdb
 
+from ldm.benchmark import peak_memory_mb
 from ldm.feeds.spec import builtin_specs
 from ldm.linkage import quality
 from ldm.pseudonymise.batch import pseudonymise_folder
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{step:>20}: {seconds:8.2f} s")
     print(f"records: {run.records}, distinct token combinations: {run.combinations}")
     print(f"records per second: {run.records / run.seconds['total']:,.0f}")
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_memory_mb()
     print(f"peak memory (max RSS, whole process): {peak_mb:,.0f} MB")
     print("\n".join(report.lines()[:1] + [line for line in report.lines() if line.startswith("step=")]))
     return 0

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
+from ldm.sql import quoted
+
 # Column name -> DuckDB type of the token columns written by ldm.pseudonymise.extract.
 TOKEN_COLUMNS: dict[str, str] = {
     "nhs_number_token": "varchar",
@@ -27,10 +29,6 @@ TOKEN_COLUMNS: dict[str, str] = {
     "surname_phonetic_token": "varchar",
     "surname_initial_token": "varchar",
 }
-
-
-def quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def columns_of(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:

@@ -30,7 +30,8 @@ from ldm.pseudonymise import normalise
 from ldm.pseudonymise.geography import postcode_areas
 from ldm.pseudonymise.keys import LINKAGE, MasterKey
 from ldm.pseudonymise.tokens import tokenise
-from ldm.validate.run import ValidationOutcome, quoted, sql_date, validate
+from ldm.sql import quoted
+from ldm.validate.run import ValidationOutcome, sql_date, validate
 
 QUARANTINE_DIR = "quarantine"
 
@@ -231,9 +232,9 @@ def _payload_sql(column: Column) -> str | None:
         return None
     source = f"a.{quoted(column.source)}"
     if column.type == "date":
-        return f"cast({sql_date(column).replace(quoted(column.source), source)} as date) as {column.name}"
+        return f"cast({sql_date(column, 'a')} as date) as {column.name}"
     if column.type == "datetime":
-        return f"{sql_date(column).replace(quoted(column.source), source)} as {column.name}"
+        return f"{sql_date(column, 'a')} as {column.name}"
     if column.type == "integer":
         return f"try_cast(trim({source}) as bigint) as {column.name}"
     if column.type == "decimal":
@@ -246,11 +247,8 @@ def _payload_sql(column: Column) -> str | None:
 def _age_sql(spec: FeedSpec) -> list[str]:
     if not (spec.event_date and spec.column("date_of_birth")):
         return []
-    born = sql_date(spec.column("date_of_birth")).replace(
-        quoted(spec.column("date_of_birth").source), "a." + quoted(spec.column("date_of_birth").source)
-    )
-    event_column = spec.column(spec.event_date)
-    event = sql_date(event_column).replace(quoted(event_column.source), "a." + quoted(event_column.source))
+    born = sql_date(spec.column("date_of_birth"), "a")
+    event = sql_date(spec.column(spec.event_date), "a")
     return [f"cast(date_sub('year', {born}, {event}) as smallint) as age_at_event"]
 
 

@@ -23,6 +23,7 @@ from ldm.errors import LdmError
 from ldm.feeds.codes import clean_code
 from ldm.feeds.spec import Column, FeedSpec
 from ldm.pseudonymise import normalise
+from ldm.sql import quoted
 from ldm.validate.suites import days_column, gx_suite
 
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
@@ -48,13 +49,10 @@ class ValidationOutcome:
         return self.rows_in - self.rows_quarantined
 
 
-def quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def sql_date(column: Column) -> str:
+def sql_date(column: Column, alias: str = "") -> str:
     """DuckDB expression parsing a date or datetime column with its spec format (null if invalid)."""
-    return f"try_strptime(trim({quoted(column.source)}), '{column.format}')"
+    prefix = f"{alias}." if alias else ""
+    return f"try_strptime(trim({prefix}{quoted(column.source)}), '{column.format}')"
 
 
 class _CheckColumn:
