@@ -19,3 +19,11 @@
         {%- endif %}
     end
 {%- endmacro %}
+
+{#- The three sums over age bands that dsr() needs, as select-list items named sum_xw_n, sum_xw2_n2
+    and total_count: count x, local band population n and standard band population w per band. -#}
+{% macro dsr_band_sums(count, population, standard) -%}
+    sum({{ count }} * {{ standard }} / {{ population }}) as sum_xw_n,
+    sum({{ count }} * ({{ standard }} / {{ population }}) * ({{ standard }} / {{ population }})) as sum_xw2_n2,
+    sum({{ count }}) as total_count
+{%- endmacro %}

@@ -72,13 +72,7 @@ dsr_sums as (
         by_band.condition,
         by_band.geography_level,
         by_band.area_code,
-        sum(by_band.band_count * standard.standard_population / by_band.band_population) as sum_xw_n,
-        sum(
-            by_band.band_count
-            * (standard.standard_population / by_band.band_population)
-            * (standard.standard_population / by_band.band_population)
-        ) as sum_xw2_n2,
-        sum(by_band.band_count) as total_count
+        {{ dsr_band_sums('by_band.band_count', 'by_band.band_population', 'standard.standard_population') }}
     from by_band
     inner join standard
         on by_band.condition = standard.condition and by_band.age_band = standard.age_band

@@ -75,13 +75,7 @@ dsr_sums as (
         cells.measure,
         cells.geography_level,
         cells.area_code,
-        sum(cells.event_count * standard.standard_population / cells.person_count) as sum_xw_n,
-        sum(
-            cells.event_count
-            * (standard.standard_population / cells.person_count)
-            * (standard.standard_population / cells.person_count)
-        ) as sum_xw2_n2,
-        sum(cells.event_count) as total_count
+        {{ dsr_band_sums('cells.event_count', 'cells.person_count', 'standard.standard_population') }}
     from cells
     inner join standard
         on
