@@ -7,6 +7,8 @@ evidence, for or against.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import duckdb
 
 from ldm.sql import quoted
@@ -31,12 +33,12 @@ TOKEN_COLUMNS: dict[str, str] = {
 }
 
 
-def columns_of(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
-    """Column names of a table, view or table function in `con`."""
-    return {row[0] for row in con.execute(f"describe select * from {relation}").fetchall()}
+def columns_of(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
+    """Column names of a table, view or table function in `con`, in their order."""
+    return [row[0] for row in con.execute(f"describe select * from {relation}").fetchall()]
 
 
-def token_select(present: set[str], prefix: str = "") -> list[str]:
+def token_select(present: Collection[str], prefix: str = "") -> list[str]:
     """Select expressions for every token column, typed null where the input lacks it."""
     expressions = []
     for name, sql_type in TOKEN_COLUMNS.items():

@@ -20,6 +20,7 @@ import duckdb
 
 from ldm.errors import LdmError
 from ldm.governance import audit
+from ldm.linkage.columns import columns_of
 from ldm.linkage.engine import ALGORITHM_VERSION, LinkageConfig
 from ldm.load.linking import link_extract, spine_of, step_counts
 from ldm.pseudonymise.extract import file_sha256
@@ -86,10 +87,6 @@ def _manifests(folder: Path) -> list[tuple[dict, Path, Path]]:
         found.append((manifest, path, parquet))
     found.sort(key=lambda item: (LOAD_ORDER.index(item[0]["feed"]), item[0]["started_at"]))
     return found
-
-
-def _columns(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
-    return [row[0] for row in con.execute(f"describe {relation}").fetchall()]
 
 
 def _insert_batch(con, manifest: dict) -> int:
@@ -163,8 +160,8 @@ def _stage(con, parquet: Path, result: Path, materialise: bool) -> None:
 
 
 def _insert_rows(con, table: str, batch_id: int) -> int:
-    target = _columns(con, f"main.{table}")
-    available = set(_columns(con, "incoming")) | {"batch_id"}
+    target = columns_of(con, f"main.{table}")
+    available = set(columns_of(con, "incoming")) | {"batch_id"}
     names = [name for name in target if name in available]
     select = ", ".join("?::bigint as batch_id" if n == "batch_id" else n for n in names)
     con.execute(
@@ -182,7 +179,7 @@ def _insert_rows(con, table: str, batch_id: int) -> int:
 
 
 def _unpivot_codes(con, table: str, code_column: str, sources: tuple[str, ...], batch_id: int) -> None:
-    present = [s for s in sources if s in _columns(con, "incoming")]
+    present = [s for s in sources if s in columns_of(con, "incoming")]
     for position, source in enumerate(present):
         con.execute(
             f"""insert into main.{table} (batch_id, row_number, position, {code_column})
@@ -193,7 +190,7 @@ def _unpivot_codes(con, table: str, code_column: str, sources: tuple[str, ...], 
 
 
 def _learn_local_ids(con, batch_id: int) -> None:
-    if "local_id_token" not in _columns(con, "incoming"):
+    if "local_id_token" not in columns_of(con, "incoming"):
         return
     con.execute(
         """insert into linkage.person_local_ids (person_id, local_id_token, first_batch_id)
