@@ -18,8 +18,9 @@ from pathlib import Path
 from ldm.config import load_settings
 from ldm.errors import LdmError
 from ldm.pipeline import run_pipeline
+from ldm.progress import Progress
 from ldm.pseudonymise.keys import KEY_FILE_ENV, init_key, load_key
-from ldm.run_cli import _progress, print_summary
+from ldm.run_cli import print_summary
 from ldm.synthetic.config import SampleConfig
 from ldm.synthetic.generate import generate
 
@@ -92,7 +93,7 @@ def run_demo(args: argparse.Namespace) -> int:
         None, store=args.out / "store.duckdb", key_file=key_file, today=SAMPLE_TODAY,
         pseudonymised=args.out / "pseudonymised",
     )  # fmt: skip
-    report = run_pipeline(args.out / "extracts", settings, _progress)
+    report = run_pipeline(args.out / "extracts", settings, Progress())
     print_summary(report)
     print(f"\nstore: {settings.store}\nquery it read-only, e.g.: duckdb -readonly {settings.store} "
           "\"select condition, numerator, denominator, crude_rate from marts.mart_prevalence "

@@ -10,7 +10,7 @@ import datetime
 import os
 import shutil
 import time
-from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,12 +23,11 @@ from ldm.linkage.probabilistic import ProbabilisticConfig
 from ldm.load.loader import LoadSummary, load_folder
 from ldm.marts.build import build_marts
 from ldm.marts.expectations import validate_marts
-from ldm.pseudonymise.batch import BatchResult, pseudonymise_folder
+from ldm.progress import Progress
+from ldm.pseudonymise.batch import BatchResult, match_extracts, pseudonymise_folder
 from ldm.pseudonymise.keys import load_key
 from ldm.store import connect, upgrade
 from ldm.validate.report import markdown
-
-Progress = Callable[[str], None]
 
 
 @dataclass
@@ -48,16 +47,15 @@ class RunReport:
         return sum(m.rows_quarantined for m, _ in self.pseudonymised.done) if self.pseudonymised else 0
 
 
-class _Stage:
-    def __init__(self, report: RunReport, name: str, progress: Progress):
-        self.report, self.name, self.progress = report, name, progress
-
-    def __enter__(self) -> None:
-        self.started = time.perf_counter()
-        self.progress(f"{self.name} ...")
-
-    def __exit__(self, *exc) -> None:
-        self.report.seconds[self.name] = time.perf_counter() - self.started
+@contextmanager
+def _stage(report: RunReport, progress: Progress, name: str, total: int | None = None, unit: str = "it"):
+    """A timed stage of the run, shown as a step (with a bar when `total` is known)."""
+    started = time.perf_counter()
+    try:
+        with progress.step(name, total, unit):
+            yield
+    finally:
+        report.seconds[name] = time.perf_counter() - started
 
 
 def _swap_in(work: Path, store: Path) -> None:
@@ -68,19 +66,29 @@ def _swap_in(work: Path, store: Path) -> None:
         os.replace(anchor, audit.anchor_path(store))
 
 
-def run_pipeline(extracts: Path, settings: Settings, progress: Progress = lambda _: None) -> RunReport:
+def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None = None) -> RunReport:
     if settings.store is None:
         raise LdmError("no store given: pass --store FILE or set LDM_STORE")
     store = settings.store.resolve()
     if not store.parent.is_dir():
         raise LdmError(f"folder {store.parent} for the store does not exist")
     key = load_key(settings.key_file)
+    progress = progress or Progress(bars=False)
     report = RunReport()
     today = settings.today or datetime.date.today()
     seam = settings.pseudonymised_dir()
-    with _Stage(report, "validate and pseudonymise", progress):
+    specs = builtin_specs()
+    extract_bytes = sum(path.stat().st_size for path, _ in match_extracts(extracts, specs)[0])
+    with _stage(report, progress, "validate and pseudonymise", extract_bytes, "B"):
         report.pseudonymised = pseudonymise_folder(
-            extracts, seam, key, builtin_specs(), today, settings.max_quarantined_share, progress=progress
+            extracts,
+            seam,
+            key,
+            specs,
+            today,
+            settings.max_quarantined_share,
+            progress=progress,
+            advance=progress.advance,
         )
         reports = seam / "reports"
         reports.mkdir(parents=True, exist_ok=True)
@@ -99,19 +107,19 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress = lambda
         if audit.anchor_path(store).exists():
             shutil.copy2(audit.anchor_path(store), audit.anchor_path(work))
     try:
-        with _Stage(report, "migrate store", progress):
+        with _stage(report, progress, "migrate store"):
             upgrade(work)
-        with _Stage(report, "load, link and apply opt-outs", progress):
+        with _stage(report, progress, "load, link and apply opt-outs"):
             linkage = LinkageConfig(scoring=ProbabilisticConfig(threshold=settings.link_threshold))
             report.loaded = load_folder(seam, work, progress=progress, linkage=linkage)
-        with _Stage(report, "build and test marts (dbt)", progress):
+        with _stage(report, progress, "build and test marts (dbt)"):
             variables = {"reporting_period_end": settings.reporting_period_end.isoformat()}
             report.marts = build_marts(work, store.parent / ".ldm-dbt", variables)
-        with _Stage(report, "check marts (Great Expectations)", progress):
+        with _stage(report, progress, "check marts (Great Expectations)"):
             failures = validate_marts(work)
             if failures:
                 raise LdmError(f"{len(failures)} mart expectation(s) failed, first: {failures[0]}")
-        with _Stage(report, "verify audit chain", progress):
+        with _stage(report, progress, "verify audit chain"):
             con = connect(work, read_only=True)
             try:
                 anchor = audit.anchor_path(work)

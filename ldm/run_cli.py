@@ -16,6 +16,7 @@ from ldm.config import load_settings
 from ldm.errors import LdmError
 from ldm.marts.build import DBT_PROJECT
 from ldm.pipeline import RunReport, run_pipeline
+from ldm.progress import Progress
 from ldm.pseudonymise.keys import init_key, load_key
 from ldm.store import current_revision, head_revision
 
@@ -60,10 +61,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.set_defaults(handler=run_bench)
 
 
-def _progress(message: str) -> None:
-    print(f"  {time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
-
-
 def print_summary(report: RunReport) -> None:
     print(f"rows in {report.rows_in:,}; quarantined {report.quarantined:,}")
     if report.pseudonymised and report.pseudonymised.resent:
@@ -84,7 +81,7 @@ def print_summary(report: RunReport) -> None:
 
 def run_run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, store=args.store, key_file=args.key_file, today=args.today)
-    report = run_pipeline(args.extracts, settings, _progress)
+    report = run_pipeline(args.extracts, settings, Progress())
     print_summary(report)
     return 0
 
@@ -157,7 +154,7 @@ def run_bench(args: argparse.Namespace) -> int:
             None, store=work / "store.duckdb", key_file=key_file, today=datetime.date(2025, 4, 1)
         )
         started = time.perf_counter()
-        report = run_pipeline(sample / "extracts", settings, _progress)
+        report = run_pipeline(sample / "extracts", settings, Progress())
         total = time.perf_counter() - started
     print(f"persons                {args.persons:,}   cores: {len(os.sched_getaffinity(0))}")
     print(f"rows in the extracts   {rows:,}")

@@ -175,6 +175,21 @@ def test_resent_extract_is_recognised_by_checksum(run):
     assert not again.done and len(again.resent) == len(builtin_specs())
 
 
+def test_an_extract_of_the_same_size_but_other_bytes_is_not_taken_for_a_resend(run, tmp_path):
+    root, key, _ = run
+    extracts = tmp_path / "extracts"
+    extracts.mkdir()
+    original = (root / "extracts" / "apc_spells.csv").read_bytes()
+    changed = original.replace(b"2024-", b"2023-", 1)
+    assert len(changed) == len(original) and changed != original
+    (extracts / "apc_spells.csv").write_bytes(changed)
+    again = pseudonymise_folder(extracts, root / "out", key, builtin_specs(), TODAY)
+    assert not again.resent and [m.feed for m, _ in again.done] == ["apc_spells"]
+    assert again.done[0][0].input_sha256 == hashlib.sha256(changed).hexdigest()
+    (root / "out" / "apc_spells" / again.done[0][0].output_file).unlink()  # leave the module's run as it was
+    next((root / "out" / "apc_spells").glob(f"*{again.done[0][0].input_sha256[:12]}.manifest.json")).unlink()
+
+
 def test_planted_bad_rows_are_quarantined_with_the_right_reason(run):
     _, _, result = run
     truth = REPO / "sample_data" / "ground_truth" / "records.parquet"

@@ -14,6 +14,7 @@ import hashlib
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,11 +28,11 @@ from ldm.feeds.codes import clean_code
 from ldm.feeds.read import load_raw
 from ldm.feeds.spec import Column, FeedSpec
 from ldm.pseudonymise import normalise
-from ldm.pseudonymise.geography import postcode_areas
+from ldm.pseudonymise.geography import AREA_COLUMNS, postcode_areas
 from ldm.pseudonymise.keys import LINKAGE, MasterKey
 from ldm.pseudonymise.tokens import tokenise
 from ldm.sql import quoted
-from ldm.validate.run import ValidationOutcome, sql_date, validate
+from ldm.validate.run import ValidationOutcome, validate
 
 QUARANTINE_DIR = "quarantine"
 
@@ -78,25 +79,57 @@ def _write_atomically(path: Path, content: bytes) -> None:
     os.replace(temporary, path)
 
 
-def previous_manifest(out_dir: Path, feed: str, sha256: str) -> Path | None:
-    """The manifest of an earlier pseudonymisation of the same bytes, if any (a re-sent file)."""
-    for path in sorted((out_dir / feed).glob("*.manifest.json")):
-        if json.loads(path.read_text()).get("input_sha256") == sha256:
-            return path
-    return None
+def previous_manifest(out_dir: Path, feed: str, extract: Path) -> tuple[Path | None, str | None]:
+    """The manifest of an earlier pseudonymisation of the same bytes (a re-sent file), if any.
+
+    Also returns the extract's SHA-256 when it had to be computed: only when an earlier extract
+    had the same size. Otherwise the file cannot be a re-send, and pseudonymisation hashes it
+    while it reads it.
+    """
+    earlier = [
+        json.loads(path.read_text()) | {"path": path}
+        for path in sorted((out_dir / feed).glob("*.manifest.json"))
+    ]
+    size = extract.stat().st_size
+    if not any(manifest.get("input_bytes") == size for manifest in earlier):
+        return None, None
+    sha256 = file_sha256(extract)
+    match = next((m["path"] for m in earlier if m.get("input_sha256") == sha256), None)
+    return match, sha256
 
 
 class _Lookups:
     """Per-column lookup tables from a distinct raw value to its tokens and derived values."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, key: bytes):
-        self.con, self.key = con, key
+    def __init__(self, con: duckdb.DuckDBPyConnection, key: bytes, scanned: dict[str, pa.Array]):
+        self.con, self.key, self.scanned = con, key, scanned
         self.joins: list[str] = []
         self.columns: list[str] = []
 
-    def distinct(self, *sources: str) -> pa.Table:
+    def distinct(self, source: str) -> pa.Array:
+        """The column's distinct raw values: those validation found, or a scan of the extract.
+
+        Values only in quarantined rows get lookup entries too; no accepted row joins to them.
+        """
+        if source not in self.scanned:
+            self.scanned[source] = (
+                self.con.sql(f"select distinct {quoted(source)} as key from raw")
+                .to_arrow_table()["key"]
+                .combine_chunks()
+            )
+        return self.scanned[source]
+
+    def distinct_pairs(self, *sources: str) -> pa.Table:
         names = ", ".join(quoted(s) for s in sources)
         return self.con.sql(f"select distinct {names} from accepted").to_arrow_table()
+
+    def parsed(self, column: Column) -> pa.Table:
+        """Distinct raw texts of a date column with their value parsed by the spec's format."""
+        texts = pa.table({"raw": self.distinct(column.source)})  # noqa: F841 - read by DuckDB below
+        parsed = f"try_strptime(trim(raw), '{column.format}')"
+        if column.type == "date":
+            parsed = f"cast({parsed} as date)"
+        return self.con.sql(f"select raw, {parsed} as value from texts").to_arrow_table()
 
     def add(self, name: str, sources: tuple[str, ...], table: pa.Table, outputs: dict[str, str]) -> None:
         """Register `table` (raw source columns plus outputs) and join it on the raw values."""
@@ -113,16 +146,16 @@ class _Lookups:
         return tokenise(values, field, self.key)
 
 
-def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
+def _column_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
+    """A lookup for every column whose output is derived from its raw text: identifiers, codes, dates."""
     for column in spec.columns:
         source = column.source
         if column.type == "nhs_number":
-            raw = lookups.distinct(source)[source]
-            number = normalise.nhs_number(raw)
+            raw = lookups.distinct(source)
             table = pa.table(
                 {
                     f"raw_{source}": raw,
-                    "token": lookups.token(number, "nhs_number"),
+                    "token": lookups.token(normalise.nhs_number(raw), "nhs_number"),
                     "valid": normalise.nhs_number_is_valid(raw),
                 }
             )
@@ -134,7 +167,7 @@ def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
             )
         elif column.type == "local_id":
             issuer = spec.column(column.issuer)
-            pairs = lookups.distinct(source, issuer.source)
+            pairs = lookups.distinct_pairs(source, issuer.source)
             local = normalise.local_patient_id(pairs[source], pairs[issuer.source])
             table = pa.table(
                 {
@@ -145,18 +178,16 @@ def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
             )
             lookups.add(column.name, (source, issuer.source), table, {"token": f"{column.name}_token"})
         elif column.name == "date_of_birth":
-            # Parse with the provider's own format first, so any date style in a spec tokenises alike.
-            parsed = lookups.con.sql(
-                f"select distinct {quoted(source)} as raw, strftime({sql_date(column)}, '%Y-%m-%d') as iso "
-                "from accepted"
-            ).to_arrow_table()
-            born = normalise.date_of_birth(parsed["iso"])
+            # Parsed with the provider's own format first, so any date style in a spec tokenises alike.
+            parsed = lookups.parsed(column)
+            born = normalise.date_of_birth(parsed["value"])
             table = pa.table(
                 {
                     f"raw_{source}": parsed["raw"],
                     "token": lookups.token(pc.cast(born, pa.string()), "date_of_birth"),
                     "year": pc.year(born),
                     "month": pc.month(born),
+                    "born": parsed["value"],
                 }
             )
             lookups.add(
@@ -165,8 +196,12 @@ def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
                 table,
                 {"token": "date_of_birth_token", "year": "year_of_birth", "month": "month_of_birth"},
             )
+        elif column.type in ("date", "datetime"):
+            # Parsed once per distinct text (tens of thousands), not once per row (tens of millions).
+            parsed = lookups.parsed(column).rename_columns([f"raw_{source}", "value"])
+            lookups.add(column.name, (source,), parsed, {})  # selected in the spec's order by _payload_sql
         elif column.type == "postcode":
-            raw = lookups.distinct(source)[source]
+            raw = lookups.distinct(source)
             cleaned = normalise.postcode(raw)
             table = pa.table(
                 {
@@ -176,23 +211,12 @@ def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
                     "district_token": lookups.token(normalise.postcode_district(raw), "postcode_district"),
                 }
             )
-            areas = postcode_areas()
-            table = table.join(areas, "postcode", join_type="left outer").drop(["postcode"])
+            table = table.join(postcode_areas(), "postcode", join_type="left outer").drop(["postcode"])
             outputs = {"token": "postcode_token", "district_token": "postcode_district_token"}
-            outputs |= {
-                c: c
-                for c in (
-                    "lsoa21_code",
-                    "lsoa11_code",
-                    "msoa11_code",
-                    "ward_code",
-                    "imd_decile",
-                    "imd_quintile",
-                )
-            }
+            outputs |= {c: c for c in AREA_COLUMNS}
             lookups.add(column.name, (source,), table, outputs)
         elif column.type == "name":
-            raw = lookups.distinct(source)[source]
+            raw = lookups.distinct(source)
             cleaned = normalise.name(raw)
             table = pa.table(
                 {
@@ -213,7 +237,7 @@ def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
                 },
             )
         elif column.type == "sex":
-            raw = lookups.distinct(source)[source]
+            raw = lookups.distinct(source)
             lookups.add(
                 column.name,
                 (source,),
@@ -221,35 +245,32 @@ def _identifier_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
                 {"sex": column.name},
             )
         elif column.type == "code":
-            raw = lookups.distinct(source)[source]
+            raw = lookups.distinct(source)
             table = pa.table({f"raw_{source}": raw, "code": clean_code(raw, column.code_system)})
             lookups.add(column.name, (source,), table, {"code": column.name})
 
 
 def _payload_sql(column: Column) -> str | None:
-    """The output expression of a non-identifying column; identifiers only leave as tokens."""
+    """The output expression of a payload column; identifiers, sex and codes come from lookups."""
+    source = f"a.{quoted(column.source)}"
     if column.is_identifier:
         return None
-    source = f"a.{quoted(column.source)}"
-    if column.type == "date":
-        return f"cast({sql_date(column, 'a')} as date) as {column.name}"
-    if column.type == "datetime":
-        return f"{sql_date(column, 'a')} as {column.name}"
+    if column.type in ("date", "datetime"):
+        return f"lk_{column.name}.value as {column.name}"
     if column.type == "integer":
         return f"try_cast(trim({source}) as bigint) as {column.name}"
     if column.type == "decimal":
         return f"try_cast(trim({source}) as double) as {column.name}"
     if column.type == "text":
         return f"nullif(trim({source}), '') as {column.name}"
-    return None  # identifiers, sex and codes come from lookups
+    return None
 
 
 def _age_sql(spec: FeedSpec) -> list[str]:
     if not (spec.event_date and spec.column("date_of_birth")):
         return []
-    born = sql_date(spec.column("date_of_birth"), "a")
-    event = sql_date(spec.column(spec.event_date), "a")
-    return [f"cast(date_sub('year', {born}, {event}) as smallint) as age_at_event"]
+    event = f"lk_{spec.event_date}.value"
+    return [f"cast(date_sub('year', lk_date_of_birth.born, {event}) as smallint) as age_at_event"]
 
 
 def _write_quarantine(con, spec: FeedSpec, path: Path) -> Path:
@@ -262,7 +283,7 @@ def _write_quarantine(con, spec: FeedSpec, path: Path) -> Path:
         f"""copy (
             select f.row_number, f.reasons, {originals}
             from (select row_number, string_agg(rule, '; ' order by rule) as reasons
-                  from failures where severity = 'critical' group by row_number) f
+                  from failures group by row_number) f
             join raw r on r.rowid + 1 = f.row_number
             order by f.row_number
         ) to '{temporary}' (header, delimiter ',')"""
@@ -285,7 +306,14 @@ def pseudonymise_extract(
 ) -> tuple[Manifest, ValidationOutcome]:
     """Validate and pseudonymise one extract; raise LdmError (writing no output) on any failure."""
     started = time.perf_counter()
-    sha256 = sha256 or file_sha256(path)
+    with ThreadPoolExecutor(max_workers=1) as hashing:
+        # The input's checksum is computed beside the read (hashlib releases the GIL).
+        digest = hashing.submit(file_sha256, path) if sha256 is None else None
+        con = duckdb.connect(config={"memory_limit": memory_limit})
+        if threads:
+            con.execute(f"set threads = {int(threads)}")
+        load_raw(con, path, spec)
+        sha256 = digest.result() if digest else sha256
     manifest = Manifest(
         feed=spec.feed,
         spec_version=spec.spec_version,
@@ -300,10 +328,6 @@ def pseudonymise_extract(
         operator=getpass.getuser(),
         started_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     )
-    con = duckdb.connect(config={"memory_limit": memory_limit})
-    if threads:
-        con.execute(f"set threads = {int(threads)}")
-    load_raw(con, path, spec)
     outcome = validate(con, spec, suite, today)
     manifest.rows_in, manifest.rows_quarantined = outcome.rows_in, outcome.rows_quarantined
     manifest.rows_accepted = outcome.rows_accepted
@@ -322,10 +346,10 @@ def pseudonymise_extract(
     con.execute(
         """create or replace temp view accepted as
            select rowid + 1 as row_number, * from raw
-           where rowid + 1 not in (select row_number from failures where severity = 'critical')"""
+           where rowid + 1 not in (select row_number from failures)"""
     )
-    lookups = _Lookups(con, key.purpose_key(LINKAGE))
-    _identifier_lookups(lookups, spec)
+    lookups = _Lookups(con, key.purpose_key(LINKAGE), outcome.distinct)
+    _column_lookups(lookups, spec)
     select = ["a.row_number"]
     for column in spec.columns:
         payload = _payload_sql(column)

@@ -16,6 +16,8 @@ import pyarrow as pa
 
 from ldm.reference import reference_path
 
+AREA_COLUMNS = ("lsoa21_code", "lsoa11_code", "msoa11_code", "ward_code", "imd_decile", "imd_quintile")
+
 
 @cache
 def postcode_areas() -> pa.Table:

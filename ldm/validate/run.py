@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -27,6 +28,9 @@ from ldm.sql import quoted
 from ldm.validate.suites import days_column, gx_suite
 
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
+# Extracts are validated on several threads; GX's context and registries are not known to be
+# thread-safe, so GX itself runs on one thread at a time (it is bound by the GIL anyway).
+_GX_LOCK = threading.Lock()
 
 
 @dataclass
@@ -43,6 +47,8 @@ class ValidationOutcome:
     rows_in: int
     rows_quarantined: int
     rules: list[RuleResult]
+    # The distinct values of each raw column that validation scanned, for reuse (not for reports).
+    distinct: dict[str, pa.Array] = field(default_factory=dict, repr=False)
 
     @property
     def rows_accepted(self) -> int:
@@ -56,12 +62,17 @@ def sql_date(column: Column, alias: str = "") -> str:
 
 
 class _CheckColumn:
-    """What GX sees for one check column: a SQL key per row, and the value derived from the key."""
+    """What GX sees for one check column: a SQL key per row, and the value derived from the key.
 
-    def __init__(self, key_sql: str, transform=None, identifier: bool = False):
+    `source` names the raw column when the key is that column as it is, so the distinct values
+    found here can be reused by pseudonymisation instead of scanning the extract again.
+    """
+
+    def __init__(self, key_sql: str, transform=None, identifier: bool = False, source: str | None = None):
         self.key_sql = key_sql
         self.transform = transform or (lambda keys: keys)
         self.identifier = identifier
+        self.source = source
 
 
 def _yyyymmdd(keys: pa.Array, fmt: str) -> pa.Array:
@@ -74,6 +85,7 @@ def _check_columns(spec: FeedSpec) -> dict[str, _CheckColumn]:
     checks = {}
     for column in spec.columns:
         source = quoted(column.source)
+        plain = column.source
         transform = None
         if column.type == "code":
             transform = lambda keys, system=column.code_system: clean_code(keys, system)  # noqa: E731
@@ -81,42 +93,57 @@ def _check_columns(spec: FeedSpec) -> dict[str, _CheckColumn]:
             transform = normalise.postcode
         elif column.type == "sex":
             transform = lambda keys: pc.utf8_upper(pc.utf8_trim_whitespace(keys))  # noqa: E731
-        elif column.type in ("integer", "decimal"):
+        elif column.type == "integer":
             # Millions of distinct record ids are all plain numbers: DuckDB folds every value that is
             # surely a number to "0" (a narrower pattern than the suite's), and GX judges "0" and
-            # whatever else is there, so the verdict per row is the suite's own.
-            plain = "[0-9]+" if column.type == "integer" else r"-?[0-9]+(\.[0-9]+)?"
-            source = f"case when regexp_full_match({source}, '{plain}') then '0' else {source} end"
+            # whatever else is there, so the verdict per row is the suite's own. Decimal columns
+            # (measurements) have a few thousand distinct values and are checked whole.
+            source, plain = (
+                f"case when regexp_full_match({source}, '[0-9]+') then '0' else {source} end",
+                None,
+            )
         elif column.type in ("date", "datetime"):
             transform = pc.utf8_trim_whitespace
             # Dates are parsed once per distinct text, not once per row.
             checks[days_column(column.name)] = _CheckColumn(
-                source, lambda keys, fmt=column.format: _yyyymmdd(keys, fmt), identifier=column.is_identifier
+                source, lambda keys, fmt=column.format: _yyyymmdd(keys, fmt), column.is_identifier, plain
             )
-        checks[column.name] = _CheckColumn(source, transform, column.is_identifier)
+        checks[column.name] = _CheckColumn(source, transform, column.is_identifier, plain)
     if spec.event_date and spec.column("date_of_birth"):
         born, event = sql_date(spec.column("date_of_birth")), sql_date(spec.column(spec.event_date))
         checks["age_at_event"] = _CheckColumn(f"date_sub('year', {born}, {event})")
     return checks
 
 
-def _gx_context():
+def _gx_batch_definition():
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("distinct_values")
-    return context, source.add_dataframe_asset("column").add_batch_definition_whole_dataframe("all")
+    return source.add_dataframe_asset("column").add_batch_definition_whole_dataframe("all")
+
+
+def distinct_values(con: duckdb.DuckDBPyConnection, key_sql: str, table: str = "raw") -> pa.Table:
+    """Each distinct value of a SQL expression over `table` (null included), with its row count."""
+    counted = con.sql(f"select {key_sql} as key, count(*) as rows from {table} group by all").to_arrow_table()
+    return counted.combine_chunks()
 
 
 def validate(
     con: duckdb.DuckDBPyConnection, spec: FeedSpec, document: dict, today: datetime.date, table: str = "raw"
 ) -> ValidationOutcome:
-    """Record every failing (row, rule) in temp table `failures`; return counts per rule."""
+    """Record each row failing a critical rule in temp table `failures`; return counts per rule.
+
+    A rule's row count is the sum of the counts of its failing values, so only rows that fail a
+    critical rule are ever looked up one by one.
+    """
     checks = _check_columns(spec)
     rules_by_column: dict[str, list[dict]] = defaultdict(list)
     for rule in document["expectations"]:
         rules_by_column[rule["kwargs"]["column"]].append(rule)
-    con.execute("create or replace temp table failures (row_number bigint, rule varchar, severity varchar)")
-    context, batch = _gx_context()
+    con.execute("create or replace temp table failures (row_number bigint, rule varchar)")
+    with _GX_LOCK:
+        batch_definition = _gx_batch_definition()
+    profiles: dict[str, pa.Table] = {}
     results = []
     for check_name, rules in rules_by_column.items():
         check = checks.get(check_name)
@@ -124,19 +151,17 @@ def validate(
             raise LdmError(
                 f"suite {document['name']} has a rule on '{check_name}', which the spec does not define"
             )
-        keys = con.sql(f"select distinct {check.key_sql} as key from {table}").to_arrow_table()["key"]
-        keys = keys.combine_chunks()
-        values = check.transform(keys)
-        frame = pa.table({check_name: values}).to_pandas()
-        suite = context.suites.add(gx_suite({"name": f"{spec.feed}.{check_name}", "expectations": rules}))
-        definition = context.validation_definitions.add(
-            gx.ValidationDefinition(name=suite.name, data=batch, suite=suite)
-        )
-        run = definition.run(
-            batch_parameters={"dataframe": frame},
-            expectation_parameters={"today_yyyymmdd": int(today.strftime("%Y%m%d"))},
-            result_format={"result_format": "COMPLETE"},
-        )
+        if check.key_sql not in profiles:
+            profiles[check.key_sql] = distinct_values(con, check.key_sql, table)
+        profile = profiles[check.key_sql]
+        frame = pa.table({check_name: check.transform(profile["key"])}).to_pandas()
+        with _GX_LOCK:
+            suite = gx_suite({"name": f"{spec.feed}.{check_name}", "expectations": rules})
+            run = batch_definition.get_batch(batch_parameters={"dataframe": frame}).validate(
+                suite,
+                expectation_parameters={"today_yyyymmdd": int(today.strftime("%Y%m%d"))},
+                result_format={"result_format": "COMPLETE"},
+            )
         # GX does not promise to return results in the suite's order: match them by rule text.
         by_rule = {outcome.expectation_config.meta["rule"]: outcome for outcome in run.results}
         for rule in rules:
@@ -144,31 +169,35 @@ def validate(
             if outcome.exception_info.get("raised_exception"):
                 raise LdmError(f"rule '{rule['meta']['rule']}' could not run: {outcome.exception_info}")
             failing = outcome.result.get("unexpected_index_list") or []
-            results.append(_record_failures(con, table, check, keys, failing, rule, check_name))
-    quarantined = con.execute(
-        "select count(distinct row_number) from failures where severity = 'critical'"
-    ).fetchone()[0]
-    rows_in = con.execute(f"select count(*) from {table}").fetchone()[0]
-    return ValidationOutcome(rows_in=rows_in, rows_quarantined=quarantined, rules=results)
+            results.append(_record_failures(con, table, check, profile, failing, rule, check_name))
+    quarantined = con.execute("select count(distinct row_number) from failures").fetchall()[0][0]
+    rows_in = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    distinct = {
+        check.source: profiles[check.key_sql]["key"]
+        for check in checks.values()
+        if check.source and check.key_sql in profiles
+    }
+    return ValidationOutcome(rows_in=rows_in, rows_quarantined=quarantined, rules=results, distinct=distinct)
 
 
-def _record_failures(con, table, check, keys, failing, rule, check_name) -> RuleResult:
+def _record_failures(con, table, check, profile: pa.Table, failing, rule, check_name) -> RuleResult:
     result = RuleResult(rule=rule["meta"]["rule"], column=check_name, severity=rule["severity"], rows=0)
     if not failing:
         return result
-    bad_keys = keys.take(pa.array(failing, type=pa.int64()))
-    non_null = pc.drop_null(bad_keys)
-    failing_keys = pa.table({"key": non_null})  # noqa: F841 - read by DuckDB below
-    null_clause = f" or {check.key_sql} is null" if bad_keys.null_count else ""
-    inserted = con.execute(
-        f"""insert into failures
-            select rowid + 1, ?, ? from {table}
-            where {check.key_sql} in (select key from failing_keys){null_clause}""",
-        [result.rule, result.severity],
-    ).fetchone()[0]
-    result.rows = inserted
+    failed = profile.take(pa.array(failing, type=pa.int64()))
+    result.rows = pc.sum(failed["rows"]).as_py()
+    non_null = pc.drop_null(failed["key"])
+    if result.severity == "critical":
+        failing_keys = pa.table({"key": non_null})  # noqa: F841 - read by DuckDB below
+        null_clause = f" or {check.key_sql} is null" if failed["key"].null_count else ""
+        con.execute(
+            f"""insert into failures
+                select rowid + 1, ? from {table}
+                where {check.key_sql} in (select key from failing_keys){null_clause}""",
+            [result.rule],
+        ).fetchall()
     if not check.identifier:
         result.examples = [str(v) for v in non_null.slice(0, 5).to_pylist()] + (
-            ["(missing)"] if bad_keys.null_count else []
+            ["(missing)"] if failed["key"].null_count else []
         )
     return result
