@@ -21,9 +21,13 @@
 {%- endmacro %}
 
 {#- The three sums over age bands that dsr() needs, as select-list items named sum_xw_n, sum_xw2_n2
-    and total_count: count x, local band population n and standard band population w per band. -#}
-{% macro dsr_band_sums(count, population, standard) -%}
-    sum({{ count }} * {{ standard }} / {{ population }}) as sum_xw_n,
-    sum({{ count }} * ({{ standard }} / {{ population }}) * ({{ standard }} / {{ population }})) as sum_xw2_n2,
+    and total_count: count x, local band population n and standard band population w per band.
+    The floating-point sums add the bands in the order of order_by (the age band), so that every
+    build gives the same bits: in the order rows happen to arrive, the last digit can vary between
+    builds (and with it the SII and RII computed from the DSRs). -#}
+{% macro dsr_band_sums(count, population, standard, order_by) -%}
+    sum({{ count }} * {{ standard }} / {{ population }} order by {{ order_by }}) as sum_xw_n,
+    sum({{ count }} * ({{ standard }} / {{ population }}) * ({{ standard }} / {{ population }}) order by {{ order_by }})
+        as sum_xw2_n2,
     sum({{ count }}) as total_count
 {%- endmacro %}

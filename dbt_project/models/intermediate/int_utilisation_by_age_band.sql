@@ -58,18 +58,32 @@ people as (
         on breakdowns.person_id = pop.person_id
 ),
 
+cells as (
+    -- One pass over the people: every measure's sum and the persons of each cell.
+    select
+        geography_level,
+        area_code,
+        max(area_name) as area_name,
+        age_band,
+        {% for measure in measures %}
+            sum({{ measure }}) as {{ measure }},
+        {% endfor %}
+        count(*) as person_count
+    from people
+    group by geography_level, area_code, age_band
+),
+
 final as (
     {% for measure in measures %}
         select
             '{{ measure }}' as measure,
             geography_level,
             area_code,
-            max(area_name) as area_name,
+            area_name,
             age_band,
-            cast(sum({{ measure }}) as bigint) as event_count,
-            cast(count(*) as bigint) as person_count
-        from people
-        group by geography_level, area_code, age_band
+            cast({{ measure }} as bigint) as event_count,
+            cast(person_count as bigint) as person_count
+        from cells
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 )

@@ -3,8 +3,36 @@ with rules as (
     {{ register_rules() }}
 ),
 
+population_cells as (
+    -- The registered population counted by geography level, area, age band and age: every
+    -- register's list is a sum of these cells, so persons are not repeated once per register.
+    select
+        geography_level,
+        area_code,
+        area_name,
+        age_band,
+        age,
+        count(*) as persons
+    from {{ ref('int_population_by_area') }}
+    group by geography_level, area_code, area_name, age_band, age
+),
+
 eligible as (
-    -- The register's list: registered persons of at least its minimum age (all ages when 0).
+    -- The register's list: registered persons of at least its minimum age (all ages when 0),
+    -- counted in cells (persons); and the persons on the register (on_register), one row each.
+    select
+        rules.condition,
+        rules.min_age,
+        cells.geography_level,
+        cells.area_code,
+        cells.area_name,
+        cells.age_band,
+        cells.persons,
+        0 as on_register
+    from population_cells as cells
+    cross join rules
+    where rules.min_age = 0 or cells.age >= rules.min_age
+    union all
     select
         rules.condition,
         rules.min_age,
@@ -12,11 +40,13 @@ eligible as (
         pop.area_code,
         pop.area_name,
         pop.age_band,
-        case when reg.person_id is null then 0 else 1 end as on_register
-    from {{ ref('int_population_by_area') }} as pop
-    cross join rules
-    left join {{ ref('int_registers') }} as reg
-        on pop.person_id = reg.person_id and rules.condition = reg.condition
+        0 as persons,
+        1 as on_register
+    from {{ ref('int_registers') }} as reg
+    inner join rules
+        on reg.condition = rules.condition
+    inner join {{ ref('int_population_by_area') }} as pop
+        on reg.person_id = pop.person_id
     where rules.min_age = 0 or pop.age >= rules.min_age
 ),
 
@@ -28,7 +58,7 @@ totals as (
         max(min_age) as min_age,
         max(area_name) as area_name,
         sum(on_register) as numerator,
-        count(*) as denominator
+        sum(persons) as denominator
     from eligible
     group by condition, geography_level, area_code
 ),
@@ -40,7 +70,7 @@ by_band as (
         area_code,
         age_band,
         cast(sum(on_register) as double) as band_count,
-        cast(count(*) as double) as band_population
+        cast(sum(persons) as double) as band_population
     from eligible
     where age_band is not null
     group by condition, geography_level, area_code, age_band
@@ -72,7 +102,9 @@ dsr_sums as (
         by_band.condition,
         by_band.geography_level,
         by_band.area_code,
-        {{ dsr_band_sums('by_band.band_count', 'by_band.band_population', 'standard.standard_population') }}
+        {{ dsr_band_sums(
+            'by_band.band_count', 'by_band.band_population', 'standard.standard_population', 'by_band.age_band'
+        ) }}
     from by_band
     inner join standard
         on by_band.condition = standard.condition and by_band.age_band = standard.age_band

@@ -75,7 +75,7 @@ dsr_sums as (
         cells.measure,
         cells.geography_level,
         cells.area_code,
-        {{ dsr_band_sums('cells.event_count', 'cells.person_count', 'standard.standard_population') }}
+        {{ dsr_band_sums('cells.event_count', 'cells.person_count', 'standard.standard_population', 'cells.age_band') }}
     from cells
     inner join standard
         on

@@ -7,7 +7,15 @@ upwards, with their denominators as populations and the standard errors derived 
 intervals; the simulated limits use a fixed seed (sii_seed) so that every build gives the same
 numbers. An index is NULL when any quantile is missing or has no value (e.g. a DSR withheld below
 10 events), as phe_sii does not compute it from incomplete quantiles.
+
+Each call simulates sii_repetitions draws (about 0.1 s of numpy each, some 50 calls a build, near the
+end of the build when little else runs): the calls are independent (each seeds its own generator),
+so they run on a thread pool of one thread per core; numpy does most of the work without holding
+the GIL, and the results are those of calling them one after another.
 """
+
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import pyarrow as pa
 
@@ -44,10 +52,17 @@ def model(dbt, session):
     seed = int(meta["sii_seed"])
 
     quantiles = dbt.ref("int_inequality_quantiles").df()
+    groups = [
+        (key, group, int(group["quantile_count"].iloc[0]))
+        for key, group in quantiles.sort_values([*KEYS, "imd_group"]).groupby(KEYS, sort=True)
+    ]
+    with ThreadPoolExecutor(max_workers=max(1, len(os.sched_getaffinity(0)))) as pool:
+        results = list(
+            pool.map(lambda item: indices(item[1], item[2], confidence, repetitions, seed), groups)
+        )
+
     rows = {name: [] for name in [*KEYS, "quantile_count", *INDICES, "sii_repetitions", "sii_seed"]}
-    for key, group in quantiles.sort_values([*KEYS, "imd_group"]).groupby(KEYS, sort=True):
-        quantile_count = int(group["quantile_count"].iloc[0])
-        result = indices(group, quantile_count, confidence, repetitions, seed)
+    for (key, _, quantile_count), result in zip(groups, results, strict=True):
         for name, value in zip(KEYS, key, strict=True):
             rows[name].append(value)
         rows["quantile_count"].append(quantile_count)
