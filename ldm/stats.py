@@ -19,6 +19,7 @@ and the dbt marts compute the same numbers with the same code.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -44,8 +45,9 @@ SII_MAX_QUANTILES = 100
 SII_MIN_REPETITIONS = 1000
 
 
+@functools.cache
 def _z(confidence: float) -> float:
-    """Two-sided normal critical value, e.g. 1.959964 for 95%."""
+    """Two-sided normal critical value, e.g. 1.959964 for 95% (remembered: called once per row)."""
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be between 0 and 1 (exclusive), got {confidence!r}")
     return float(norm.ppf(confidence + (1.0 - confidence) / 2.0))
