@@ -48,11 +48,12 @@ class RunReport:
 
 
 @contextmanager
-def _stage(report: RunReport, progress: Progress, name: str, total: int | None = None, unit: str = "it"):
-    """A timed stage of the run, shown as a step (with a bar when `total` is known)."""
+def _stage(report: RunReport, progress: Progress, name: str, total: int | None = None, unit: str = "it",
+           bar: bool = False):  # fmt: skip
+    """A timed stage of the run, shown as a step (with a bar when `total` is or will be known)."""
     started = time.perf_counter()
     try:
-        with progress.step(name, total, unit):
+        with progress.step(name, total, unit, bar):
             yield
     finally:
         report.seconds[name] = time.perf_counter() - started
@@ -112,9 +113,9 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
         with _stage(report, progress, "load, link and apply opt-outs"):
             linkage = LinkageConfig(scoring=ProbabilisticConfig(threshold=settings.link_threshold))
             report.loaded = load_folder(seam, work, progress=progress, linkage=linkage)
-        with _stage(report, progress, "build and test marts (dbt)"):
+        with _stage(report, progress, "build and test marts (dbt)", unit="node", bar=True):
             variables = {"reporting_period_end": settings.reporting_period_end.isoformat()}
-            report.marts = build_marts(work, store.parent / ".ldm-dbt", variables)
+            report.marts = build_marts(work, store.parent / ".ldm-dbt", variables, progress.advance)
         with _stage(report, progress, "check marts (Great Expectations)"):
             failures = validate_marts(work)
             if failures:

@@ -32,13 +32,18 @@ class Progress:
             print(line, file=self.stream, flush=True)
 
     @contextmanager
-    def step(self, name: str, total: int | None = None, unit: str = "it") -> Iterator[None]:
-        """A step of `total` units; `advance` moves its bar. Steps do not nest."""
+    def step(
+        self, name: str, total: int | None = None, unit: str = "it", bar: bool = False
+    ) -> Iterator[None]:
+        """A step of `total` units; `advance` moves its bar. Steps do not nest.
+
+        A step has a bar when its total is known, or (`bar`) will be told with the first advance.
+        """
         self(f"{name} ...")
         started = time.perf_counter()
-        if self.bars:
+        if self.bars and (total is not None or bar):
             self._bar = tqdm(total=total, desc=f"  {name}", unit=unit, unit_scale=unit == "B", file=self.stream,
-                             leave=False, dynamic_ncols=True, mininterval=0)  # fmt: skip
+                             leave=False, dynamic_ncols=True, mininterval=0, miniters=1)  # fmt: skip
         try:
             yield
         finally:
@@ -47,6 +52,9 @@ class Progress:
                 self._bar = None
         self(f"{name}: done in {time.perf_counter() - started:.1f} s")
 
-    def advance(self, amount: int = 1) -> None:
+    def advance(self, amount: int = 1, total: int | None = None) -> None:
+        """Move the current step's bar; `total` sets its length when only now known (dbt's nodes)."""
         if self._bar is not None:
+            if total is not None and self._bar.total != total:
+                self._bar.total = total
             self._bar.update(amount)

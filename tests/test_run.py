@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
+import re
 import shutil
 from pathlib import Path
 
 import pytest
+from tqdm import tqdm
 
 from ldm.cli import main
 from ldm.config import load_settings
 from ldm.errors import LdmError
+from ldm.pipeline import run_pipeline
+from ldm.progress import Progress
 from ldm.pseudonymise.keys import init_key
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,6 +45,19 @@ def test_run_builds_everything_and_a_rerun_adds_nothing(first_run, capsys):
     printed = capsys.readouterr().out
     assert "batches already in the store: 7" in printed and "PASS=" in printed
     assert main(["audit", "verify", "--store", str(root / "store.duckdb")]) == 0
+
+
+def test_a_run_on_a_terminal_shows_a_bar_per_stage_that_reaches_its_end(first_run):
+    root, _ = first_run
+    settings = load_settings(None, store=root / "store.duckdb", key_file=root / "ldm.key",
+                             today=datetime.date(2025, 4, 1))  # fmt: skip
+    stream = io.StringIO()
+    run_pipeline(root / "extracts", settings, Progress(stream, bars=True))
+    shown = stream.getvalue()
+    size = tqdm.format_sizeof(sum(path.stat().st_size for path in (root / "extracts").glob("*.*")))
+    assert f"validate and pseudonymise: 100%|##########| {size}/{size}" in shown, shown
+    nodes = re.findall(r"build and test marts \(dbt\): 100%\|[^|]*\| (\d+)/(\d+)", shown)
+    assert nodes and nodes[-1][0] == nodes[-1][1] and int(nodes[-1][0]) > 100
 
 
 def test_a_failing_run_leaves_the_store_unchanged(first_run, tmp_path, capsys):

@@ -16,10 +16,12 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
@@ -80,8 +82,13 @@ def _keep_parse(target: Path, cached: Path) -> None:
             old.unlink(missing_ok=True)
 
 
-def run_dbt(*args: str, store: Path, work: Path) -> subprocess.CompletedProcess[str]:
-    """dbt ARGS on `store`, with its target/ and logs/ under `work` (the repository stays clean)."""
+def run_dbt(
+    *args: str, store: Path, work: Path, on_line: Callable[[str], None] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """dbt ARGS on `store`, with its target/ and logs/ under `work` (the repository stays clean).
+
+    `on_line` is given each line of dbt's output as it comes (stderr merged into stdout).
+    """
     dbt = Path(sys.executable).with_name("dbt")
     store, work = Path(store).resolve(), Path(work).resolve()
     target = work / "target"
@@ -98,16 +105,47 @@ def run_dbt(*args: str, store: Path, work: Path) -> subprocess.CompletedProcess[
         str(dbt), *args, "--no-use-colors", "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
         "--target-path", str(target), "--log-path", str(work / "logs"),
     ]  # fmt: skip
-    result = subprocess.run(command, env=env, cwd=store.parent, capture_output=True, text=True, timeout=3600)
+    if on_line is None:
+        result = subprocess.run(
+            command, env=env, cwd=store.parent, capture_output=True, text=True, timeout=3600
+        )
+    else:
+        result = _streamed(command, env, store.parent, on_line)
     if result.returncode == 0:
         _keep_parse(target, cached)
     return result
 
 
-def build_marts(store: Path, work: Path, variables: dict | None = None) -> str:
-    """`dbt build` (models, seeds, tests); return dbt's closing summary or raise with its errors."""
+def _streamed(
+    command: list[str], env: dict, cwd: Path, on_line: Callable[[str], None]
+) -> subprocess.CompletedProcess[str]:
+    lines = []
+    with subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        for line in process.stdout:
+            lines.append(line)
+            on_line(line)
+    return subprocess.CompletedProcess(command, process.returncode, "".join(lines), "")
+
+
+NODE_DONE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
+
+
+def build_marts(
+    store: Path, work: Path, variables: dict | None = None, advance: Callable[[int, int], None] | None = None
+) -> str:
+    """`dbt build` (models, seeds, tests); return dbt's closing summary or raise with its errors.
+
+    `advance(1, total)` is called as each of dbt's `total` nodes finishes.
+    """
     extra = ["--vars", json.dumps(variables)] if variables else []
-    result = run_dbt("build", *extra, store=store, work=work)
+
+    def on_line(line: str) -> None:
+        if done := NODE_DONE.search(line):
+            advance(1, int(done.group(2)))
+
+    result = run_dbt("build", *extra, store=store, work=work, on_line=on_line if advance else None)
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     if result.returncode != 0:
         failures = [line for line in lines if "ERROR" in line or "FAIL" in line][-5:]

@@ -78,6 +78,8 @@ def pseudonymise_folder(
         earlier, sha256 = previous_manifest(out, spec.feed, path)
         if earlier:
             result.resent.append((path, earlier))
+            if advance:
+                advance(path.stat().st_size)
         else:
             jobs.append((path, spec, sha256))
 
