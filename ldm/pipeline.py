@@ -110,9 +110,11 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
     try:
         with _stage(report, progress, "migrate store"):
             upgrade(work)
-        with _stage(report, progress, "load, link and apply opt-outs"):
+        with _stage(report, progress, "load, link and apply opt-outs", unit="row", bar=True):
             linkage = LinkageConfig(scoring=ProbabilisticConfig(threshold=settings.link_threshold))
-            report.loaded = load_folder(seam, work, progress=progress, linkage=linkage)
+            report.loaded = load_folder(
+                seam, work, progress=progress, linkage=linkage, advance=progress.advance
+            )
         with _stage(report, progress, "build and test marts (dbt)", unit="node", bar=True):
             variables = {"reporting_period_end": settings.reporting_period_end.isoformat()}
             report.marts = build_marts(work, store.parent / ".ldm-dbt", variables, progress.advance)

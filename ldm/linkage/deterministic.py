@@ -121,3 +121,5 @@ def run_step(con: duckdb.DuckDBPyConnection, step: Step) -> None:
     if step.name in LEARNT_COLUMN:
         learn(con, step)
     con.execute(step_sql(step))
+    if step.name in LEARNT_COLUMN:
+        con.execute(f"drop table lk_learnt_{LEARNT_COLUMN[step.name]}")  # a million rows at city scale

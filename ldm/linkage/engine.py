@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import duckdb
@@ -46,10 +47,14 @@ def _prepare(con: duckdb.DuckDBPyConnection, spine: str, records: str) -> None:
     spine_row, so every step counts persons, not rows.
     """
     nhs_key = "case when nhs_number_valid then nhs_number_token end as nhs_key"
+    # spine_row is the dense rank of person_id, numbered over the distinct ids (sorting ids alone).
     con.execute(
         f"""create or replace temp table lk_spine as
-            select dense_rank() over (order by person_id) as spine_row, *, {nhs_key}
-            from (select person_id, {", ".join(token_select(columns_of(con, spine)))} from {spine})"""
+            select n.spine_row, s.*, {nhs_key}
+            from (select person_id, {", ".join(token_select(columns_of(con, spine)))} from {spine}) s
+            join (select person_id, row_number() over (order by person_id) as spine_row
+                  from (select distinct person_id from {spine})) n
+              on n.person_id is not distinct from s.person_id"""
     )
     con.execute(
         f"""create or replace temp table lk_combo as
@@ -62,19 +67,61 @@ def _prepare(con: duckdb.DuckDBPyConnection, spine: str, records: str) -> None:
     )
 
 
-def _write_result(con: duckdb.DuckDBPyConnection, records: str, record_key: str, out: str) -> None:
+def result_select(
+    con: duckdb.DuckDBPyConnection, records: str, record_key: str = "record_key", carry: Sequence[str] = ()
+) -> str:
+    """A select of each record's link (one row per record), after the steps have decided.
+
+    The result is a query, not a table, so that a caller can stream tens of millions of rows to a
+    file. `carry` names further columns of `records` to return beside the link. Records meet their
+    combination only on the token columns they have: a missing column is null on both sides.
+    """
     present = columns_of(con, records)
-    join = " and ".join(f"c.{name} is not distinct from r.{name}" for name in TOKEN_COLUMNS)
-    con.execute(
-        f"""create or replace temp table {out} as
-            select r.record_key, s.person_id, coalesce(d.step, '{UNLINKED}') as step, d.weight,
-                   coalesce(d.candidates, 0) as candidates, '{ALGORITHM_VERSION}' as algorithm_version
-            from (select {quoted(record_key)} as record_key, {", ".join(token_select(present))}
-                  from {records}) r
-            join lk_combo c on {join}
-            left join lk_decided d using (combo_id)
-            left join (select distinct spine_row, person_id from lk_spine) s on s.spine_row = d.spine_row"""
+    join = " and ".join(
+        f"c.{name} is not distinct from cast(r.{quoted(name)} as {sql_type})"
+        for name, sql_type in TOKEN_COLUMNS.items()
+        if name in present
     )
+    kept = "".join(f", r.{quoted(name)}" for name in carry)
+    return f"""
+        select r.{quoted(record_key)} as record_key{kept}, s.person_id, coalesce(d.step, '{UNLINKED}') as step,
+               d.weight, coalesce(d.candidates, 0) as candidates, '{ALGORITHM_VERSION}' as algorithm_version
+        from {records} r
+        join lk_combo c on {join or "true"}
+        left join lk_decided d using (combo_id)
+        left join (select distinct spine_row, person_id from lk_spine) s on s.spine_row = d.spine_row"""
+
+
+def decide(
+    con: duckdb.DuckDBPyConnection,
+    spine: str,
+    records: str,
+    config: LinkageConfig | None = None,
+    *,
+    drop_spine: bool = False,
+) -> LinkageRun:
+    """Run the trace steps and the probabilistic fallback, leaving the decisions in lk_decided.
+
+    With `drop_spine`, the table `spine` is dropped as soon as lk_spine holds its tokens, which
+    frees its memory for the steps (for a caller that made the table only for this run).
+    """
+    config = config or LinkageConfig()
+    run = LinkageRun(table="lk_decided")
+    started = time.perf_counter()
+    _prepare(con, spine, records)
+    if drop_spine:
+        con.execute(f"drop table {spine}")
+    run.seconds["prepare"] = time.perf_counter() - started
+    for step in deterministic.DETERMINISTIC_STEPS:
+        began = time.perf_counter()
+        deterministic.run_step(con, step)
+        run.seconds[step.name] = time.perf_counter() - began
+    if config.probabilistic:
+        began = time.perf_counter()
+        score(con, config.scoring)
+        run.seconds["probabilistic"] = time.perf_counter() - began
+    run.combinations = con.execute("select count(*) from lk_combo").fetchall()[0][0]
+    return run
 
 
 def link(
@@ -96,23 +143,12 @@ def link(
     (match weight for probabilistic links, else null), candidates (persons that fitted at the
     deciding step) and algorithm_version.
     """
-    config = config or LinkageConfig()
-    run = LinkageRun(table=out)
     started = time.perf_counter()
-    _prepare(con, spine, records)
-    run.seconds["prepare"] = time.perf_counter() - started
-    for step in deterministic.DETERMINISTIC_STEPS:
-        began = time.perf_counter()
-        deterministic.run_step(con, step)
-        run.seconds[step.name] = time.perf_counter() - began
-    if config.probabilistic:
-        began = time.perf_counter()
-        score(con, config.scoring)
-        run.seconds["probabilistic"] = time.perf_counter() - began
+    run = decide(con, spine, records, config)
+    run.table = out
     began = time.perf_counter()
-    _write_result(con, records, record_key, out)
+    con.execute(f"create or replace temp table {out} as {result_select(con, records, record_key)}")
     run.seconds["result"] = time.perf_counter() - began
-    run.combinations = con.execute("select count(*) from lk_combo").fetchall()[0][0]
     run.records = con.execute(f"select count(*) from {out}").fetchall()[0][0]
     run.seconds["total"] = time.perf_counter() - started
     return run

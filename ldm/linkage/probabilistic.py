@@ -38,6 +38,8 @@ COMPARED = (
     "surname_phonetic_token",
     "surname_initial_token",
 )
+# The token columns: text compared only for equality (the rest are small already).
+HASHED = tuple(c for c in COMPARED if c == "nhs_key" or c.endswith("_token"))
 
 logger = logging.getLogger(__name__)
 logging.getLogger("splink").setLevel(logging.ERROR)  # its training notes are not for the operator
@@ -105,8 +107,24 @@ BLOCKING_RULES = (
 )
 
 
+def _training_rule(column: str) -> str:
+    """Block on `column` for EM, naming the sides so that DuckDB joins records to the spine only.
+
+    Splink joins the two tables stacked together and keeps the pairs whose sides come from
+    different tables, with the records' side on the left ('records' sorts before 'spine'). Saying
+    so in the rule gives exactly those pairs, without first making every spine-to-spine pair.
+    """
+    return f"l.{column} = r.{column} and l.source_dataset = 'records' and r.source_dataset = 'spine'"
+
+
 def _table(con: duckdb.DuckDBPyConnection, name: str, select: str) -> None:
-    columns = ", ".join(COMPARED)
+    """A table for Splink, each token replaced by its 128-bit MD5 number.
+
+    Splink only asks whether two values are equal or null, which a 128-bit number answers as a
+    64-character token does (two tokens that differ share a number with odds of about 1e-26 at
+    city scale), while its joins on and copies of the values become several times cheaper.
+    """
+    columns = ", ".join(f"md5_number({c}) as {c}" if c in HASHED else c for c in COMPARED)
     con.execute(f"create or replace temp table {name} as select unique_id, {columns} from ({select})")
 
 
@@ -123,24 +141,24 @@ def score(con: duckdb.DuckDBPyConnection, config: ProbabilisticConfig) -> int:
         return 0
     _table(
         con,
-        "lk_pr_spine",
-        "select spine_row as unique_id, * from lk_spine qualify row_number() over (partition by spine_row) = 1",
-    )
-    _table(
-        con,
         "lk_pr_train",
         # Only combinations with something to compare besides the NHS number can teach m and u.
         f"select combo_id as unique_id, * from lk_combo "
         f"where date_of_birth_token is not null or postcode_token is not null "
         f"using sample {int(config.training_records)} rows (reservoir, {int(config.seed)})",
     )
+    if con.execute("select count(*) from lk_pr_train").fetchall()[0][0] < config.min_training_records:
+        return 0  # e.g. GP events: their leftovers carry nothing to compare but an NHS number
+    _table(
+        con,
+        "lk_pr_spine",
+        "select spine_row as unique_id, * from lk_spine qualify row_number() over (partition by spine_row) = 1",
+    )
     _table(
         con,
         "lk_pr_pending",
         "select combo_id as unique_id, * from lk_combo anti join lk_decided using (combo_id)",
     )
-    if con.execute("select count(*) from lk_pr_train").fetchall()[0][0] < config.min_training_records:
-        return 0  # e.g. GP events: their leftovers carry nothing to compare but an NHS number
     prior = max(linked, 1) / total / spine_rows
     db_api = DuckDBAPI(connection=con)
     spine = db_api.register("lk_pr_spine", dataset_display_name="spine")
@@ -159,11 +177,13 @@ def score(con: duckdb.DuckDBPyConnection, config: ProbabilisticConfig) -> int:
     for column in ("date_of_birth_token", "postcode_token"):
         try:
             linker.training.estimate_parameters_using_expectation_maximisation(
-                block_on(column), estimate_without_term_frequencies=True
+                _training_rule(column), estimate_without_term_frequencies=True
             )
             trained += 1
         except EMTrainingException:  # no pairs agree on this column: nothing to learn from it
             logger.info("EM training blocked on %s found no pairs", column)
+        # Each session leaves its pairs behind (millions at city scale); the model keeps what it learnt.
+        linker.table_management.delete_tables_created_by_splink_from_db()
     if not trained:
         return 0
     records = db_api.register("lk_pr_pending", dataset_display_name="pending")
@@ -171,6 +191,9 @@ def score(con: duckdb.DuckDBPyConnection, config: ProbabilisticConfig) -> int:
         records, spine, threshold_match_weight=config.threshold - config.margin
     )
     _decide(con, predictions.physical_name, config)
+    linker.table_management.delete_tables_created_by_splink_from_db()
+    for name in ("lk_pr_spine", "lk_pr_train", "lk_pr_pending"):
+        con.execute(f"drop table {name}")
     return pending
 
 

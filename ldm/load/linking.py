@@ -1,12 +1,14 @@
 """Link one pseudonymised extract to the store's persons, in a separate in-memory DuckDB.
 
 The spine (person ids and their tokens) is copied out of the store as Arrow and the engine runs on
-its own connection, so the engine's working tables never touch the store file; only the result
-(row number, person id, step, weight) comes back to be written inside the batch's transaction.
+its own connection, so the engine's working tables never touch the store file. Its output is the
+staged extract: the columns the store needs, each row's link and whether opt-out withholds it, in
+one Parquet file written in one pass, so that the store inserts from it without joining anything.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,10 +16,12 @@ import duckdb
 import pyarrow as pa
 
 from ldm.linkage.deterministic import DETERMINISTIC_STEPS
-from ldm.linkage.engine import ALGORITHM_VERSION, UNLINKED, LinkageConfig, link
+from ldm.linkage.engine import ALGORITHM_VERSION, UNLINKED, LinkageConfig, decide, result_select
+from ldm.sql import quoted
 
 PROBABILISTIC = "probabilistic"
 LINKING_MEMORY = "5GB"  # DuckDB spills beyond this, keeping the whole load under 8 GB at city scale
+LINK_COLUMNS = ("person_id", "link_step", "link_weight", "candidates", "algorithm_version", "withheld")
 
 
 @dataclass
@@ -32,49 +36,80 @@ class StepCount:
         return self.records_in - self.linked - self.ambiguous
 
 
-def spine_of(store: duckdb.DuckDBPyConnection) -> pa.Table:
-    """Every person's tokens, one row per (person, local id) so that local ids can link too."""
+@dataclass
+class Staged:
+    """The staged extract's file, its row count and its links counted by step."""
+
+    path: Path
+    rows: int
+    steps: list[StepCount]
+
+
+def spine_of(store: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
+    """Every person's tokens, one row per (person, local id) so that local ids can link too.
+
+    A stream of record batches, so that the spine (a gigabyte at city scale) is copied straight
+    into the linking connection instead of being held in Python as well.
+    """
     return store.sql(
-        """select k.*, k.nhs_number_token is not null as nhs_number_valid, l.local_id_token
+        """select k.* exclude (first_batch_id, last_batch_id),
+                  k.nhs_number_token is not null as nhs_number_valid, l.local_id_token
            from linkage.person_keys k left join linkage.person_local_ids l using (person_id)"""
-    ).to_arrow_table()
+    ).to_arrow_reader()
 
 
-def link_extract(spine: pa.Table, parquet: Path, result: Path, config: LinkageConfig | None = None) -> Path:
-    """Write `result` (Parquet): record_key (= row_number), person_id, step, weight, candidates and
-    algorithm_version for every row of `parquet`. Written to a file, not returned, so that tens of
-    millions of links never sit in Python memory."""
+def link_extract(
+    spine: pa.RecordBatchReader,
+    parquet: Path,
+    staged: Path,
+    columns: Sequence[str],
+    opted_out_tokens: pa.Table,
+    opted_out_persons: pa.Table,
+    config: LinkageConfig | None = None,
+) -> Staged:
+    """Write `staged` (Parquet): the given `columns` of every row of `parquet` that has a row number,
+    with its person_id, link_step, link_weight, candidates, algorithm_version and `withheld` (its
+    valid NHS number, or its person, has opted out). Written to a file, not returned, so that tens
+    of millions of links never sit in Python memory."""
     work = duckdb.connect(config={"memory_limit": LINKING_MEMORY, "preserve_insertion_order": False})
     try:
         work.execute("set enable_progress_bar = false")
-        work.execute(
-            f"create view records as select row_number as record_key, * from read_parquet('{parquet}')"
-        )
-        if spine.num_rows == 0:
-            work.execute(
-                f"""create temp view result as
-                    select record_key, cast(null as bigint) as person_id, '{UNLINKED}' as step,
-                           cast(null as double) as weight, 0::bigint as candidates,
-                           '{ALGORITHM_VERSION}' as algorithm_version
-                    from records"""
-            )
+        work.execute(f"create view records as select * from read_parquet('{parquet}')")
+        work.register("opted_out_tokens", opted_out_tokens)
+        work.register("opted_out_persons", opted_out_persons)
+        work.register("spine_stream", spine)
+        work.execute("create temp table spine as select * from spine_stream")
+        work.unregister("spine_stream")
+        carry = [name for name in columns if name != "row_number"]
+        carry += [name for name in ("nhs_number_valid", "nhs_number_token") if name not in carry]
+        if work.execute("select count(*) from spine").fetchall()[0][0] == 0:
+            links = f"""select row_number as record_key, {", ".join(map(quoted, carry))},
+                               cast(null as bigint) as person_id, '{UNLINKED}' as step, cast(null as double) as weight,
+                               0::bigint as candidates, '{ALGORITHM_VERSION}' as algorithm_version
+                        from records"""
         else:
-            work.register("spine_arrow", spine)
-            work.execute(
-                "create view spine as select * exclude (first_batch_id, last_batch_id) from spine_arrow"
-            )
-            link(work, "spine", "records", out="result", config=config)
-        work.execute(f"copy result to '{result}' (format parquet)")
+            decide(work, "spine", "records", config, drop_spine=True)
+            links = result_select(work, "records", "row_number", carry)
+        kept = "".join(f"{quoted(name)}, " for name in columns if name != "row_number")
+        work.execute(
+            f"""copy (
+                    select record_key as row_number, {kept}person_id, step as link_step, weight as link_weight,
+                           candidates, algorithm_version,
+                           coalesce(nhs_number_valid and nhs_number_token in
+                                        (select nhs_number_token from opted_out_tokens), false)
+                           or coalesce(person_id in (select person_id from opted_out_persons), false) as withheld
+                    from ({links}) where record_key is not null
+                ) to '{staged}' (format parquet)"""
+        )
+        by_step = work.execute(f"select link_step, count(*) from '{staged}' group by all").fetchall()
     finally:
         work.close()
-    return result
+    return Staged(staged, sum(n for _, n in by_step), step_counts(dict(by_step)))
 
 
-def step_counts(result: Path) -> list[StepCount]:
+def step_counts(by_step: dict[str, int]) -> list[StepCount]:
     """Records in, linked and ambiguous at each step, in the order the steps run."""
-    con = duckdb.connect()
-    by_step = dict(con.execute(f"select step, count(*) from '{result}' group by step").fetchall())
-    remaining = con.execute(f"select count(*) from '{result}'").fetchall()[0][0]
+    remaining = sum(by_step.values())
     counts = []
     for name in [step.name for step in DETERMINISTIC_STEPS] + [PROBABILISTIC]:
         linked, ambiguous = by_step.get(name, 0), by_step.get(f"ambiguous:{name}", 0)

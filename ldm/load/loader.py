@@ -13,16 +13,18 @@ import datetime
 import getpass
 import json
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
 from ldm.errors import LdmError
 from ldm.governance import audit
 from ldm.linkage.columns import columns_of
 from ldm.linkage.engine import ALGORITHM_VERSION, LinkageConfig
-from ldm.load.linking import link_extract, spine_of, step_counts
+from ldm.load.linking import link_extract, spine_of
 from ldm.pseudonymise.extract import file_sha256
 from ldm.store import connect, head_revision
 
@@ -141,33 +143,26 @@ def _opted_out_persons(con) -> str:
               join linkage.opt_outs o on o.nhs_number_token = k.nhs_number_token"""
 
 
-def _stage(con, parquet: Path, result: Path, materialise: bool) -> None:
-    """`incoming`: the extract's rows with their link, and whether opt-out withholds them.
+def _stage(con, staged: Path, materialise: bool) -> None:
+    """`incoming`: the staged extract (its rows with their link, and whether opt-out withholds them).
 
-    A view over the two Parquet files, except where rows are changed before insertion (new persons
+    A view over the staged Parquet file, except where rows are changed before insertion (new persons
     in registrations), which needs a table; so a 20-million-row extract is never copied in memory.
     """
     kind = "table" if materialise else "view"
-    con.execute(
-        f"""create or replace temp {kind} incoming as
-            select r.*, l.person_id, l.step as link_step, l.weight as link_weight, l.candidates,
-                   l.algorithm_version,
-                   coalesce(r.nhs_number_valid and r.nhs_number_token in
-                                (select nhs_number_token from linkage.opt_outs), false)
-                   or coalesce(l.person_id in ({_opted_out_persons(con)}), false) as withheld
-            from read_parquet('{parquet}') r join read_parquet('{result}') l on l.record_key = r.row_number"""
-    )
+    con.execute(f"create or replace temp {kind} incoming as select * from read_parquet('{staged}')")
 
 
 def _insert_rows(con, table: str, batch_id: int) -> int:
+    """Insert the rows not withheld into the feed's table and record_links; return how many."""
     target = columns_of(con, f"main.{table}")
     available = set(columns_of(con, "incoming")) | {"batch_id"}
     names = [name for name in target if name in available]
     select = ", ".join("?::bigint as batch_id" if n == "batch_id" else n for n in names)
-    con.execute(
+    inserted = con.execute(
         f"insert into main.{table} ({', '.join(names)}) select {select} from incoming where not withheld",
         [batch_id],
-    )
+    ).fetchall()[0][0]
     con.execute(
         """insert into linkage.record_links (batch_id, row_number, person_id, step, weight, candidates,
                algorithm_version)
@@ -175,7 +170,7 @@ def _insert_rows(con, table: str, batch_id: int) -> int:
            from incoming where not withheld""",
         [batch_id],
     )
-    return con.execute("select count(*) from incoming where not withheld").fetchone()[0]
+    return inserted
 
 
 def _unpivot_codes(con, table: str, code_column: str, sources: tuple[str, ...], batch_id: int) -> None:
@@ -238,15 +233,23 @@ KEY_COLUMNS = (
 )
 
 
+# (registration_start, row_number) as one HUGEINT, ordered as the pair is: arg_max compares it
+# several times faster than a struct. A missing date sorts after every date, as in a struct;
+# row numbers are positive and below 2^63.
+LATEST_FIRST = (
+    f"(coalesce(date_diff('day', date '1970-01-01', registration_start), {2**62})::hugeint * {2**64}"
+    " + row_number)"
+)
+
+
 def _refresh_person_keys(con, batch_id: int) -> None:
     """Spine tokens from each person's latest registration row (new persons are inserted)."""
     latest = ", ".join(KEY_COLUMNS)
     con.execute(
         f"""create or replace temp table latest as
-            select person_id, arg_max(case when nhs_number_valid then nhs_number_token end,
-                                      (registration_start, row_number)) as nhs_number_token,
-                   {", ".join(f"arg_max({c}, (registration_start, row_number)) as {c}" for c in KEY_COLUMNS)}
-            from incoming where person_id is not null group by person_id"""
+            select person_id, arg_max(case when nhs_number_valid then nhs_number_token end, o) as nhs_number_token,
+                   {", ".join(f"arg_max({c}, o) as {c}" for c in KEY_COLUMNS)}
+            from (select *, {LATEST_FIRST} as o from incoming where person_id is not null) group by person_id"""
     )
     con.execute(
         f"""update linkage.person_keys k set nhs_number_token = coalesce(l.nhs_number_token, k.nhs_number_token),
@@ -333,30 +336,55 @@ def _check_file(parquet: Path, manifest: dict) -> None:
         )
 
 
+def _staged_columns(con, parquet: Path, feed: str) -> list[str]:
+    """The extract's columns the store reads: its table's, and those the loader learns from.
+
+    Registrations keep every column (they refresh the spine's tokens); activity feeds keep their
+    table's columns, local ids and a spell's codes, not the tokens that only linkage needs.
+    """
+    present = columns_of(con, f"read_parquet('{parquet}')")
+    if feed == "gp_registrations":
+        return present
+    wanted = {*columns_of(con, f"main.{FEED_TABLES[feed]}"), "row_number", "local_id_token"}
+    if feed == "apc_spells":
+        wanted |= {*DIAGNOSES, *PROCEDURES}
+    return [name for name in present if name in wanted]
+
+
+def _opt_outs(con) -> tuple[pa.Table, pa.Table]:
+    """Opted-out NHS number tokens and the persons they belong to, for linkage to mark withheld rows."""
+    tokens = con.sql("select nhs_number_token from linkage.opt_outs").to_arrow_table()
+    return tokens, con.sql(_opted_out_persons(con)).to_arrow_table()
+
+
 def _load_records(
     con, batch_id: int, manifest: dict, parquet: Path, load: BatchLoad, linkage: LinkageConfig | None
 ) -> None:
+    feed = manifest["feed"]
+    columns, (tokens, persons) = _staged_columns(con, parquet, feed), _opt_outs(con)
     with tempfile.TemporaryDirectory(prefix="ldm-link-") as folder:
-        result = link_extract(spine_of(con), parquet, Path(folder) / "links.parquet", linkage)
-        load.steps = step_counts(result)
-        materialise = manifest["feed"] == "gp_registrations"
-        _stage(con, parquet, result, materialise)
-        _write_records(con, batch_id, manifest, parquet, load)
-        con.execute(f"drop {'table' if materialise else 'view'} incoming")  # it reads files about to go
-
-
-def _write_records(con, batch_id: int, manifest: dict, parquet: Path, load: BatchLoad) -> None:
-    staged = con.execute("select count(*) from incoming").fetchall()[0][0]
-    if staged != manifest["rows_accepted"]:
-        raise LdmError(
-            f"{parquet}: {staged:,} rows could be staged but its manifest has {manifest['rows_accepted']:,}"
+        # The spine streams from the store while linkage reads it: no other query until it is done.
+        staged = link_extract(
+            spine_of(con), parquet, Path(folder) / "staged.parquet", columns, tokens, persons, linkage
         )
+        load.steps = staged.steps
+        if staged.rows != manifest["rows_accepted"]:
+            raise LdmError(
+                f"{parquet}: {staged.rows:,} rows could be staged but its manifest has {manifest['rows_accepted']:,}"
+            )
+        materialise = feed == "gp_registrations"
+        _stage(con, staged.path, materialise)
+        _write_records(con, batch_id, manifest, load, staged.rows)
+        con.execute(f"drop {'table' if materialise else 'view'} incoming")  # it reads a file about to go
+
+
+def _write_records(con, batch_id: int, manifest: dict, load: BatchLoad, staged: int) -> None:
     feed = manifest["feed"]
     if feed == "gp_registrations":
         load.persons_added = _add_new_persons(con, batch_id)
         _refresh_person_keys(con, batch_id)
     load.rows_loaded = _insert_rows(con, FEED_TABLES[feed], batch_id)
-    load.withheld_by_opt_out = con.execute("select count(*) from incoming where withheld").fetchone()[0]
+    load.withheld_by_opt_out = staged - load.rows_loaded
     if feed == "gp_registrations":
         _refresh_persons(con, batch_id)
     if feed == "apc_spells":
@@ -453,9 +481,18 @@ def load_batch(
 
 
 def load_folder(
-    folder: Path, store: Path, replace: bool = False, progress=None, linkage: LinkageConfig | None = None
+    folder: Path,
+    store: Path,
+    replace: bool = False,
+    progress: Callable[[str], None] | None = None,
+    linkage: LinkageConfig | None = None,
+    advance: Callable[[int, int], None] | None = None,
 ) -> LoadSummary:
-    """Load every pseudonymised extract in `folder` (OUT of `ldm pseudonymise`) not yet in the store."""
+    """Load every pseudonymised extract in `folder` (OUT of `ldm pseudonymise`) not yet in the store.
+
+    `progress` gets a line as each batch starts; `advance(rows, total)` is called as each ends,
+    with the rows of all batches to load as the total.
+    """
     manifests = _manifests(folder)
     con = connect(store)
     con.execute(f"set memory_limit = '{STORE_MEMORY}'")
@@ -466,18 +503,23 @@ def load_folder(
                 f"store {store} is at revision {revision or 'none'}; run: ldm db upgrade --store {store}"
             )
         summary = LoadSummary()
+        to_load = []
         for manifest, _, parquet in manifests:
             earlier = con.execute(
                 "select batch_id from governance.batches where feed = ? and input_sha256 = ? and status = 'loaded'",
                 [manifest["feed"], manifest["input_sha256"]],
-            ).fetchone()
+            ).fetchall()
             if earlier and not replace:
-                summary.already_loaded.append((manifest["input_file"], earlier[0]))
-                continue
+                summary.already_loaded.append((manifest["input_file"], earlier[0][0]))
+            else:
+                to_load.append((manifest, parquet, earlier[0][0] if earlier else None))
+        total_rows = sum(manifest["rows_accepted"] for manifest, _, _ in to_load)
+        for manifest, parquet, replaces in to_load:
             if progress:
                 progress(f"{manifest['feed']}: {manifest['input_file']}")
-            replaces = earlier[0] if earlier else None
             summary.loaded.append(load_batch(con, store, manifest, parquet, replaces, linkage))
+            if advance:
+                advance(manifest["rows_accepted"], total_rows)
         summary.audit_head = audit.head(con)
         return summary
     finally:
