@@ -244,6 +244,33 @@ def test_structural_faults_stop_the_extract_and_write_nothing(tmp_path, fault, t
     assert not (tmp_path / "extracts" / "quarantine").exists()
 
 
+def test_timestamps_are_judged_one_by_one_where_they_are_not_plainly_well_formed(tmp_path):
+    """Well-formed timestamps are checked per day (see ldm.validate.run); the rest one by one."""
+    lines = (REPO / "sample_data" / "extracts" / "ae_attendances.csv").read_text().splitlines()
+    planted = {  # data row number -> (arrival time, the rule it must break, or None)
+        1: ("2025-02-30 10:00:00", "arrival_time is not a real date"),
+        2: ("2025-03-05T10:00:00", "arrival_time is not a real date"),
+        3: ("2030-01-01 10:00:00", "arrival_time is in the future"),
+        4: (" 2025-03-05 10:00:00", None),  # padded: trimmed, then valid
+        5: ("2025-3-5 10:00:00", None),  # not printed back the same by DuckDB, but Python parses it
+    }
+    for row, (arrival, _) in planted.items():
+        fields = next(csv.reader([lines[row]]))
+        fields[7] = arrival
+        lines[row] = ",".join(f'"{value}"' for value in fields)
+    (tmp_path / "ae_attendances.csv").write_text("\n".join(lines) + "\n")
+    key = init_key(tmp_path / "k.key")
+    manifest, _ = pseudonymise_extract(tmp_path / "ae_attendances.csv", builtin_specs()["ae_attendances"], key,
+                                       tmp_path / "out", load_suite_document("ae_attendances"), TODAY)  # fmt: skip
+    with open(manifest.quarantine_file, newline="") as handle:
+        reasons = {int(row["row_number"]): row["reasons"] for row in csv.DictReader(handle)}
+    for row, (_, rule) in planted.items():
+        if rule:
+            assert rule in reasons.get(row, ""), (row, reasons.get(row))
+        else:
+            assert "arrival_time" not in reasons.get(row, ""), (row, reasons[row])
+
+
 def test_quarantine_limit_fails_the_extract_without_output(tmp_path):
     shutil.copy(REPO / "sample_data" / "extracts" / "gp_events.txt", tmp_path / "gp_events.txt")
     key = init_key(tmp_path / "k.key")

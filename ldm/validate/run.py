@@ -104,6 +104,16 @@ def _check_columns(spec: FeedSpec) -> dict[str, _CheckColumn]:
             )
         elif column.type in ("date", "datetime"):
             transform = pc.utf8_trim_whitespace
+            if column.type == "datetime":
+                # Nearly every timestamp is distinct. One that DuckDB parses and prints back as the
+                # same text is surely well formed, so it is folded to midnight of its day (same
+                # format, same date); GX judges those and whatever else is there.
+                parsed = f"try_strptime({source}, '{column.format}')"
+                source, plain = (
+                    f"case when strftime({parsed}, '{column.format}') = {source} "
+                    f"then strftime(date_trunc('day', {parsed}), '{column.format}') else {source} end",
+                    None,
+                )
             # Dates are parsed once per distinct text, not once per row.
             checks[days_column(column.name)] = _CheckColumn(
                 source, lambda keys, fmt=column.format: _yyyymmdd(keys, fmt), column.is_identifier, plain
