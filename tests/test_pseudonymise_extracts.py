@@ -271,6 +271,21 @@ def test_timestamps_are_judged_one_by_one_where_they_are_not_plainly_well_formed
             assert "arrival_time" not in reasons.get(row, ""), (row, reasons[row])
 
 
+def test_one_broken_extract_fails_alone_while_the_others_are_pseudonymised(tmp_path):
+    extracts = tmp_path / "extracts"
+    extracts.mkdir()
+    for name in ("gp_events.txt", "apc_spells.csv", "ae_attendances.csv"):
+        shutil.copy(REPO / "sample_data" / "extracts" / name, extracts / name)
+    (extracts / "op_appointments.csv").write_text("AppointmentId;NHSNumber\n1;9990000018\n")
+    key = init_key(tmp_path / "k.key")
+    result = pseudonymise_folder(extracts, tmp_path / "out", key, builtin_specs(), TODAY)
+    assert [m.feed for m, _ in result.done] == ["ae_attendances", "apc_spells", "gp_events"]
+    assert [(path.name, "expected ','-delimited" in message) for path, message in result.failed] == [
+        ("op_appointments.csv", True)
+    ]
+    assert not (tmp_path / "out" / "op_appointments").exists()
+
+
 def test_quarantine_limit_fails_the_extract_without_output(tmp_path):
     shutil.copy(REPO / "sample_data" / "extracts" / "gp_events.txt", tmp_path / "gp_events.txt")
     key = init_key(tmp_path / "k.key")
