@@ -102,7 +102,7 @@ class _Lookups:
     """Per-column lookup tables from a distinct raw value to its tokens and derived values."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, key: bytes, scanned: dict[str, pa.Array]):
-        self.con, self.key, self.scanned = con, key, scanned
+        self.con, self.key, self.scanned = con, key, dict(scanned)
         self.joins: list[str] = []
         self.columns: list[str] = []
 
