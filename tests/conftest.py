@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from ldm.synthetic.config import SampleConfig
@@ -35,3 +36,12 @@ def sample_marts_store(tmp_path_factory) -> Path:
         patch.setenv("LDM_KEY_FILE", str(folder / "demo.key"))
         assert main(["demo", "--out", str(folder / "demo")]) == 0
     return folder / "demo" / "store.duckdb"
+
+
+def query(store: Path, sql: str, *params) -> list[tuple]:
+    """Rows of `sql` on a store opened read-only (tests import this: `from conftest import query`)."""
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return con.execute(sql, list(params)).fetchall()
+    finally:
+        con.close()

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pytest
 import yaml
+from conftest import query
 from scipy.stats import norm
 
 from ldm import stats
@@ -30,14 +30,6 @@ INDEX_KEYS = ("sii", "rii", "sii_lower", "sii_upper", "rii_lower", "rii_upper")
 @pytest.fixture(scope="module")
 def store(sample_marts_store) -> Path:
     return sample_marts_store
-
-
-def query(store: Path, sql: str, *params) -> list[tuple]:
-    con = duckdb.connect(str(store), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def quantile_rows(store: Path, indicator: str, value_type: str, scale: str = "imd_quintile") -> list[tuple]:

@@ -14,6 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
+from conftest import query
 
 from ldm import stats
 from ldm.marts.build import run_dbt
@@ -33,14 +34,6 @@ def dbt_command(*args: str, store: Path, work: Path) -> subprocess.CompletedProc
 @pytest.fixture(scope="module")
 def built_store(sample_marts_store) -> Path:
     return sample_marts_store  # `ldm demo` has run dbt build, which fails the demo on any error
-
-
-def query(store: Path, sql: str, *params) -> list[tuple]:
-    con = duckdb.connect(str(store), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def test_dbt_build_passes_and_builds_the_marts(built_store):

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
+from conftest import query
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_VARS = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text())["vars"]
@@ -26,14 +26,6 @@ COUNT_GROUPS = {"0", "1", "2", "3", "4+"}
 @pytest.fixture(scope="module")
 def store(sample_marts_store) -> Path:
     return sample_marts_store
-
-
-def query(store: Path, sql: str, *params) -> list[tuple]:
-    con = duckdb.connect(str(store), read_only=True)
-    try:
-        return con.execute(sql, list(params)).fetchall()
-    finally:
-        con.close()
 
 
 def test_every_measure_is_broken_down_by_condition_and_number_of_conditions(store):
