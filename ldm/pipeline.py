@@ -24,7 +24,7 @@ from ldm.load.loader import LoadSummary, load_folder
 from ldm.marts.build import build_marts
 from ldm.marts.expectations import validate_marts
 from ldm.progress import Progress
-from ldm.pseudonymise.batch import BatchResult, match_extracts, pseudonymise_folder
+from ldm.pseudonymise.batch import BatchResult, pseudonymise_folder
 from ldm.pseudonymise.keys import load_key
 from ldm.store import connect, upgrade
 from ldm.validate.report import markdown
@@ -78,14 +78,12 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
     report = RunReport()
     today = settings.today or datetime.date.today()
     seam = settings.pseudonymised_dir()
-    specs = builtin_specs()
-    extract_bytes = sum(path.stat().st_size for path, _ in match_extracts(extracts, specs)[0])
-    with _stage(report, progress, "validate and pseudonymise", extract_bytes, "B"):
+    with _stage(report, progress, "validate and pseudonymise", unit="B", bar=True):
         report.pseudonymised = pseudonymise_folder(
             extracts,
             seam,
             key,
-            specs,
+            builtin_specs(),
             today,
             settings.max_quarantined_share,
             progress=progress,

@@ -62,24 +62,26 @@ def pseudonymise_folder(
     max_quarantined_share: float = 0.05,
     expectations_dir: Path | None = EXPECTATIONS_DIR,
     progress: Callable[[str], None] | None = None,
-    advance: Callable[[int], None] | None = None,
+    advance: Callable[[int, int], None] | None = None,
     workers: int = 2,
 ) -> BatchResult:
     """Pseudonymise the folder's extracts, `workers` at a time, largest first.
 
     Two at a time keeps both cores busy: while one extract is in single-threaded Python (Great
     Expectations, HMAC), DuckDB works on the other. Results are reported in file-name order.
-    `progress` gets a line as each extract starts and ends; `advance` its size in bytes at the end.
+    `progress` gets a line as each extract starts and ends; `advance(size, total)` its size in bytes
+    when it is done or skipped, with the bytes of all extracts as the total.
     """
     result = BatchResult()
     matched, result.unrecognised = match_extracts(extracts, specs)
+    total_bytes = sum(path.stat().st_size for path, _ in matched)
     jobs = []
     for path, spec in matched:
         earlier, sha256 = previous_manifest(out, spec.feed, path)
         if earlier:
             result.resent.append((path, earlier))
             if advance:
-                advance(path.stat().st_size)
+                advance(path.stat().st_size, total_bytes)
         else:
             jobs.append((path, spec, sha256))
 
@@ -104,7 +106,7 @@ def pseudonymise_folder(
             return str(error)
         finally:
             if advance:
-                advance(path.stat().st_size)
+                advance(path.stat().st_size, total_bytes)
 
     largest_first = sorted(jobs, key=lambda job: job[0].stat().st_size, reverse=True)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

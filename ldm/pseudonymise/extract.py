@@ -32,7 +32,7 @@ from ldm.pseudonymise.geography import AREA_COLUMNS, postcode_areas
 from ldm.pseudonymise.keys import LINKAGE, MasterKey
 from ldm.pseudonymise.tokens import tokenise
 from ldm.sql import quoted
-from ldm.validate.run import ValidationOutcome, validate
+from ldm.validate.run import ValidationOutcome, sql_date, validate
 
 QUARANTINE_DIR = "quarantine"
 
@@ -125,11 +125,11 @@ class _Lookups:
 
     def parsed(self, column: Column) -> pa.Table:
         """Distinct raw texts of a date column with their value parsed by the spec's format."""
-        texts = pa.table({"raw": self.distinct(column.source)})  # noqa: F841 - read by DuckDB below
-        parsed = f"try_strptime(trim(raw), '{column.format}')"
-        if column.type == "date":
-            parsed = f"cast({parsed} as date)"
-        return self.con.sql(f"select raw, {parsed} as value from texts").to_arrow_table()
+        texts = pa.table({column.source: self.distinct(column.source)})  # noqa: F841 - read by DuckDB below
+        parsed = f"cast({sql_date(column)} as date)" if column.type == "date" else sql_date(column)
+        return self.con.sql(
+            f"select {quoted(column.source)} as raw, {parsed} as value from texts"
+        ).to_arrow_table()
 
     def add(self, name: str, sources: tuple[str, ...], table: pa.Table, outputs: dict[str, str]) -> None:
         """Register `table` (raw source columns plus outputs) and join it on the raw values."""
