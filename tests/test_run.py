@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import io
@@ -9,7 +10,9 @@ import re
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
+from test_pseudonymise_extracts import raw_identifiers
 from tqdm import tqdm
 
 from ldm.cli import main
@@ -17,7 +20,7 @@ from ldm.config import load_settings
 from ldm.errors import LdmError
 from ldm.pipeline import run_pipeline
 from ldm.progress import Progress
-from ldm.pseudonymise.keys import init_key
+from ldm.pseudonymise.keys import LINKAGE, init_key, load_key
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,7 +32,10 @@ def first_run(tmp_path_factory):
     init_key(root / "ldm.key")
     args = ["run", "--extracts", str(root / "extracts"), "--store", str(root / "store.duckdb"),
             "--key-file", str(root / "ldm.key"), "--today", "2025-04-01"]  # fmt: skip
-    assert main(args) == 0
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), contextlib.redirect_stderr(printed):
+        assert main(args) == 0
+    (root / "run.log").write_text(printed.getvalue())  # what an operator's log would hold
     return root, args
 
 
@@ -45,6 +51,32 @@ def test_run_builds_everything_and_a_rerun_adds_nothing(first_run, capsys):
     printed = capsys.readouterr().out
     assert "batches already in the store: 7" in printed and "PASS=" in printed
     assert main(["audit", "verify", "--store", str(root / "store.duckdb")]) == 0
+
+
+def test_no_identifier_or_key_reaches_the_store_its_marts_the_run_log_or_dbt_files(first_run):
+    root, _ = first_run
+    identifiers = raw_identifiers(root / "extracts", dates_of_birth=False)
+    secrets = {(root / "ldm.key").read_text().strip(), load_key(root / "ldm.key").purpose_key(LINKAGE).hex()}
+    con = duckdb.connect(str(root / "store.duckdb"), read_only=True)
+    try:
+        columns = con.execute(
+            """select table_schema, table_name, column_name from information_schema.columns
+               where data_type = 'VARCHAR' and table_catalog = current_database()
+                 and table_schema <> 'reference'"""  # public seeds (practices' own postcodes)
+        ).fetchall()
+        assert {schema for schema, _, _ in columns} >= {"main", "linkage", "governance", "marts"}
+        for schema, table, column in columns:
+            values = {
+                v for (v,) in con.execute(f'select distinct "{column}" from {schema}.{table}').fetchall()
+            }
+            assert not values & (identifiers | secrets), (schema, table, column)
+    finally:
+        con.close()
+    texts = [root / "run.log", *(p for p in (root / ".ldm-dbt").rglob("*") if p.is_file())]
+    assert len(texts) > 3
+    for path in texts:
+        text = path.read_bytes().decode(errors="replace")
+        assert not [v for v in identifiers | secrets if len(v) >= 6 and v in text], path
 
 
 def test_a_run_on_a_terminal_shows_a_bar_per_long_stage_that_reaches_its_end(first_run, tmp_path):
