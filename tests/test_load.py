@@ -19,9 +19,9 @@ from test_pseudonymise_extracts import raw_identifiers
 from ldm.cli import main
 from ldm.errors import LdmError
 from ldm.feeds.spec import builtin_specs
+from ldm.files import file_sha256
 from ldm.load.loader import FEED_TABLES, load_folder
 from ldm.pseudonymise.batch import pseudonymise_folder
-from ldm.pseudonymise.extract import file_sha256
 from ldm.pseudonymise.keys import LINKAGE, init_key
 from ldm.pseudonymise.tokens import token
 from ldm.store import connect, upgrade

@@ -7,7 +7,6 @@ audit chain (its newest entry hash) and to the exact rules file that was applied
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,9 @@ import duckdb
 
 from ldm import __version__
 from ldm.export.rules import Rules
+from ldm.files import file_sha256
 
 MANIFEST = "manifest.json"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def store_state(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
@@ -53,7 +45,7 @@ def write_manifest(
     for mart in marts:
         for entry in mart.get("files", []):
             path = folder / entry["file"]
-            entry["sha256"] = sha256_file(path)
+            entry["sha256"] = file_sha256(path)
             entry["bytes"] = path.stat().st_size
     manifest = {
         "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

@@ -12,14 +12,11 @@ from dataclasses import dataclass
 import duckdb
 
 from ldm.export.rules import MartRules, Rules
+from ldm.sql import quoted
 
 ROWS = "export_rows"
 CELLS = "export_cells"
 MEMBERS = "export_members"
-
-
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @dataclass(frozen=True)
@@ -39,23 +36,23 @@ class Suppression:
 
 def final_table(mart: str) -> str:
     """The temporary table that keeps a mart's final cell states for marts that inherit them."""
-    return quote(f"export_final_{mart}")
+    return quoted(f"export_final_{mart}")
 
 
 def suppress(con: duckdb.DuckDBPyConnection, rules: Rules, mart: MartRules) -> Suppression:
     """Build the temporary cell table of `mart` with every rule applied; return the tally."""
-    order = ", ".join(quote(c) for c in mart.order_by) or "all"
+    order = ", ".join(quoted(c) for c in mart.order_by) or "all"
     con.execute(
         f"create or replace temp table {ROWS} as select row_number() over (order by {order}) as row_id, * "
-        f"from {quote(rules.schema)}.{quote(mart.name)}"
+        f"from {quoted(rules.schema)}.{quoted(mart.name)}"
     )
     small = f"between {rules.suppress_min} and {rules.suppress_max}"
     con.execute(
         f"create or replace temp table {CELLS} as "
         + " union all ".join(
-            f"select row_id, '{c}' as col, cast({quote(c)} as bigint) as value, "
-            f"coalesce({quote(c)} {small}, false) as suppressed, "
-            f"case when {quote(c)} {small} then 'small' end as reason from {ROWS}"
+            f"select row_id, '{c}' as col, cast({quoted(c)} as bigint) as value, "
+            f"coalesce({quoted(c)} {small}, false) as suppressed, "
+            f"case when {quoted(c)} {small} then 'small' end as reason from {ROWS}"
             for c in mart.counts
         )
     )
@@ -64,11 +61,11 @@ def suppress(con: duckdb.DuckDBPyConnection, rules: Rules, mart: MartRules) -> S
             f"""update {CELLS} set suppressed = true, reason = 'complement'
                 where col = '{rule.part}' and not suppressed and row_id in (
                     select t.row_id from {ROWS} as t
-                    where ({rule.where}) and t.{quote(rule.total)} - t.{quote(rule.part)} {small})
+                    where ({rule.where}) and t.{quoted(rule.total)} - t.{quoted(rule.part)} {small})
                 and row_id not in (select row_id from {CELLS} where col = '{rule.total}' and suppressed)"""
         )
     for rule in mart.inherit:
-        on = " and ".join(f"s.{quote(column)} = {expression}" for column, expression in rule.match)
+        on = " and ".join(f"s.{quoted(column)} = {expression}" for column, expression in rule.match)
         con.execute(
             f"""update {CELLS} set suppressed = true, reason = 'inherited'
                 from (select t.row_id, s.col from {ROWS} as t join {final_table(rule.mart)} as s on {on}
@@ -132,19 +129,19 @@ def published_sql(rules: Rules, mart: MartRules, columns: list[str]) -> str:
     export_row_id keeps the declared order; it is dropped when the files are written.
     """
     derived = {d.column: d for d in mart.derived}
-    flags = ", ".join(f"bool_or(col = '{c}' and suppressed) as {quote('s_' + c)}" for c in mart.counts)
+    flags = ", ".join(f"bool_or(col = '{c}' and suppressed) as {quoted('s_' + c)}" for c in mart.counts)
     select = []
     for column in columns:
-        name = quote(column)
+        name = quoted(column)
         if column in mart.counts:
-            flag = quote("s_" + column)
+            flag = quoted("s_" + column)
             rounded = f"cast(round(t.{name} / {rules.round_to}::double) * {rules.round_to} as bigint)"
             select.append(f"case when {flag} then null else {rounded} end as {name}")
-            select.append(f"{flag} as {quote(column + rules.flag_suffix)}")
+            select.append(f"{flag} as {quoted(column + rules.flag_suffix)}")
         elif column in derived:
             rule = derived[column]
             value = f"t.{name}" if rule.decimals is None else f"round(t.{name}, {int(rule.decimals)})"
-            hidden = " or ".join(quote("s_" + s) for s in rule.sources)
+            hidden = " or ".join(quoted("s_" + s) for s in rule.sources)
             if rule.across_by:
                 partition = ", ".join(rule.across_by)
                 hidden = f"bool_or(({rule.across_where}) and ({hidden})) over (partition by {partition})"

@@ -10,15 +10,9 @@ from pathlib import Path
 import duckdb
 
 from ldm.governance import audit
+from ldm.load.loader import FEED_TABLES
 
-ACTIVITY = (
-    "registrations",
-    "gp_events",
-    "apc_spells",
-    "op_appointments",
-    "ae_attendances",
-    "community_contacts",
-)
+ACTIVITY = tuple(FEED_TABLES.values())
 
 
 def _table(con, sql: str, params: list) -> list[str]:

@@ -21,11 +21,11 @@ import duckdb
 import pyarrow as pa
 
 from ldm.errors import LdmError
+from ldm.files import file_sha256
 from ldm.governance import audit
 from ldm.linkage.columns import columns_of
 from ldm.linkage.engine import ALGORITHM_VERSION, LinkageConfig
 from ldm.load.linking import link_extract, spine_of
-from ldm.pseudonymise.extract import file_sha256
 from ldm.store import connect, head_revision
 
 FEED_TABLES = {

@@ -23,7 +23,6 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import duckdb
 import great_expectations as gx
 import pandas as pd
 import pyarrow as pa
@@ -31,6 +30,8 @@ from great_expectations.data_context.types.base import ProgressBarsConfig
 from great_expectations.expectations.registry import get_expectation_impl
 
 from ldm.errors import LdmError
+from ldm.sql import quoted
+from ldm.store import connect
 
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
@@ -194,7 +195,7 @@ def validate_marts(
     suite = load_suite(suite_path)
     validator = _Validator()
     failures: list[ExpectationFailure] = []
-    con = duckdb.connect(str(store_path), read_only=True)
+    con = connect(store_path, read_only=True)
     try:
         con.execute("set enable_progress_bar = false")
         present = {
@@ -210,17 +211,16 @@ def validate_marts(
                 continue
             row_rules = [rule for rule in rules if not _is_table_level(rule)]
             table_rules = [rule for rule in rules if _is_table_level(rule)]
-            table = f'{MARTS_SCHEMA}."{mart}"'
+            table = f"{MARTS_SCHEMA}.{quoted(mart)}"
             rows = con.execute(f"select count(*) from {table}").fetchall()[0][0]
             needed = _needed_columns(row_rules)
-            select = "*" if needed is None else ", ".join(f'"{column}"' for column in needed)
+            select = "*" if needed is None else ", ".join(quoted(column) for column in needed)
             if row_rules and table_rules and 0 < rows <= batch_rows:
                 # One batch holds the whole table, so the table-level rules see the table's row
                 # count on it too: the whole suite is validated in one run.
                 whole = row_rules + table_rules
                 by_rule: dict[int, ExpectationFailure] = {}
-                batches = list(con.sql(f"select {select} from {table}").to_arrow_reader(batch_rows))
-                frame = _to_pandas(pa.Table.from_batches(batches))
+                frame = _to_pandas(con.sql(f"select {select} from {table}").to_arrow_table())
                 _merge(by_rule, mart, whole, validator.run(f"{mart}.whole", whole, frame))
                 failures.extend(by_rule[index] for index in sorted(by_rule))  # row rules first
                 continue

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import getpass
-import hashlib
 import json
 import os
 import time
@@ -27,6 +26,7 @@ from ldm.errors import LdmError
 from ldm.feeds.codes import clean_code
 from ldm.feeds.read import load_raw
 from ldm.feeds.spec import Column, FeedSpec
+from ldm.files import file_sha256, write_atomically
 from ldm.pseudonymise import normalise
 from ldm.pseudonymise.geography import AREA_COLUMNS, postcode_areas
 from ldm.pseudonymise.keys import LINKAGE, MasterKey
@@ -62,21 +62,7 @@ class Manifest:
     rules: list[dict] = field(default_factory=list)
 
     def write(self, path: Path) -> None:
-        _write_atomically(path, (json.dumps(asdict(self), indent=2) + "\n").encode())
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 22):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _write_atomically(path: Path, content: bytes) -> None:
-    temporary = path.with_name(path.name + ".partial")
-    temporary.write_bytes(content)
-    os.replace(temporary, path)
+        write_atomically(path, (json.dumps(asdict(self), indent=2) + "\n").encode())
 
 
 def previous_manifest(out_dir: Path, feed: str, extract: Path) -> tuple[Path | None, str | None]:

@@ -17,7 +17,15 @@ from alembic.util import CommandError
 
 import migrations
 from ldm.errors import LdmError
-from ldm.store.connection import VERSION_SCHEMA, VERSION_TABLE, check_is_store, connect, engine, store_path
+from ldm.store.connection import (
+    VERSION_SCHEMA,
+    VERSION_TABLE,
+    check_is_store,
+    connect,
+    engine,
+    has_version_table,
+    store_path,
+)
 
 MIGRATIONS_DIR = Path(next(iter(migrations.__path__)))
 
@@ -57,10 +65,7 @@ def _check_store(path: Path, read_only: bool) -> str | None:
     con = connect(path, read_only=read_only)
     try:
         check_is_store(path, con)
-        if not con.execute(
-            "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?",
-            [VERSION_SCHEMA, VERSION_TABLE],
-        ).fetchone()[0]:
+        if not has_version_table(con):
             return None
         rows = con.execute(f"select version_num from {VERSION_SCHEMA}.{VERSION_TABLE}").fetchall()
     finally:
