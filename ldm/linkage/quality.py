@@ -76,15 +76,11 @@ def evaluate(con: duckdb.DuckDBPyConnection, scored: str) -> QualityReport:
     """Figures from `scored`: one row per record with person_key (true), person_key_linked
     (true person of the spine row it was linked to, or null), true_spine (the true person is
     on the spine), step, feed, nhs_valid, imd_quintile, age and true_sex."""
-    columns = [d[0] for d in con.execute(f"select {MEASURES} from {scored}").description]
-    overall = dict(zip(columns, con.execute(f"select {MEASURES} from {scored}").fetchall()[0], strict=True))
-    report = QualityReport(overall=overall)
-    for name, expression in GROUPS.items():
-        rows = con.execute(
-            f"select {expression} as grp, {MEASURES} from {scored} group by grp order by grp"
-        ).fetchall()
-        report.by[name] = [dict(zip(["group", *columns], row, strict=True)) for row in rows]
-    for name, (expression, where) in SUBSET_GROUPS.items():
+    result = con.execute(f"select {MEASURES} from {scored}")
+    columns = [d[0] for d in result.description]
+    report = QualityReport(overall=dict(zip(columns, result.fetchall()[0], strict=True)))
+    every_record = {name: (expression, "true") for name, expression in GROUPS.items()}
+    for name, (expression, where) in (every_record | SUBSET_GROUPS).items():
         rows = con.execute(
             f"select {expression} as grp, {MEASURES} from {scored} where {where} group by grp order by grp"
         ).fetchall()

@@ -21,7 +21,6 @@ from ldm.sql import quoted
 
 PROBABILISTIC = "probabilistic"
 LINKING_MEMORY = "5GB"  # DuckDB spills beyond this, keeping the whole load under 8 GB at city scale
-LINK_COLUMNS = ("person_id", "link_step", "link_weight", "candidates", "algorithm_version", "withheld")
 
 
 @dataclass

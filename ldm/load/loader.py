@@ -138,9 +138,8 @@ def _insert_batch(con, manifest: dict) -> int:
     return batch_id
 
 
-def _opted_out_persons(con) -> str:
-    return """select k.person_id from linkage.person_keys k
-              join linkage.opt_outs o on o.nhs_number_token = k.nhs_number_token"""
+OPTED_OUT_PERSONS = """select k.person_id from linkage.person_keys k
+                        join linkage.opt_outs o on o.nhs_number_token = k.nhs_number_token"""
 
 
 def _stage(con, staged: Path, materialise: bool) -> None:
@@ -174,14 +173,19 @@ def _insert_rows(con, table: str, batch_id: int) -> int:
 
 
 def _unpivot_codes(con, table: str, code_column: str, sources: tuple[str, ...], batch_id: int) -> None:
-    present = [s for s in sources if s in columns_of(con, "incoming")]
-    for position, source in enumerate(present):
-        con.execute(
-            f"""insert into main.{table} (batch_id, row_number, position, {code_column})
-                select ?, row_number, {position}, {source} from incoming
-                where not withheld and {source} is not null""",
-            [batch_id],
-        )
+    """One row per code present, numbered by its column among those the extract has (one scan)."""
+    present = [s for s in sources if s in set(columns_of(con, "incoming"))]
+    if not present:
+        return
+    con.execute(
+        f"""insert into main.{table} (batch_id, row_number, position, {code_column})
+            select ?, row_number, position, code
+            from (select row_number, unnest([{", ".join(present)}]) as code,
+                         unnest(range({len(present)})) as position
+                  from incoming where not withheld)
+            where code is not null""",
+        [batch_id],
+    )
 
 
 def _learn_local_ids(con, batch_id: int) -> None:
@@ -323,7 +327,7 @@ def _apply_opt_out_list(con, batch_id: int, parquet: Path, load: BatchLoad) -> N
            where nhs_number_token not in (select nhs_number_token from linkage.opt_outs)""",
         [batch_id],
     )
-    records, persons = _remove_persons(con, _opted_out_persons(con))
+    records, persons = _remove_persons(con, OPTED_OUT_PERSONS)
     load.rows_loaded = con.execute("select count(*) from listed").fetchone()[0]
     load.withheld_by_opt_out, load.persons_removed = records, persons
 
@@ -354,7 +358,7 @@ def _staged_columns(con, parquet: Path, feed: str) -> list[str]:
 def _opt_outs(con) -> tuple[pa.Table, pa.Table]:
     """Opted-out NHS number tokens and the persons they belong to, for linkage to mark withheld rows."""
     tokens = con.sql("select nhs_number_token from linkage.opt_outs").to_arrow_table()
-    return tokens, con.sql(_opted_out_persons(con)).to_arrow_table()
+    return tokens, con.sql(OPTED_OUT_PERSONS).to_arrow_table()
 
 
 def _load_records(
