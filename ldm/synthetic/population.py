@@ -5,6 +5,7 @@ Everything is drawn for all people at once with numpy; nothing loops over people
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,9 +66,14 @@ class People:
     def __len__(self) -> int:
         return len(self.person_key)
 
-    @property
+    @functools.cached_property
     def condition_count(self) -> np.ndarray:
-        return sum((~np.isnat(d)).astype(int) for d in self.conditions.values())
+        """Conditions per person (read once per feed per slice; the conditions never change)."""
+        return _condition_count(self.conditions)
+
+
+def _condition_count(conditions: dict[str, np.ndarray]) -> np.ndarray:
+    return sum((~np.isnat(d)).astype(int) for d in conditions.values())
 
 
 def _pick_weighted(rng: np.random.Generator, weights: np.ndarray, size: int) -> np.ndarray:
@@ -92,8 +98,7 @@ def _out_of_area_postcodes(rng: np.random.Generator, count: int) -> np.ndarray:
             np.char.add(letters[rng.integers(0, 20, count)], letters[rng.integers(0, 20, count)]),
         ),
     )
-    leeds = set(reference.geography().postcodes.tolist())
-    return np.array([code if code not in leeds else "YO1 7HH" for code in codes.tolist()])
+    return np.where(np.isin(codes, reference.geography().postcodes), "YO1 7HH", codes)
 
 
 def _practices_near_home(rng: np.random.Generator, wards: np.ndarray) -> np.ndarray:
@@ -198,8 +203,7 @@ def make_people(config: SampleConfig) -> People:
         resolved[condition] = np.where(is_resolved, _dates_between(rng, onset, np.full(n, as_of)), nat)
 
     yearly_death = np.clip(
-        np.exp(-11.4 + 0.1 * age)
-        * (1 + 0.15 * sum((~np.isnat(d)).astype(float) for d in conditions.values())),
+        np.exp(-11.4 + 0.1 * age) * (1 + 0.15 * _condition_count(conditions)),
         0,
         0.5,
     )

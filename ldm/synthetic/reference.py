@@ -127,8 +127,9 @@ def qof_prevalence_by_decile() -> dict[str, np.ndarray]:
     return table
 
 
-def _snomed_list(condition: str) -> set[str]:
-    return {row["code"] for row in _rows(f"codelists/snomed/{SNOMED_CODELIST[condition]}.csv")}
+@cache
+def _snomed_list(condition: str) -> frozenset[str]:
+    return frozenset(row["code"] for row in _rows(f"codelists/snomed/{SNOMED_CODELIST[condition]}.csv"))
 
 
 @cache
