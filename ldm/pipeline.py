@@ -27,7 +27,7 @@ from ldm.progress import Progress
 from ldm.pseudonymise.batch import BatchResult, pseudonymise_folder
 from ldm.pseudonymise.keys import load_key
 from ldm.store import connect, upgrade
-from ldm.validate.report import markdown
+from ldm.validate.report import write_report
 
 
 @dataclass
@@ -89,10 +89,7 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
             progress=progress,
             advance=progress.advance,
         )
-        reports = seam / "reports"
-        reports.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-        (reports / f"validation-{stamp}.md").write_text(markdown(report.pseudonymised))
+        write_report(report.pseudonymised, seam)
     if report.pseudonymised.failed:
         _, message = report.pseudonymised.failed[0]
         raise LdmError(f"{message} (store unchanged)")

@@ -12,6 +12,7 @@ from functools import cache
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ldm.pseudonymise.normalise import empty_to_null
 from ldm.reference import reference_path
 
 # NHS data dictionary value sets for the small administrative code systems.
@@ -30,7 +31,6 @@ REFERENCE_LISTS = {
     "gp_practice": ("leeds_practices_2023_pcn_imd.csv", "org_code"),
 }
 OPCS4_SHAPE = r"^[A-Z][0-9]{2}[0-9]?$"
-SNOMED_SHAPE = r"^[1-9][0-9]{5,17}$"
 
 _VERHOEFF_D = (
     (0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (1, 2, 3, 4, 0, 6, 7, 8, 9, 5), (2, 3, 4, 0, 1, 7, 8, 9, 5, 6),
@@ -64,7 +64,7 @@ def clean_code(values: pa.Array, code_system: str | None) -> pa.Array:
         cleaned = pc.replace_substring(cleaned, ".", "")
     if code_system == "icd10":
         cleaned = pc.replace_substring_regex(cleaned, r"^([A-Z][0-9]{2})X$", r"\1")
-    return pc.if_else(pc.equal(pc.utf8_length(cleaned), 0), None, cleaned)
+    return empty_to_null(cleaned)
 
 
 @cache

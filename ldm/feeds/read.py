@@ -73,8 +73,8 @@ def check_structure(path: Path, spec: FeedSpec) -> list[str]:
     return header
 
 
-def load_raw(con: duckdb.DuckDBPyConnection, path: Path, spec: FeedSpec, table: str = "raw") -> int:
-    """Load the extract as text into `table` (with its 1-based data row number); return the rows."""
+def load_raw(con: duckdb.DuckDBPyConnection, path: Path, spec: FeedSpec) -> int:
+    """Load the extract as text into temp table `raw` (rowid + 1 is the data row number); return the rows."""
     header = check_structure(path, spec)
     columns = {name: "VARCHAR" for name in header}
     encoding = DUCKDB_ENCODINGS.get(spec.encoding.lower())
@@ -82,8 +82,8 @@ def load_raw(con: duckdb.DuckDBPyConnection, path: Path, spec: FeedSpec, table: 
         raise StructuralError(f"{path}: encoding {spec.encoding} is not supported")
     try:
         con.execute(
-            f"""
-            create or replace temp table {table} as
+            """
+            create or replace temp table raw as
             select * from read_csv(?, delim = ?, header = true, auto_detect = false, columns = ?,
                                    quote = '"', escape = '"', strict_mode = true, encoding = ?,
                                    null_padding = false)
@@ -92,7 +92,7 @@ def load_raw(con: duckdb.DuckDBPyConnection, path: Path, spec: FeedSpec, table: 
         )
     except duckdb.Error as error:
         raise StructuralError(f"{path}: {_explain(str(error))}") from None
-    rows = con.execute(f"select count(*) from {table}").fetchone()[0]
+    rows = con.execute("select count(*) from raw").fetchall()[0][0]
     if rows == 0:
         raise StructuralError(f"{path}: has a header but no rows")
     return rows

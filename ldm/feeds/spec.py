@@ -72,9 +72,6 @@ class FeedSpec:
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
 
-    def of_type(self, *types: str) -> list[Column]:
-        return [c for c in self.columns if c.type in types]
-
 
 def _fail(path: Path, message: str) -> LdmError:
     return LdmError(f"feed spec {path}: {message}")
@@ -133,14 +130,18 @@ def load_spec(path: Path) -> FeedSpec:
     )
 
 
-@cache
-def builtin_specs() -> dict[str, FeedSpec]:
-    """The specs shipped with ldm, by feed name."""
+def _specs_in(folder: Path) -> dict[str, FeedSpec]:
     specs = {}
-    for path in sorted(SPEC_DIR.glob("*.yaml")):
+    for path in sorted(folder.glob("*.yaml")):
         spec = load_spec(path)
         specs[spec.feed] = spec
     return specs
+
+
+@cache
+def builtin_specs() -> dict[str, FeedSpec]:
+    """The specs shipped with ldm, by feed name."""
+    return _specs_in(SPEC_DIR)
 
 
 def load_specs(folder: Path | None = None) -> dict[str, FeedSpec]:
@@ -149,8 +150,4 @@ def load_specs(folder: Path | None = None) -> dict[str, FeedSpec]:
         return builtin_specs()
     if not folder.is_dir():
         raise LdmError(f"feed spec folder {folder} does not exist")
-    specs = {}
-    for path in sorted(folder.glob("*.yaml")):
-        spec = load_spec(path)
-        specs[spec.feed] = spec
-    return specs
+    return _specs_in(folder)

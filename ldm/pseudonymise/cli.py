@@ -12,7 +12,7 @@ from ldm.errors import LdmError
 from ldm.feeds.spec import load_specs
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.keys import load_key
-from ldm.validate.report import markdown
+from ldm.validate.report import write_report
 from ldm.validate.suites import EXPECTATIONS_DIR, suite_document, write_suites
 
 
@@ -81,10 +81,7 @@ def run_pseudonymise(args: argparse.Namespace) -> int:
         expectations,
         progress=lambda message: print(f"  {message}", file=sys.stderr),
     )
-    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-    report = args.out / "reports" / f"validation-{stamp}.md"
-    report.parent.mkdir(exist_ok=True)
-    report.write_text(markdown(result))
+    report = write_report(result, args.out)
     for manifest, _ in result.done:
         print(
             f"{manifest.input_file:<28} {manifest.rows_in:>11,} in {manifest.rows_accepted:>11,} accepted "

@@ -35,6 +35,7 @@ from ldm.sql import quoted
 from ldm.validate.run import ValidationOutcome, sql_date, validate
 
 QUARANTINE_DIR = "quarantine"
+EXTRACT_MEMORY = "4GB"  # per extract; two run at a time, so the step stays under 8 GB
 
 
 @dataclass
@@ -286,18 +287,14 @@ def pseudonymise_extract(
     suite: dict,
     today: datetime.date,
     max_quarantined_share: float = 0.05,
-    threads: int | None = None,
     sha256: str | None = None,
-    memory_limit: str = "4GB",
 ) -> tuple[Manifest, ValidationOutcome]:
     """Validate and pseudonymise one extract; raise LdmError (writing no output) on any failure."""
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=1) as hashing:
         # The input's checksum is computed beside the read (hashlib releases the GIL).
         digest = hashing.submit(file_sha256, path) if sha256 is None else None
-        con = duckdb.connect(config={"memory_limit": memory_limit})
-        if threads:
-            con.execute(f"set threads = {int(threads)}")
+        con = duckdb.connect(config={"memory_limit": EXTRACT_MEMORY})
         load_raw(con, path, spec)
         sha256 = digest.result() if digest else sha256
     manifest = Manifest(

@@ -158,7 +158,8 @@ def _as_text(values: ArrayLike) -> ArrayLike:
     return pc.utf8_trim_whitespace(_as_string(values))
 
 
-def _empty_to_null(values: ArrayLike) -> ArrayLike:
+def empty_to_null(values: ArrayLike) -> ArrayLike:
+    """Empty text to null: an empty identifier or code is a missing one."""
     return pc.if_else(pc.equal(pc.utf8_length(values), 0), None, values)
 
 
@@ -197,7 +198,7 @@ def nhs_number_is_valid(values: ArrayLike) -> pa.BooleanArray:
 
 def local_patient_id(values: ArrayLike, organisation: ArrayLike | str) -> ArrayLike:
     """ "ORG:ID": the local identifier qualified by the ODS code of the organisation issuing it."""
-    local = _empty_to_null(pc.utf8_upper(_as_text(values)))
+    local = empty_to_null(pc.utf8_upper(_as_text(values)))
     if isinstance(organisation, str):
         organisation = pa.scalar(organisation, pa.string())
     code = pc.utf8_upper(pc.utf8_trim_whitespace(organisation))
@@ -251,7 +252,7 @@ def postcode(values: ArrayLike) -> ArrayLike:
     """Upper case with one space before the inward code; other shapes kept as cleaned text."""
     cleaned = pc.replace_substring_regex(pc.utf8_upper(_as_text(values)), r"[\s\p{Z}]+", "")
     spaced = pc.replace_substring_regex(cleaned, f"^({_OUTWARD})({_INWARD})$", r"\1 \2", max_replacements=1)
-    return _empty_to_null(spaced)
+    return empty_to_null(spaced)
 
 
 def postcode_district(values: ArrayLike) -> ArrayLike:
@@ -273,7 +274,7 @@ def _name_of_distinct(distinct: pa.Array) -> pa.Array:
         folded = [_fold_to_ascii(text) for text in pc.filter(distinct, non_ascii).to_pylist()]
         distinct = pc.replace_with_mask(distinct, non_ascii, pa.array(folded, distinct.type))
     letters = pc.replace_substring_regex(pc.utf8_upper(distinct), "[^A-Z]+", "")
-    return _empty_to_null(letters)
+    return empty_to_null(letters)
 
 
 def _fold_to_ascii(text: str) -> str:

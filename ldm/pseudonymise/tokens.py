@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ldm.pseudonymise.normalise import ArrayLike, map_distinct
+from ldm.pseudonymise.normalise import ArrayLike, empty_to_null, map_distinct
 
 FIELD_SEPARATOR = "\x1f"
 TOKEN_HEX_CHARS = 64
@@ -115,7 +115,7 @@ def _tokens_of_distinct(
     distinct: pa.Array, inner: hashlib._Hash, outer: hashlib._Hash, array_type: pa.DataType
 ) -> pa.Array:
     """Hex tokens of distinct values, written straight into an Arrow string buffer."""
-    distinct = pc.if_else(pc.equal(pc.utf8_length(distinct), 0), None, distinct)
+    distinct = empty_to_null(distinct)
     if distinct.null_count:
         valid = distinct.is_valid()
         positions = pc.subtract(pc.cumulative_sum(valid.cast(pa.int64())), 1)

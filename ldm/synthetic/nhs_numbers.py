@@ -20,12 +20,6 @@ def check_digit(first_nine: np.ndarray) -> np.ndarray:
     return np.where(remainder == 0, 0, 11 - remainder)
 
 
-def is_valid(numbers: np.ndarray) -> np.ndarray:
-    """True where a ten-digit integer passes the Modulus 11 check."""
-    check = check_digit(numbers // 10)
-    return (check != 10) & (check == numbers % 10)
-
-
 def unique_valid(rng: np.random.Generator, count: int) -> np.ndarray:
     """`count` distinct valid NHS numbers from the 999 test range, in random order."""
     stems = np.arange(1_000_000, dtype=np.int64) + TEST_RANGE_PREFIX

@@ -55,7 +55,6 @@ AE_ACUITY = ("1077251000000100", "1077241000000103", "1064901000000108", "106491
              "1064891000000107")  # fmt: skip
 AE_ACUITY_SHARE = (0.02, 0.15, 0.45, 0.33, 0.05)
 AE_DESTINATIONS = ("306689006", "306706006", "19712007")  # home, admitted to ward, transferred
-AE_DESTINATION_SHARE = (0.72, 0.25, 0.03)
 
 # Community services (CSDS-style team types) and contact modes.
 COMMUNITY_SERVICES = (

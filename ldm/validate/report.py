@@ -6,7 +6,19 @@ for identifiers the report gives counts alone.
 
 from __future__ import annotations
 
+import datetime
+from pathlib import Path
+
 from ldm.pseudonymise.batch import BatchResult
+
+
+def write_report(result: BatchResult, out: Path) -> Path:
+    """Write the batch's report as `out/reports/validation-<UTC time>.md`; return its path."""
+    stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+    report = out / "reports" / f"validation-{stamp}.md"
+    report.parent.mkdir(parents=True, exist_ok=True)
+    report.write_text(markdown(result))
+    return report
 
 
 def markdown(result: BatchResult) -> str:

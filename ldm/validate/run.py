@@ -55,10 +55,9 @@ class ValidationOutcome:
         return self.rows_in - self.rows_quarantined
 
 
-def sql_date(column: Column, alias: str = "") -> str:
+def sql_date(column: Column) -> str:
     """DuckDB expression parsing a date or datetime column with its spec format (null if invalid)."""
-    prefix = f"{alias}." if alias else ""
-    return f"try_strptime(trim({prefix}{quoted(column.source)}), '{column.format}')"
+    return f"try_strptime(trim({quoted(column.source)}), '{column.format}')"
 
 
 class _CheckColumn:
@@ -132,14 +131,14 @@ def _gx_batch_definition():
     return source.add_dataframe_asset("column").add_batch_definition_whole_dataframe("all")
 
 
-def distinct_values(con: duckdb.DuckDBPyConnection, key_sql: str, table: str = "raw") -> pa.Table:
-    """Each distinct value of a SQL expression over `table` (null included), with its row count."""
-    counted = con.sql(f"select {key_sql} as key, count(*) as rows from {table} group by all").to_arrow_table()
+def distinct_values(con: duckdb.DuckDBPyConnection, key_sql: str) -> pa.Table:
+    """Each distinct value of a SQL expression over the extract (null included), with its row count."""
+    counted = con.sql(f"select {key_sql} as key, count(*) as rows from raw group by all").to_arrow_table()
     return counted.combine_chunks()
 
 
 def validate(
-    con: duckdb.DuckDBPyConnection, spec: FeedSpec, document: dict, today: datetime.date, table: str = "raw"
+    con: duckdb.DuckDBPyConnection, spec: FeedSpec, document: dict, today: datetime.date
 ) -> ValidationOutcome:
     """Record each row failing a critical rule in temp table `failures`; return counts per rule.
 
@@ -162,7 +161,7 @@ def validate(
                 f"suite {document['name']} has a rule on '{check_name}', which the spec does not define"
             )
         if check.key_sql not in profiles:
-            profiles[check.key_sql] = distinct_values(con, check.key_sql, table)
+            profiles[check.key_sql] = distinct_values(con, check.key_sql)
         profile = profiles[check.key_sql]
         frame = pa.table({check_name: check.transform(profile["key"])}).to_pandas()
         with _GX_LOCK:
@@ -179,9 +178,9 @@ def validate(
             if outcome.exception_info.get("raised_exception"):
                 raise LdmError(f"rule '{rule['meta']['rule']}' could not run: {outcome.exception_info}")
             failing = outcome.result.get("unexpected_index_list") or []
-            results.append(_record_failures(con, table, check, profile, failing, rule, check_name))
+            results.append(_record_failures(con, check, profile, failing, rule, check_name))
     quarantined = con.execute("select count(distinct row_number) from failures").fetchall()[0][0]
-    rows_in = con.execute(f"select count(*) from {table}").fetchall()[0][0]
+    rows_in = con.execute("select count(*) from raw").fetchall()[0][0]
     distinct = {
         check.source: profiles[check.key_sql]["key"]
         for check in checks.values()
@@ -190,7 +189,7 @@ def validate(
     return ValidationOutcome(rows_in=rows_in, rows_quarantined=quarantined, rules=results, distinct=distinct)
 
 
-def _record_failures(con, table, check, profile: pa.Table, failing, rule, check_name) -> RuleResult:
+def _record_failures(con, check, profile: pa.Table, failing, rule, check_name) -> RuleResult:
     result = RuleResult(rule=rule["meta"]["rule"], column=check_name, severity=rule["severity"], rows=0)
     if not failing:
         return result
@@ -202,7 +201,7 @@ def _record_failures(con, table, check, profile: pa.Table, failing, rule, check_
         null_clause = f" or {check.key_sql} is null" if failed["key"].null_count else ""
         con.execute(
             f"""insert into failures
-                select rowid + 1, ? from {table}
+                select rowid + 1, ? from raw
                 where {check.key_sql} in (select key from failing_keys){null_clause}""",
             [result.rule],
         ).fetchall()
