@@ -59,6 +59,11 @@ def _stage(report: RunReport, progress: Progress, name: str, total: int | None =
         report.seconds[name] = time.perf_counter() - started
 
 
+def _working_files(work: Path) -> tuple[Path, ...]:
+    """The working copy of the store and what DuckDB and the audit keep beside it."""
+    return work, audit.anchor_path(work), Path(str(work) + ".wal")
+
+
 def _swap_in(work: Path, store: Path) -> None:
     """Replace the store (and its audit anchor) by the finished working copy."""
     os.replace(work, store)
@@ -95,7 +100,7 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
         raise LdmError(f"{message} (store unchanged)")
 
     work = store.with_name(store.name + ".run")
-    for stale in (work, audit.anchor_path(work), Path(str(work) + ".wal")):
+    for stale in _working_files(work):
         stale.unlink(missing_ok=True)
     if store.exists():
         _check_not_busy(store)
@@ -120,8 +125,7 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
         with _stage(report, progress, "verify audit chain"):
             con = connect(work, read_only=True)
             try:
-                anchor = audit.anchor_path(work)
-                problems = audit.verify(con, anchor.read_text().strip() if anchor.exists() else None)
+                problems = audit.verify(con, audit.read_anchor(work))
                 report.audit_entries = con.execute(f"select count(*) from {audit.AUDIT_TABLE}").fetchall()[0][
                     0
                 ]
@@ -130,7 +134,7 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
             if problems:
                 raise LdmError(f"audit chain broken: {problems[0]}")
     except BaseException as error:
-        for leftover in (work, audit.anchor_path(work), Path(str(work) + ".wal")):
+        for leftover in _working_files(work):
             leftover.unlink(missing_ok=True)
         if isinstance(error, LdmError):
             raise LdmError(f"{error} (store unchanged)") from None

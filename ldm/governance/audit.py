@@ -28,6 +28,12 @@ def anchor_path(store: Path) -> Path:
     return store.with_name(store.name + ".audit-head")
 
 
+def read_anchor(store: Path) -> str | None:
+    """The chain head recorded beside the store, or None when there is no anchor file."""
+    anchor = anchor_path(store)
+    return anchor.read_text().strip() if anchor.exists() else None
+
+
 def canonical_detail(detail: dict) -> str:
     return json.dumps(detail, sort_keys=True, separators=(",", ":"), default=str)
 

@@ -5,8 +5,6 @@ Counts and rule names only: the store holds no identifiers, and the report adds 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import duckdb
 
 from ldm.governance import audit
@@ -29,15 +27,14 @@ def _table(con, sql: str, params: list) -> list[str]:
     return lines if rows else ["(none)"]
 
 
-def audit_report(con: duckdb.DuckDBPyConnection, batches: list[int] | None, anchor: Path) -> str:
+def audit_report(con: duckdb.DuckDBPyConnection, batches: list[int] | None, anchor: str | None) -> str:
     chosen = batches or [
         b for (b,) in con.execute("select batch_id from governance.batches order by 1").fetchall()
     ]
     ids = chosen or [-1]
     marks = ", ".join("?" for _ in ids)
     lines = ["# Audit report", ""]
-    anchor_hash = anchor.read_text().strip() if anchor.exists() else None
-    problems = audit.verify(con, anchor_hash)
+    problems = audit.verify(con, anchor)
     lines.append(
         "Audit chain: " + ("intact." if not problems else "BROKEN: " + "; ".join(map(str, problems)))
     )

@@ -33,17 +33,21 @@ TOKEN_COLUMNS: dict[str, str] = {
 }
 
 
+# A record's NHS number token when the number passed Modulus 11: invalid numbers never link.
+VALID_NHS_TOKEN = "case when nhs_number_valid then nhs_number_token end"
+
+
 def columns_of(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
     """Column names of a table, view or table function in `con`, in their order."""
     return [row[0] for row in con.execute(f"describe select * from {relation}").fetchall()]
 
 
-def token_select(present: Collection[str], prefix: str = "") -> list[str]:
+def token_select(present: Collection[str]) -> list[str]:
     """Select expressions for every token column, typed null where the input lacks it."""
     expressions = []
     for name, sql_type in TOKEN_COLUMNS.items():
         if name in present:
-            expressions.append(f"cast({prefix}{quoted(name)} as {sql_type}) as {name}")
+            expressions.append(f"cast({quoted(name)} as {sql_type}) as {name}")
         else:
             expressions.append(f"cast(null as {sql_type}) as {name}")
     return expressions

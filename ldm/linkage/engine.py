@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import duckdb
 
 from ldm.linkage import deterministic
-from ldm.linkage.columns import TOKEN_COLUMNS, columns_of, quoted, token_select
+from ldm.linkage.columns import TOKEN_COLUMNS, VALID_NHS_TOKEN, columns_of, quoted, token_select
 from ldm.linkage.probabilistic import ProbabilisticConfig, score
 
 ALGORITHM_VERSION = "ldm-linkage-1"
@@ -46,7 +46,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, spine: str, records: str) -> None:
     A spine may hold several rows per person (one per local id known for them); they share one
     spine_row, so every step counts persons, not rows.
     """
-    nhs_key = "case when nhs_number_valid then nhs_number_token end as nhs_key"
+    nhs_key = f"{VALID_NHS_TOKEN} as nhs_key"
     # spine_row is the dense rank of person_id, numbered over the distinct ids (sorting ids alone).
     con.execute(
         f"""create or replace temp table lk_spine as

@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 
 from ldm.feeds.spec import builtin_specs
+from ldm.linkage.columns import VALID_NHS_TOKEN
 from ldm.linkage.engine import LinkageConfig, LinkageRun, link
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.keys import init_key
@@ -99,7 +100,7 @@ def build_spine(con: duckdb.DuckDBPyConnection, registrations: str) -> None:
             select record_id as person_id, * from {registrations}
             where registration_end is null and date_of_death is null
             qualify row_number() over (
-                partition by coalesce(case when nhs_number_valid then nhs_number_token end,
+                partition by coalesce({VALID_NHS_TOKEN},
                                       cast(record_id as varchar))
                 order by registration_start desc, record_id desc) = 1"""
     )

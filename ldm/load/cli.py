@@ -68,8 +68,7 @@ def run_load(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    anchor_file = audit.anchor_path(args.store)
-    anchor = anchor_file.read_text().strip() if anchor_file.exists() else None
+    anchor = audit.read_anchor(args.store)
     con = connect(args.store, read_only=True)
     try:
         problems = audit.verify(con, anchor)
@@ -88,7 +87,7 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_report(args: argparse.Namespace) -> int:
     con = connect(args.store, read_only=True)
     try:
-        text = audit_report(con, args.batch, audit.anchor_path(args.store))
+        text = audit_report(con, args.batch, audit.read_anchor(args.store))
     finally:
         con.close()
     if args.out:

@@ -23,7 +23,7 @@ import pyarrow as pa
 from ldm.errors import LdmError
 from ldm.files import file_sha256
 from ldm.governance import audit
-from ldm.linkage.columns import columns_of
+from ldm.linkage.columns import VALID_NHS_TOKEN, columns_of
 from ldm.linkage.engine import ALGORITHM_VERSION, LinkageConfig
 from ldm.load.linking import link_extract, spine_of
 from ldm.store import connect, head_revision
@@ -201,26 +201,20 @@ def _learn_local_ids(con, batch_id: int) -> None:
     )
 
 
-def _add_new_persons(con, batch_id: int) -> int:
+def _add_new_persons(con) -> int:
     """Registrations that match no one found new persons (one per valid NHS number, else per row)."""
+    founder = f"coalesce({VALID_NHS_TOKEN}, 'row:' || row_number)"
+    unmatched = "incoming.person_id is null and incoming.link_step = 'unlinked'"
     con.execute(
-        """create or replace temp table founders as
-           select coalesce(case when nhs_number_valid then nhs_number_token end, 'row:' || row_number) as founder,
-                  arg_max(row_number, registration_start) as row_number
-           from incoming where person_id is null and link_step = 'unlinked' group by 1"""
+        f"""create or replace temp table new_ids as
+            select founder, nextval('linkage.person_id_seq') as person_id
+            from (select {founder} as founder from incoming where {unmatched} group by 1)"""
     )
     con.execute(
-        "create or replace temp table new_ids as select founder, row_number, "
-        "nextval('linkage.person_id_seq') as person_id from founders"
+        f"""update incoming set person_id = n.person_id, link_step = 'new_person'
+            from new_ids n where {unmatched} and {founder} = n.founder"""
     )
-    con.execute(
-        """update incoming set person_id = n.person_id, link_step = 'new_person'
-           from founders f join new_ids n using (founder)
-           where incoming.person_id is null and incoming.link_step = 'unlinked'
-             and coalesce(case when incoming.nhs_number_valid then incoming.nhs_number_token end,
-                          'row:' || incoming.row_number) = f.founder"""
-    )
-    return con.execute("select count(*) from new_ids").fetchone()[0]
+    return con.execute("select count(*) from new_ids").fetchall()[0][0]
 
 
 KEY_COLUMNS = (
@@ -251,7 +245,7 @@ def _refresh_person_keys(con, batch_id: int) -> None:
     latest = ", ".join(KEY_COLUMNS)
     con.execute(
         f"""create or replace temp table latest as
-            select person_id, arg_max(case when nhs_number_valid then nhs_number_token end, o) as nhs_number_token,
+            select person_id, arg_max({VALID_NHS_TOKEN}, o) as nhs_number_token,
                    {", ".join(f"arg_max({c}, o) as {c}" for c in KEY_COLUMNS)}
             from (select *, {LATEST_FIRST} as o from incoming where person_id is not null) group by person_id"""
     )
@@ -385,7 +379,7 @@ def _load_records(
 def _write_records(con, batch_id: int, manifest: dict, load: BatchLoad, staged: int) -> None:
     feed = manifest["feed"]
     if feed == "gp_registrations":
-        load.persons_added = _add_new_persons(con, batch_id)
+        load.persons_added = _add_new_persons(con)
         _refresh_person_keys(con, batch_id)
     load.rows_loaded = _insert_rows(con, FEED_TABLES[feed], batch_id)
     load.withheld_by_opt_out = staged - load.rows_loaded
