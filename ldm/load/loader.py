@@ -75,7 +75,7 @@ def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
-def _manifests(folder: Path) -> list[tuple[dict, Path, Path]]:
+def _manifests(folder: Path) -> list[tuple[dict, Path]]:
     if not folder.is_dir():
         raise LdmError(f"pseudonymised folder {folder} does not exist")
     found = []
@@ -86,7 +86,7 @@ def _manifests(folder: Path) -> list[tuple[dict, Path, Path]]:
             raise LdmError(f"{path}: unknown feed {manifest.get('feed')!r}")
         if not parquet.exists():
             raise LdmError(f"{path}: its Parquet file {parquet.name} is missing")
-        found.append((manifest, path, parquet))
+        found.append((manifest, parquet))
     found.sort(key=lambda item: (LOAD_ORDER.index(item[0]["feed"]), item[0]["started_at"]))
     return found
 
@@ -495,14 +495,14 @@ def load_folder(
     con = connect(store)
     con.execute(f"set memory_limit = '{STORE_MEMORY}'")
     try:
-        revision = current_revision_of(con, store)
+        revision = current_revision_of(con)
         if revision != head_revision():
             raise LdmError(
                 f"store {store} is at revision {revision or 'none'}; run: ldm db upgrade --store {store}"
             )
         summary = LoadSummary()
         to_load = []
-        for manifest, _, parquet in manifests:
+        for manifest, parquet in manifests:
             earlier = con.execute(
                 "select batch_id from governance.batches where feed = ? and input_sha256 = ? and status = 'loaded'",
                 [manifest["feed"], manifest["input_sha256"]],
@@ -524,7 +524,7 @@ def load_folder(
         con.close()
 
 
-def current_revision_of(con, store: Path) -> str | None:
+def current_revision_of(con) -> str | None:
     """The store's Alembic revision, read on the open connection (a second connection would be refused)."""
     try:
         row = con.execute("select version_num from governance.alembic_version").fetchone()

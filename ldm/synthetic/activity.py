@@ -11,7 +11,7 @@ import numpy as np
 
 from ldm.synthetic import reference, vocabulary
 from ldm.synthetic.config import SampleConfig
-from ldm.synthetic.population import DAY, People
+from ldm.synthetic.population import DAY, People, pick_weighted
 
 Records = dict[str, np.ndarray]
 NAT = np.datetime64("NaT", "D")
@@ -55,7 +55,7 @@ def _choice(rng: np.random.Generator, values, size: int, p=None) -> np.ndarray:
     values = np.asarray(values)
     if p is None:
         return values[rng.integers(0, len(values), size)]
-    return values[np.searchsorted(np.cumsum(p), rng.random(size) * np.sum(p), side="right")]
+    return values[pick_weighted(rng, np.asarray(p, dtype=float), size)]
 
 
 def _has_condition(people: People, person: np.ndarray, as_of_date: np.ndarray) -> np.ndarray:

@@ -76,7 +76,7 @@ def _condition_count(conditions: dict[str, np.ndarray]) -> np.ndarray:
     return sum((~np.isnat(d)).astype(int) for d in conditions.values())
 
 
-def _pick_weighted(rng: np.random.Generator, weights: np.ndarray, size: int) -> np.ndarray:
+def pick_weighted(rng: np.random.Generator, weights: np.ndarray, size: int) -> np.ndarray:
     cumulative = np.cumsum(weights)
     return np.searchsorted(cumulative, rng.random(size) * cumulative[-1], side="right")
 
@@ -104,13 +104,13 @@ def _out_of_area_postcodes(rng: np.random.Generator, count: int) -> np.ndarray:
 def _practices_near_home(rng: np.random.Generator, wards: np.ndarray) -> np.ndarray:
     """Mostly a practice in the home ward (by list size), otherwise any Leeds practice."""
     practices = reference.practices()
-    choice = practices.code[_pick_weighted(rng, practices.list_size, len(wards))]
+    choice = practices.code[pick_weighted(rng, practices.list_size, len(wards))]
     near = rng.random(len(wards)) < 0.8
     for ward in np.unique(wards):
         local = practices.ward == ward
         here = near & (wards == ward)
         if local.any() and here.any():
-            picked = _pick_weighted(rng, practices.list_size[local], int(here.sum()))
+            picked = pick_weighted(rng, practices.list_size[local], int(here.sum()))
             choice[here] = practices.code[local][picked]
     return choice
 
@@ -153,7 +153,7 @@ def make_people(config: SampleConfig) -> People:
     n_leeds = config.persons
     n_away = round(config.persons * config.out_of_area_share)
     n = n_leeds + n_away
-    cells = _pick_weighted(rng, geo.population.ravel(), n)
+    cells = pick_weighted(rng, geo.population.ravel(), n)
     area, age = np.divmod(cells, geo.population.shape[1])
     age = age + np.where(age == 90, rng.geometric(0.25, n) - 1, 0).clip(0, 15)
     birth_offset = (age * 365.25 + rng.random(n) * 365).astype(np.int64) + 1
@@ -166,7 +166,7 @@ def make_people(config: SampleConfig) -> People:
         np.array(vocabulary.MALE_FORENAMES)[_zipf(rng, len(vocabulary.MALE_FORENAMES), n)],
     )
     surname = np.array(vocabulary.SURNAMES)[_zipf(rng, len(vocabulary.SURNAMES), n)]
-    ethnic = np.array(vocabulary.ETHNIC_CATEGORIES)[_pick_weighted(rng, np.array(vocabulary.ETHNIC_SHARE), n)]
+    ethnic = np.array(vocabulary.ETHNIC_CATEGORIES)[pick_weighted(rng, np.array(vocabulary.ETHNIC_SHARE), n)]
 
     out_of_area = np.arange(n) >= n_leeds
     postcode_index = _postcode_in_area(rng, area)
@@ -251,4 +251,4 @@ def make_people(config: SampleConfig) -> People:
 def _zipf(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
     """Indices 0..size-1 with a gentle Zipf-like skew, as real name frequencies have."""
     weights = 1 / np.arange(1, size + 1) ** 0.8
-    return _pick_weighted(rng, weights, count)
+    return pick_weighted(rng, weights, count)
