@@ -8,6 +8,12 @@
     {{ dbt.dateadd('year', -1, reporting_period_end()) }}
 {%- endmacro %}
 
+{#- Whether a date falls in the 12 months to reporting_period_end (after their start, up to and
+    including their end). -#}
+{% macro in_reporting_year(date_column) -%}
+    ({{ date_column }} > {{ reporting_year_start() }} and {{ date_column }} <= {{ reporting_period_end() }})
+{%- endmacro %}
+
 {#- Age in completed years at a date, from year and month of birth. Exact when the date is the
     last day of a month (as a reporting period end is); otherwise a birthday in the date's own
     month is counted as passed. -#}

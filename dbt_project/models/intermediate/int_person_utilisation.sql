@@ -14,8 +14,7 @@ with spells as (
     from {{ ref('stg_store__apc_spells') }}
     where
         person_id is not null
-        and admission_date > {{ reporting_year_start() }}
-        and admission_date <= {{ reporting_period_end() }}
+        and {{ in_reporting_year('admission_date') }}
     group by person_id
 ),
 
@@ -27,8 +26,7 @@ outpatients as (
     from {{ ref('stg_store__op_appointments') }}
     where
         person_id is not null
-        and appointment_date > {{ reporting_year_start() }}
-        and appointment_date <= {{ reporting_period_end() }}
+        and {{ in_reporting_year('appointment_date') }}
     group by person_id
 ),
 
@@ -39,8 +37,7 @@ ae as (
     from {{ ref('stg_store__ae_attendances') }}
     where
         person_id is not null
-        and arrival_date > {{ reporting_year_start() }}
-        and arrival_date <= {{ reporting_period_end() }}
+        and {{ in_reporting_year('arrival_date') }}
     group by person_id
 ),
 
@@ -51,8 +48,7 @@ community as (
     from {{ ref('stg_store__community_contacts') }}
     where
         person_id is not null
-        and contact_date > {{ reporting_year_start() }}
-        and contact_date <= {{ reporting_period_end() }}
+        and {{ in_reporting_year('contact_date') }}
     group by person_id
 )
 

@@ -22,13 +22,6 @@ persons as (
         {{ age_at('p.year_of_birth', 'p.month_of_birth', reporting_period_end()) }} as age
     from {{ ref('stg_store__persons') }} as p
     where p.date_of_death is null or p.date_of_death > {{ reporting_period_end() }}
-),
-
-wards as (
-    select distinct
-        ward_code,
-        ward_name
-    from {{ ref('stg_reference__lsoa21_wards') }}
 )
 
 select
@@ -61,5 +54,5 @@ left join {{ ref('stg_reference__lsoa21_wards') }} as lsoa
     on persons.lsoa21_code = lsoa.lsoa21_code
 left join {{ ref('stg_reference__msoa11_names') }} as msoa
     on persons.msoa11_code = msoa.msoa11_code
-left join wards
+left join {{ ref('stg_reference__wards') }} as wards
     on persons.ward_code = wards.ward_code

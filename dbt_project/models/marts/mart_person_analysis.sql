@@ -9,13 +9,6 @@ with flags as (
         count(*) as condition_count
     from {{ ref('int_registers') }}
     group by person_id
-),
-
-wards as (
-    select distinct
-        ward_code,
-        ward_name
-    from {{ ref('stg_reference__lsoa21_wards') }}
 )
 
 select
@@ -65,5 +58,5 @@ left join {{ ref('stg_reference__esp2013') }} as esp
         )
 left join {{ ref('stg_reference__practices') }} as practices
     on coalesce(pop.practice_code, persons.practice_code) = practices.practice_code
-left join wards
+left join {{ ref('stg_reference__wards') }} as wards
     on persons.ward_code = wards.ward_code
