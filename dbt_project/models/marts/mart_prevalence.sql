@@ -33,9 +33,10 @@ eligible as (
     cross join rules
     where rules.min_age = 0 or cells.age >= rules.min_age
     union all
+    -- (int_registers has applied the age rules already; min_age comes from the list's cells.)
     select
-        rules.condition,
-        rules.min_age,
+        reg.condition,
+        cast(null as integer) as min_age,
         pop.geography_level,
         pop.area_code,
         pop.area_name,
@@ -43,11 +44,8 @@ eligible as (
         0 as persons,
         1 as on_register
     from {{ ref('int_registers') }} as reg
-    inner join rules
-        on reg.condition = rules.condition
     inner join {{ ref('int_population_by_area') }} as pop
         on reg.person_id = pop.person_id
-    where rules.min_age = 0 or pop.age >= rules.min_age
 ),
 
 totals as (
