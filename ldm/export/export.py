@@ -19,6 +19,7 @@ from ldm.errors import LdmError
 from ldm.export.manifest import store_state, write_manifest
 from ldm.export.rules import MartRules, Rules, load_rules
 from ldm.export.suppress import Suppression, published_sql, suppress
+from ldm.sql import literal
 from ldm.store import connect
 from ldm.store.connection import check_is_store
 
@@ -168,7 +169,7 @@ def _export_mart(
     for extension, options in FORMATS.items():
         name = f"{mart.name}.{extension}"
         query = "select * exclude (export_row_id) from export_published order by export_row_id"
-        con.execute(f"copy ({query}) to {_literal(folder / name)} {options}")
+        con.execute(f"copy ({query}) to {literal(folder / name)} {options}")
         files.append({"file": name, "format": extension, "rows": rows})
     entry = {
         "mart": mart.name,
@@ -183,7 +184,3 @@ def _export_mart(
         },
     }
     return Exported(mart.name, rows, tally), entry
-
-
-def _literal(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"

@@ -31,7 +31,7 @@ from ldm.pseudonymise import normalise
 from ldm.pseudonymise.geography import AREA_COLUMNS, postcode_areas
 from ldm.pseudonymise.keys import LINKAGE, MasterKey
 from ldm.pseudonymise.tokens import tokenise
-from ldm.sql import quoted
+from ldm.sql import literal, quoted
 from ldm.validate.run import ValidationOutcome, sql_date, validate
 
 QUARANTINE_DIR = "quarantine"
@@ -273,7 +273,7 @@ def _write_quarantine(con, spec: FeedSpec, path: Path) -> Path:
                   from failures group by row_number) f
             join raw r on r.rowid + 1 = f.row_number
             order by f.row_number
-        ) to '{temporary}' (header, delimiter ',')"""
+        ) to {literal(temporary)} (header, delimiter ',')"""
     )
     os.replace(temporary, target)
     return target
@@ -346,12 +346,12 @@ def pseudonymise_extract(
     temporary = output.with_name(output.name + ".partial")
     con.execute(
         f"""copy (select {", ".join(select)} from accepted a {" ".join(lookups.joins)})
-            to '{temporary}' (format parquet, compression zstd)"""
+            to {literal(temporary)} (format parquet, compression zstd)"""
     )
     os.replace(temporary, output)
     if spec.column("nhs_number"):
         present, valid = con.execute(
-            f"select count(nhs_number_token), count(*) filter (where nhs_number_valid) from '{output}'"
+            f"select count(nhs_number_token), count(*) filter (where nhs_number_valid) from {literal(output)}"
         ).fetchone()
         manifest.nhs_numbers = {
             "rows": manifest.rows_accepted,
