@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 
 from ldm import __version__
-from ldm.errors import LdmError
+from ldm.errors import LdmError, system_error
 
 Register = Callable[[argparse._SubParsersAction], None]
 
@@ -68,9 +69,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LdmError as error:
         print(f"ldm {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # disk full, permission denied, ...: one line naming the file and the cause
+        print(f"ldm {args.command}: error: {system_error(error)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print(f"ldm {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as error:
+        import duckdb
+
+        if isinstance(error, duckdb.IOException):  # DuckDB's own file errors (a full disk while writing)
+            print(f"ldm {args.command}: error: {str(error).splitlines()[0]}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _terminate(signum: int, frame: object) -> None:
+    """SIGTERM (a scheduler's or an operator's kill) unwinds like Ctrl-C, so cleanup and locks run."""
+    raise KeyboardInterrupt
 
 
 def entry() -> None:
@@ -80,6 +96,7 @@ def entry() -> None:
     after some workloads; they say nothing about ldm's work. Output is flushed and logging shut down
     first, then the process exits without that teardown.
     """
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = main()
     except SystemExit as stop:  # argparse's --help and usage errors

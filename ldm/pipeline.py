@@ -2,6 +2,9 @@
 
 The store is changed only if every stage succeeds: loading and dbt work on a copy of the store,
 which replaces the original at the end. A failure anywhere leaves the store exactly as it was.
+The run holds the store's lock from start to end (ldm.store.lock), so a second run is refused
+instead of both working on copies; before anything is written it checks that the key is the
+store's and that the store passes its audit check.
 """
 
 from __future__ import annotations
@@ -15,18 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ldm.config import Settings
-from ldm.errors import LdmError
+from ldm.errors import LdmError, system_error
 from ldm.feeds.spec import builtin_specs
 from ldm.governance import audit
+from ldm.governance.seal import seal_marts, seal_upgrade
 from ldm.linkage.engine import LinkageConfig
 from ldm.linkage.probabilistic import ProbabilisticConfig
-from ldm.load.loader import LoadSummary, load_folder
+from ldm.load.loader import LoadSummary, check_audit, check_key, load_folder
 from ldm.marts.build import build_marts
 from ldm.marts.expectations import validate_marts
 from ldm.progress import Progress
 from ldm.pseudonymise.batch import BatchResult, pseudonymise_folder
-from ldm.pseudonymise.keys import load_key
-from ldm.store import connect, upgrade
+from ldm.pseudonymise.keys import AUDIT, MasterKey, load_key
+from ldm.store import connect, current_revision, upgrade
+from ldm.store.lock import store_lock
 from ldm.validate.report import write_report
 
 
@@ -37,6 +42,7 @@ class RunReport:
     loaded: LoadSummary | None = None
     marts: str = ""
     audit_entries: int = 0
+    audit_head: audit.Head = audit.EMPTY
 
     @property
     def rows_in(self) -> int:
@@ -72,6 +78,33 @@ def _swap_in(work: Path, store: Path) -> None:
         os.replace(anchor, audit.anchor_path(store))
 
 
+def enough_space(free_bytes: int, store_bytes: int, extracts_bytes: int) -> bool:
+    """Whether a folder has room for a run: a copy of the store, and what the extracts may add to it.
+
+    A loaded extract takes well under its CSV size in the store and the seam; twice the extracts
+    plus the copy and 64 MB of working room is a margin, not a measurement of each run.
+    """
+    return free_bytes >= store_bytes + 2 * extracts_bytes + (64 << 20)
+
+
+def _manifests_of(result: BatchResult, seam: Path) -> list[Path]:
+    """The seam manifests of this run's extracts: those made now and those made for the same bytes before."""
+    made = [seam / m.feed / f"{m.output_file.removesuffix('.parquet')}.manifest.json" for m, _ in result.done]
+    return made + [earlier for _, earlier in result.resent]
+
+
+def _check_store(store: Path, key: MasterKey) -> None:
+    """Before anything is written: the store is under this key and passes its audit check."""
+    if not store.exists():
+        return
+    con = connect(store, read_only=True)
+    try:
+        check_key(con, store, key)
+        check_audit(con, store, key)
+    finally:
+        con.close()
+
+
 def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None = None) -> RunReport:
     if settings.store is None:
         raise LdmError("no store given: pass --store FILE or set LDM_STORE")
@@ -80,6 +113,15 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
         raise LdmError(f"folder {store.parent} for the store does not exist")
     key = load_key(settings.key_file)
     progress = progress or Progress(bars=False)
+    with store_lock(store, progress):
+        try:
+            return _run(extracts, settings, store, key, progress)
+        except OSError as error:
+            raise system_error(error, "(store unchanged)") from None
+
+
+def _run(extracts: Path, settings: Settings, store: Path, key: MasterKey, progress: Progress) -> RunReport:
+    _check_store(store, key)
     report = RunReport()
     today = settings.today or datetime.date.today()
     seam = settings.pseudonymised_dir()
@@ -96,43 +138,50 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
         )
         write_report(report.pseudonymised, seam)
     if report.pseudonymised.failed:
-        _, message = report.pseudonymised.failed[0]
-        raise LdmError(f"{message} (store unchanged)")
+        raise LdmError(f"{report.pseudonymised.failure_message()} (store unchanged)")
 
     work = store.with_name(store.name + ".run")
     for stale in _working_files(work):
-        stale.unlink(missing_ok=True)
+        stale.unlink(missing_ok=True)  # left by a killed run: the lock says no other run is using it
+    extracts_bytes = sum(path.stat().st_size for path in extracts.iterdir() if path.is_file())
+    store_bytes = store.stat().st_size if store.exists() else 0
+    free = shutil.disk_usage(store.parent).free
+    if not enough_space(free, store_bytes, extracts_bytes):
+        raise LdmError(
+            f"not enough free space in {store.parent}: {free / 1e9:.1f} GB free, a run needs about "
+            f"{(store_bytes + 2 * extracts_bytes) / 1e9:.1f} GB (a copy of the store and room to load); store unchanged"
+        )
     if store.exists():
-        _check_not_busy(store)
         shutil.copy2(store, work)
         if audit.anchor_path(store).exists():
             shutil.copy2(audit.anchor_path(store), audit.anchor_path(work))
     try:
         with _stage(report, progress, "migrate store"):
-            upgrade(work)
+            before = current_revision(work) if work.exists() else None
+            seal_upgrade(work, key, before, upgrade(work))
         with _stage(report, progress, "load, link and apply opt-outs", unit="row", bar=True):
             linkage = LinkageConfig(scoring=ProbabilisticConfig(threshold=settings.link_threshold))
             report.loaded = load_folder(
-                seam, work, progress=progress, linkage=linkage, advance=progress.advance
-            )
+                seam, work, key, progress=progress, linkage=linkage, advance=progress.advance,
+                only=_manifests_of(report.pseudonymised, seam), verify_first=False,
+            )  # fmt: skip
         with _stage(report, progress, "build and test marts (dbt)", unit="node", bar=True):
             variables = {"reporting_period_end": settings.reporting_period_end.isoformat()}
             report.marts = build_marts(work, store.parent / ".ldm-dbt", variables, progress.advance)
+            seal_marts(work, key, report.marts)
         with _stage(report, progress, "check marts (Great Expectations)"):
             failures = validate_marts(work)
             if failures:
                 raise LdmError(f"{len(failures)} mart expectation(s) failed, first: {failures[0]}")
-        with _stage(report, progress, "verify audit chain"):
+        with _stage(report, progress, "verify audit chain and data"):
             con = connect(work, read_only=True)
             try:
-                problems = audit.verify(con, audit.read_anchor(work))
-                report.audit_entries = con.execute(f"select count(*) from {audit.AUDIT_TABLE}").fetchall()[0][
-                    0
-                ]
+                verification = audit.verify(con, key.purpose_key(AUDIT), audit.read_anchor(work))
             finally:
                 con.close()
-            if problems:
-                raise LdmError(f"audit chain broken: {problems[0]}")
+            if verification.problems:
+                raise LdmError(f"audit check failed: {verification.problems[0]}")
+            report.audit_entries, report.audit_head = verification.entries, verification.head
     except BaseException as error:
         for leftover in _working_files(work):
             leftover.unlink(missing_ok=True)
@@ -141,8 +190,3 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
         raise
     _swap_in(work, store)
     return report
-
-
-def _check_not_busy(store: Path) -> None:
-    """Refuse to start while another process has the store open for writing."""
-    connect(store).close()

@@ -69,12 +69,17 @@ def print_summary(report: RunReport) -> None:
         for load in report.loaded.loaded:
             linked = sum(c.linked for c in load.steps)
             steps = ", ".join(f"{c.step} {c.linked:,}" for c in load.steps if c.linked)
+            again = (f"  already loaded {load.rows_resent:,}" if load.rows_resent else "") + (
+                f"  revised {load.rows_revised:,}" if load.rows_revised else "")  # fmt: skip
             print(f"  {load.feed:<20} loaded {load.rows_loaded:>11,}  linked {linked:>11,}  opted out "
-                  f"{load.withheld_by_opt_out:>8,}" + (f"  [{steps}]" if steps else ""))  # fmt: skip
+                  f"{load.withheld_by_opt_out:>8,}" + again + (f"  [{steps}]" if steps else ""))  # fmt: skip
         if report.loaded.already_loaded:
             print(f"batches already in the store: {len(report.loaded.already_loaded)}")
+        for name, first in report.loaded.duplicates:
+            print(f"{name}: the same bytes as {first}; loaded once")
     print(f"marts: {report.marts}; mart expectations passed")
-    print(f"audit log: {report.audit_entries} entries, chain intact")
+    print(f"audit: {report.audit_entries} entries, keyed chain intact, every table as recorded")
+    print(f"audit head {report.audit_head} (keep it: ldm audit verify --expect-head {report.audit_head})")
     for stage, seconds in report.seconds.items():
         print(f"  {stage:<32} {seconds:8.1f} s")
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import DeclarativeBase
 
+from ldm.sql import literal
+
 ANALYST_SCHEMA = "main"  # DuckDB's default schema: analyst tables are declared without a schema
 LINKAGE_SCHEMA = "linkage"
 GOVERNANCE_SCHEMA = "governance"
@@ -42,7 +44,7 @@ def sequence(name: str, schema: str) -> sa.Sequence:
 
 def next_value(seq: sa.Sequence) -> sa.TextClause:
     """A server default drawing from `seq`, so that plain SQL inserts (not only the ORM) get ids."""
-    return sa.text(f"nextval('{seq.schema}.{seq.name}')")
+    return sa.text(f"nextval({literal(f'{seq.schema}.{seq.name}')})")
 
 
 def table_args(comment: str, schema: str | None = None) -> dict[str, str]:

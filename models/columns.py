@@ -11,7 +11,7 @@ import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-KEY_ORDER, DEMOGRAPHICS_ORDER = -100, 100
+KEY_ORDER, DEMOGRAPHICS_ORDER, ADDED_ORDER = -100, 100, 200  # ADDED: columns added by a later migration
 
 
 class ActivityRow:
@@ -59,6 +59,13 @@ class ActivityRow:
         sort_order=KEY_ORDER,
         comment="True when the record carried an NHS number that passes the Modulus 11 check; "
         "false when it was missing or invalid",
+    )
+    # Added by migration 0003, so it is the last column of every activity table.
+    record_digest: Mapped[int | None] = mapped_column(
+        sa.BigInteger,
+        sort_order=ADDED_ORDER,
+        comment="Digest of the record's pseudonymised content (63 bits of DuckDB's hash): recognises the "
+        "same record sent again; NULL for rows loaded before ldm recorded it",
     )
 
 

@@ -73,6 +73,11 @@ class Batch(Base):
     finished_at: Mapped[datetime.datetime | None] = _at("When pseudonymisation finished")
     loaded_at: Mapped[datetime.datetime | None] = _at("When the batch was committed to the store")
     status: Mapped[str] = _text("Batch status, e.g. loaded, refused, superseded", nullable=False)
+    # Added by migration 0003.
+    rows_resent: Mapped[int | None] = _count("Accepted rows already in the store (not loaded again)")
+    rows_revised: Mapped[int | None] = _count(
+        "Accepted rows that replaced an earlier version of the same record (same record key)"
+    )
 
 
 class QuarantineCount(Base):
@@ -182,3 +187,24 @@ class AuditLogEntry(Base):
     detail: Mapped[str | None] = _text("Details as JSON text (counts, checksums); never an identifier")
     previous_hash: Mapped[str | None] = _text("entry_hash of the previous entry; NULL for the first")
     entry_hash: Mapped[str] = _text("SHA-256 (hex) over this entry and previous_hash", nullable=False)
+    # Added by migration 0003.
+    scheme: Mapped[str | None] = _text(
+        "How entry_hash seals the entry: 'hmac-sha256' under the audit key; NULL for the unkeyed "
+        "SHA-256 of entries written before keyed audit"
+    )
+
+
+class AuditHead(Base):
+    """The newest audit entry, kept in the store under a MAC: cutting entries from the end shows."""
+
+    __tablename__ = "audit_head"
+    __table_args__ = table_args(
+        "The newest entry of the audit chain, kept in the store under a MAC", GOVERNANCE_SCHEMA
+    )
+
+    head_id: Mapped[int] = mapped_column(
+        sa.SmallInteger, primary_key=True, autoincrement=False, comment="Always 1"
+    )
+    seq: Mapped[int] = _count("seq of the newest audit entry", nullable=False)
+    entry_hash: Mapped[str] = _text("entry_hash of the newest audit entry", nullable=False)
+    head_mac: Mapped[str] = _text("HMAC of (seq, entry_hash) under the audit key", nullable=False)

@@ -45,7 +45,7 @@ def loaded(tmp_path_factory):
     key = init_key(root / "ldm.key")
     pseudonymise_folder(root / "extracts", root / "out", key, builtin_specs(), TODAY)
     store = fresh_store(root / "store.duckdb")
-    summary = load_folder(root / "out", store)
+    summary = load_folder(root / "out", store, key)
     return root, key, store, summary
 
 
@@ -116,20 +116,20 @@ def test_no_identifier_or_key_in_the_store(loaded):
 
 
 def test_a_batch_already_loaded_is_refused_and_replace_reloads_it(loaded, tmp_path):
-    root, _, store, _ = loaded
+    root, key, store, _ = loaded
     copy = tmp_path / "store.duckdb"
     shutil.copy(store, copy)
     shutil.copy(str(store) + ".audit-head", str(copy) + ".audit-head")
-    again = load_folder(root / "out", copy)
+    again = load_folder(root / "out", copy, key)
     assert not again.loaded and len(again.already_loaded) == 7
     persons_before = query(copy, "select count(*), sum(person_id) from main.persons")
     counts_before = query(copy, "select count(*) from main.gp_events")
-    replaced = load_folder(root / "out", copy, replace=True)
+    replaced = load_folder(root / "out", copy, key, replace=True)
     assert len(replaced.loaded) == 7
     assert query(copy, "select count(*), sum(person_id) from main.persons") == persons_before  # stable ids
     assert query(copy, "select count(*) from main.gp_events") == counts_before
     assert query(copy, "select count(*) from governance.batches where status = 'superseded'")[0][0] == 7
-    assert main(["audit", "verify", "--store", str(copy)]) == 0
+    assert main(["audit", "verify", "--store", str(copy), "--key-file", str(root / "ldm.key")]) == 0
 
 
 def snapshot(store: Path) -> list:
@@ -141,7 +141,7 @@ def snapshot(store: Path) -> list:
 @pytest.mark.parametrize("manifest_updated", [False, True])
 def test_a_failing_batch_leaves_the_store_as_it_was(loaded, tmp_path, manifest_updated):
     """A file changed after pseudonymisation, or one whose rows cannot all be staged, fails mid-batch."""
-    root, _, store, _ = loaded
+    root, key, store, _ = loaded
     copy = tmp_path / "store.duckdb"
     shutil.copy(store, copy)
     shutil.copy(str(store) + ".audit-head", str(copy) + ".audit-head")
@@ -162,9 +162,9 @@ def test_a_failing_batch_leaves_the_store_as_it_was(loaded, tmp_path, manifest_u
         document["output_sha256"] = file_sha256(parquet)
     manifest.write_text(json.dumps(document))
     with pytest.raises(LdmError, match="rows could be staged" if manifest_updated else "SHA-256 differs"):
-        load_folder(broken, copy)
+        load_folder(broken, copy, key)
     assert snapshot(copy) == before
-    assert main(["audit", "verify", "--store", str(copy)]) == 0
+    assert main(["audit", "verify", "--store", str(copy), "--key-file", str(root / "ldm.key")]) == 0
 
 
 def test_a_killed_load_leaves_whole_batches_only(tmp_path):
@@ -173,7 +173,8 @@ def test_a_killed_load_leaves_whole_batches_only(tmp_path):
     pseudonymise_folder(tmp_path / "sample" / "extracts", tmp_path / "out", key, builtin_specs(), TODAY)
     store = fresh_store(tmp_path / "store.duckdb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "ldm.cli", "load", "--pseudonymised", str(tmp_path / "out"), "--store", str(store)],
+        [sys.executable, "-m", "ldm.cli", "load", "--pseudonymised", str(tmp_path / "out"), "--store", str(store),
+         "--key-file", str(tmp_path / "k.key")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(4)
@@ -191,19 +192,20 @@ def test_a_killed_load_leaves_whole_batches_only(tmp_path):
             ).fetchall()
             assert stored[0][0] == rows_loaded
     con.close()
-    assert main(["audit", "verify", "--store", str(store)]) == 0
-    finished = load_folder(tmp_path / "out", store)  # the rest loads on the next run
+    assert main(["audit", "verify", "--store", str(store), "--key-file", str(tmp_path / "k.key")]) == 0
+    finished = load_folder(tmp_path / "out", store, key)  # the rest loads on the next run
     assert len(finished.loaded) + len(finished.already_loaded) == 7
 
 
 def test_a_second_writer_is_told_the_store_is_busy(loaded, tmp_path):
-    _, _, store, _ = loaded
+    root, _, store, _ = loaded
     copy = tmp_path / "store.duckdb"
     shutil.copy(store, copy)
     holder = duckdb.connect(str(copy))
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "ldm.cli", "load", "--pseudonymised", str(tmp_path), "--store", str(copy)],
+            [sys.executable, "-m", "ldm.cli", "load", "--pseudonymised", str(tmp_path), "--store", str(copy),
+             "--key-file", str(root / "ldm.key")],
             capture_output=True, text=True,
         )  # fmt: skip
     finally:
@@ -233,7 +235,7 @@ def test_a_person_who_opts_out_later_is_removed(loaded, tmp_path):
     listed = (root / "extracts" / "national_data_opt_out.csv").read_text().splitlines()
     (incoming / "national_data_opt_out_2.csv").write_text("\n".join(listed + leaving) + "\n")
     pseudonymise_folder(incoming, root / "out_later", key, builtin_specs(), TODAY)
-    summary = load_folder(root / "out_later", copy)
+    summary = load_folder(root / "out_later", copy, key)
     assert summary.loaded[0].persons_removed == 5
     for table in ("persons", *FEED_TABLES.values()):
         assert (
@@ -265,22 +267,26 @@ def test_a_person_who_opts_out_later_is_removed(loaded, tmp_path):
     ],
 )
 def test_audit_verify_names_the_tampered_entry(loaded, tmp_path, capsys, tamper, named):
-    _, _, store, _ = loaded
+    root, _, store, _ = loaded
     copy = tmp_path / "store.duckdb"
     shutil.copy(store, copy)
     shutil.copy(str(store) + ".audit-head", str(copy) + ".audit-head")
-    assert main(["audit", "verify", "--store", str(copy)]) == 0
+    assert main(["audit", "verify", "--store", str(copy), "--key-file", str(root / "ldm.key")]) == 0
     con = duckdb.connect(str(copy))
     con.execute(tamper)
     con.close()
     capsys.readouterr()
-    assert main(["audit", "verify", "--store", str(copy)]) == 1
+    assert main(["audit", "verify", "--store", str(copy), "--key-file", str(root / "ldm.key")]) == 1
     assert named in capsys.readouterr().err
 
 
 def test_audit_report_tells_an_ig_lead_what_happened(loaded, tmp_path):
-    _, _, store, _ = loaded
-    assert main(["audit", "report", "--store", str(store), "--out", str(tmp_path / "report.md")]) == 0
+    root, _, store, _ = loaded
+    out = str(tmp_path / "report.md")
+    assert (
+        main(["audit", "report", "--store", str(store), "--out", out, "--key-file", str(root / "ldm.key")])
+        == 0
+    )
     text = (tmp_path / "report.md").read_text()
     for heading in (
         "What came in",
@@ -290,7 +296,7 @@ def test_audit_report_tells_an_ig_lead_what_happened(loaded, tmp_path):
         "IMD quintile",
     ):
         assert heading in text
-    assert "Audit chain: intact." in text
+    assert "Audit chain: intact, 7 entries" in text
 
 
 def nhs_number_with_check_digit(stem: int) -> str | None:
@@ -341,7 +347,7 @@ def test_next_month_updates_persons_and_adds_activity(loaded, tmp_path):
     assert not result.failed, result.failed
     shutil.copytree(root / "out", tmp_path / "all", dirs_exist_ok=True)
     shutil.copytree(root / "out_month2", tmp_path / "all", dirs_exist_ok=True)
-    summary = load_folder(tmp_path / "all", copy)
+    summary = load_folder(tmp_path / "all", copy, key)
     assert len(summary.already_loaded) == 7 and [b.feed for b in summary.loaded] == [
         "gp_registrations",
         "gp_events",
@@ -362,4 +368,4 @@ def test_next_month_updates_persons_and_adds_activity(loaded, tmp_path):
         copy, "select person_id, count(*) from main.gp_events where record_id >= 900001 group by 1"
     )
     assert dict(events) == {ids[newcomer]: 2, ids[leaver]: 1}
-    assert main(["audit", "verify", "--store", str(copy)]) == 0
+    assert main(["audit", "verify", "--store", str(copy), "--key-file", str(root / "ldm.key")]) == 0

@@ -18,9 +18,10 @@ import models
 from ldm import store
 from ldm.cli import main
 from ldm.errors import LdmError
+from ldm.load.loader import FEED_TABLES
 from models.governance import Batch
 
-FIRST, HEAD = "0001_initial", "0002_persons_ethnic_category"
+FIRST, SECOND, HEAD = "0001_initial", "0002_persons_ethnic_category", "0003_record_digests_keyed_audit"
 VERSION_TABLE = ("governance", "alembic_version")
 
 # What DuckDB itself says the store is; alembic_version is Alembic's, not the models'.
@@ -82,7 +83,7 @@ def test_upgrade_from_empty_builds_every_table(store_file: Path) -> None:
     con.close()
     assert tables == model_tables() | {VERSION_TABLE}
     assert sequences == set(models.metadata._sequences)
-    assert len(tables) == 20
+    assert len(tables) == 21
 
 
 def test_migrations_build_exactly_what_the_models_describe(store_file: Path, tmp_path: Path) -> None:
@@ -225,7 +226,7 @@ def test_second_migration_keeps_every_row_and_fills_the_new_column(store_file: P
     store.upgrade(store_file, FIRST)
     fill(store_file, rows=500)
     before = contents(store_file, {})
-    assert store.upgrade(store_file) == HEAD
+    assert store.upgrade(store_file, SECOND) == SECOND
     after = contents(store_file, {"persons": "ethnic_category"})
     assert after == before
     assert sum(len(rows) for rows in after.values()) == 500 * 19 + 500
@@ -240,11 +241,37 @@ def test_second_migration_keeps_every_row_and_fills_the_new_column(store_file: P
     assert "ethnic category" in comment
 
 
+ADDED_BY_THIRD = {table: "record_digest" for table in FEED_TABLES.values()} | {
+    "batches": "rows_resent, rows_revised",
+    "audit_log": "scheme",
+}
+
+
+def test_third_migration_keeps_every_row_and_adds_digests_and_the_audit_head(store_file: Path) -> None:
+    store.upgrade(store_file, SECOND)
+    fill(store_file, rows=200)
+    before = contents(store_file, {})
+    assert store.upgrade(store_file) == HEAD
+    after = contents(store_file, ADDED_BY_THIRD)
+    after.pop("governance.audit_head")
+    assert after == before
+    con = store.connect(store_file, read_only=True)
+    new = con.execute(
+        "select count(*) from registrations where record_digest is not null union all "
+        "select count(*) from governance.audit_head"
+    ).fetchall()
+    con.close()
+    assert new == [(0,), (0,)]  # earlier rows have no digest; the head is written by the first keyed entry
+    assert store.downgrade(store_file, SECOND) == SECOND
+    assert contents(store_file, {}) == before
+
+
 def test_downgrade_and_upgrade_round_trip(store_file: Path) -> None:
     store.upgrade(store_file)
     built = catalog(store_file)
     fill(store_file, rows=50)
-    kept = contents(store_file, {"persons": "ethnic_category"})
+    kept = contents(store_file, {"persons": "ethnic_category", **ADDED_BY_THIRD})
+    kept.pop("governance.audit_head")
     assert store.downgrade(store_file, FIRST) == FIRST
     assert contents(store_file, {}) == kept
     assert store.downgrade(store_file, "base") is None

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import duckdb
 
 from ldm.export.rules import MartRules, Rules
-from ldm.sql import quoted
+from ldm.sql import literal, quoted
 
 ROWS = "export_rows"
 CELLS = "export_cells"
@@ -50,7 +50,7 @@ def suppress(con: duckdb.DuckDBPyConnection, rules: Rules, mart: MartRules) -> S
     con.execute(
         f"create or replace temp table {CELLS} as "
         + " union all ".join(
-            f"select row_id, '{c}' as col, cast({quoted(c)} as bigint) as value, "
+            f"select row_id, {literal(c)} as col, cast({quoted(c)} as bigint) as value, "
             f"coalesce({quoted(c)} {small}, false) as suppressed, "
             f"case when {quoted(c)} {small} then 'small' end as reason from {ROWS}"
             for c in mart.counts
@@ -59,10 +59,10 @@ def suppress(con: duckdb.DuckDBPyConnection, rules: Rules, mart: MartRules) -> S
     for rule in mart.complements:
         con.execute(
             f"""update {CELLS} set suppressed = true, reason = 'complement'
-                where col = '{rule.part}' and not suppressed and row_id in (
+                where col = {literal(rule.part)} and not suppressed and row_id in (
                     select t.row_id from {ROWS} as t
                     where ({rule.where}) and t.{quoted(rule.total)} - t.{quoted(rule.part)} {small})
-                and row_id not in (select row_id from {CELLS} where col = '{rule.total}' and suppressed)"""
+                and row_id not in (select row_id from {CELLS} where col = {literal(rule.total)} and suppressed)"""
         )
     for rule in mart.inherit:
         on = " and ".join(f"s.{quoted(column)} = {expression}" for column, expression in rule.match)
@@ -91,9 +91,10 @@ def _secondary(con: duckdb.DuckDBPyConnection, mart: MartRules) -> None:
     for number, group in enumerate(mart.groups):
         key = "[" + ", ".join(f"cast({expression} as varchar)" for expression in group.by) + "]"
         for cell in group.cells:
-            label = f"'{number}:{cell.column}'" if group.per_column else f"'{number}'"
+            label = literal(f"{number}:{cell.column}" if group.per_column else number)
             members.append(
-                f"select {label} as g, {key} as k, t.row_id, '{cell.column}' as col, {cell.priority} as priority "
+                f"select {label} as g, {key} as k, t.row_id, {literal(cell.column)} as col, "
+                f"{cell.priority} as priority "
                 f"from {ROWS} as t where ({cell.where})"
             )
     if not members:
@@ -129,7 +130,9 @@ def published_sql(rules: Rules, mart: MartRules, columns: list[str]) -> str:
     export_row_id keeps the declared order; it is dropped when the files are written.
     """
     derived = {d.column: d for d in mart.derived}
-    flags = ", ".join(f"bool_or(col = '{c}' and suppressed) as {quoted('s_' + c)}" for c in mart.counts)
+    flags = ", ".join(
+        f"bool_or(col = {literal(c)} and suppressed) as {quoted('s_' + c)}" for c in mart.counts
+    )
     select = []
     for column in columns:
         name = quoted(column)

@@ -68,6 +68,9 @@ class FeedSpec:
     columns: tuple[Column, ...]
     event_date: str | None
     path: Path
+    # Canonical columns that identify a record across extracts (the provider's key); empty when the
+    # provider has none, and then the record's whole content identifies it.
+    record_key: tuple[str, ...] = ()
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -117,6 +120,15 @@ def load_spec(path: Path) -> FeedSpec:
     event_date = raw.get("event_date")
     if event_date and event_date not in names:
         raise _fail(path, f"event_date '{event_date}' is not a column")
+    record_key = raw.get("record_key") or []
+    if not isinstance(record_key, list) or not all(isinstance(name, str) for name in record_key):
+        raise _fail(path, "record_key must be a list of column names")
+    for name in record_key:
+        column = next((c for c in columns if c.name == name), None)
+        if column is None:
+            raise _fail(path, f"record_key names '{name}', which is not a column")
+        if column.is_identifier:
+            raise _fail(path, f"record_key names '{name}', an identifier, which never crosses the seam")
     return FeedSpec(
         feed=raw["feed"],
         spec_version=int(raw["spec_version"]),
@@ -127,6 +139,7 @@ def load_spec(path: Path) -> FeedSpec:
         columns=tuple(columns),
         event_date=event_date,
         path=path,
+        record_key=tuple(record_key),
     )
 
 

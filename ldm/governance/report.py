@@ -9,6 +9,7 @@ import duckdb
 
 from ldm.governance import audit
 from ldm.load.loader import FEED_TABLES
+from ldm.sql import literal, quoted
 
 ACTIVITY = tuple(FEED_TABLES.values())
 
@@ -27,22 +28,32 @@ def _table(con, sql: str, params: list) -> list[str]:
     return lines if rows else ["(none)"]
 
 
-def audit_report(con: duckdb.DuckDBPyConnection, batches: list[int] | None, anchor: str | None) -> str:
+def audit_report(
+    con: duckdb.DuckDBPyConnection, batches: list[int] | None, anchor: audit.Head | None, key: bytes | None
+) -> str:
+    """The report; the chain is verified when the audit key is given (it cannot be checked without it)."""
     chosen = batches or [
         b for (b,) in con.execute("select batch_id from governance.batches order by 1").fetchall()
     ]
     ids = chosen or [-1]
     marks = ", ".join("?" for _ in ids)
     lines = ["# Audit report", ""]
-    problems = audit.verify(con, anchor)
-    lines.append(
-        "Audit chain: " + ("intact." if not problems else "BROKEN: " + "; ".join(map(str, problems)))
-    )
+    if key is None:
+        lines.append("Audit chain: not verified (no key given; run `ldm audit verify` with the key file).")
+    else:
+        verification = audit.verify(con, key, anchor)
+        problems = verification.problems
+        lines.append(
+            f"Audit chain: intact, {verification.entries} entries, head {verification.head}."
+            if not problems
+            else "Audit chain: BROKEN: " + "; ".join(map(str, problems))
+        )
     lines += ["", "## What came in", ""]
     lines += _table(
         con,
         f"""select batch_id, feed, input_file, left(input_sha256, 16) as sha256_prefix, rows_in,
-                                rows_accepted, rows_quarantined, rows_loaded, key_id, operator, status, loaded_at
+                                rows_accepted, rows_quarantined, rows_resent, rows_revised, rows_loaded, key_id,
+                                operator, status, loaded_at
                          from governance.batches where batch_id in ({marks}) order by batch_id""",
         ids,
     )
@@ -70,7 +81,7 @@ def audit_report(con: duckdb.DuckDBPyConnection, batches: list[int] | None, anch
         ids,
     )
     union = " union all ".join(
-        f"select '{t}' as feed, batch_id, person_id, imd_quintile from main.{t}"
+        f"select {literal(t)} as feed, batch_id, person_id, imd_quintile from main.{quoted(t)}"
         for t in ACTIVITY
         if t != "gp_events"
     )

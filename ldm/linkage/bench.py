@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         con = duckdb.connect()
         con.execute(f"set threads = {int(args.threads)}")
         con.execute("set enable_progress_bar = false")
-        con.execute(f"set memory_limit = '{args.memory_limit}'")
+        con.execute("set memory_limit = ?", [args.memory_limit])
         report = quality._link_and_measure(con, pseudonymised, work / "sample" / "ground_truth", None)
     run = report.run
     for step, seconds in run.seconds.items():

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from ldm.sql import literal
+
 NHS_CONFLICT = "c.nhs_key is not null and s.nhs_key is not null and c.nhs_key <> s.nhs_key"
 
 
@@ -85,8 +87,8 @@ def step_sql(step: Step) -> str:
         insert into lk_decided
         select c.combo_id,
                case when count(distinct s.spine_row) = 1 then min(s.spine_row) end as spine_row,
-               case when count(distinct s.spine_row) = 1 then '{step.name}'
-                    else 'ambiguous:{step.name}' end as step,
+               case when count(distinct s.spine_row) = 1 then {literal(step.name)}
+                    else {literal("ambiguous:" + step.name)} end as step,
                cast(null as double) as weight,
                count(distinct s.spine_row) as candidates
         from (select * from lk_combo anti join lk_decided using (combo_id)) c
@@ -102,7 +104,7 @@ def learn(con: duckdb.DuckDBPyConnection, step: Step) -> None:
     it ambiguous instead of trusting either.
     """
     column = LEARNT_COLUMN[step.name]
-    teaching = ", ".join(f"'{name}'" for name in TEACHING_STEPS[step.name])
+    teaching = ", ".join(literal(name) for name in TEACHING_STEPS[step.name])
     con.execute(
         f"""
         create or replace temp table lk_learnt_{column} as

@@ -17,6 +17,7 @@ import duckdb
 from ldm.linkage import deterministic
 from ldm.linkage.columns import TOKEN_COLUMNS, VALID_NHS_TOKEN, columns_of, quoted, token_select
 from ldm.linkage.probabilistic import ProbabilisticConfig, score
+from ldm.sql import literal
 
 ALGORITHM_VERSION = "ldm-linkage-1"
 UNLINKED = "unlinked"
@@ -84,8 +85,8 @@ def result_select(
     )
     kept = "".join(f", r.{quoted(name)}" for name in carry)
     return f"""
-        select r.{quoted(record_key)} as record_key{kept}, s.person_id, coalesce(d.step, '{UNLINKED}') as step,
-               d.weight, coalesce(d.candidates, 0) as candidates, '{ALGORITHM_VERSION}' as algorithm_version
+        select r.{quoted(record_key)} as record_key{kept}, s.person_id, coalesce(d.step, {literal(UNLINKED)}) as step,
+               d.weight, coalesce(d.candidates, 0) as candidates, {literal(ALGORITHM_VERSION)} as algorithm_version
         from {records} r
         join lk_combo c on {join or "true"}
         left join lk_decided d using (combo_id)
@@ -147,8 +148,8 @@ def link(
     run = decide(con, spine, records, config)
     run.table = out
     began = time.perf_counter()
-    con.execute(f"create or replace temp table {out} as {result_select(con, records, record_key)}")
+    con.execute(f"create or replace temp table {quoted(out)} as {result_select(con, records, record_key)}")
     run.seconds["result"] = time.perf_counter() - began
-    run.records = con.execute(f"select count(*) from {out}").fetchall()[0][0]
+    run.records = con.execute(f"select count(*) from {quoted(out)}").fetchall()[0][0]
     run.seconds["total"] = time.perf_counter() - started
     return run

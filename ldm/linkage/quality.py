@@ -21,6 +21,7 @@ from ldm.linkage.columns import VALID_NHS_TOKEN
 from ldm.linkage.engine import LinkageConfig, LinkageRun, link
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.keys import init_key
+from ldm.sql import literal
 from ldm.synthetic.config import ACTIVITY_FEEDS
 
 AGE_BANDS = (
@@ -129,7 +130,7 @@ def run_on_sample(
 
 
 def _parquet(folder: Path, feed: str) -> str:
-    return f"read_parquet('{folder / feed}/*.parquet', union_by_name = true)"
+    return f"read_parquet({literal(folder / feed / '*.parquet')}, union_by_name = true)"
 
 
 def _link_and_measure(
@@ -138,7 +139,7 @@ def _link_and_measure(
     build_spine(con, _parquet(pseudonymised, "gp_registrations"))
     feeds = [f for f in ACTIVITY_FEEDS if (pseudonymised / f).is_dir()]
     union = " union all by name ".join(
-        f"select '{feed}' as feed, * from {_parquet(pseudonymised, feed)}" for feed in feeds
+        f"select {literal(feed)} as feed, * from {_parquet(pseudonymised, feed)}" for feed in feeds
     )
     con.execute(
         "create or replace temp table qa_records as "
@@ -148,7 +149,7 @@ def _link_and_measure(
     as_of = datetime.date(2025, 3, 31)
     con.execute(
         f"""create or replace temp table qa_truth as
-            select distinct feed, record_id, person_key from '{truth}/records.parquet'"""
+            select distinct feed, record_id, person_key from {literal(truth / "records.parquet")}"""
     )
     con.execute(
         f"""create or replace temp table qa_scored as
@@ -160,12 +161,12 @@ def _link_and_measure(
                    t.person_key, k.person_key as person_key_linked,
                    t.person_key in (select person_key from spine_keys) as true_spine,
                    (p.imd_decile + 1) // 2 as imd_quintile,
-                   date_sub('year', p.date_of_birth, date '{as_of}') as age,
+                   date_sub('year', p.date_of_birth, date {literal(as_of.isoformat())}) as age,
                    p.sex as true_sex
             from {run.table} l
             join qa_records r using (record_key)
             join qa_truth t on t.feed = r.feed and t.record_id = r.record_id
-            join '{truth}/persons.parquet' p on p.person_key = t.person_key
+            join {literal(truth / "persons.parquet")} p on p.person_key = t.person_key
             left join spine_keys k on k.person_id = l.person_id"""
     )
     report = evaluate(con, "qa_scored")

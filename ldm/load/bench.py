@@ -11,6 +11,7 @@ from pathlib import Path
 from ldm.benchmark import peak_memory_mb
 from ldm.linkage.bench import prepare
 from ldm.load.loader import load_folder
+from ldm.pseudonymise.keys import load_key
 from ldm.store import upgrade
 
 
@@ -37,7 +38,10 @@ def run_bench(args: argparse.Namespace) -> int:
         started, cpu_started = time.perf_counter(), _cpu_seconds()
         batch_started = [started]
         summary = load_folder(
-            pseudonymised, store, progress=lambda _: batch_started.append(time.perf_counter())
+            pseudonymised,
+            store,
+            load_key(work / "bench.key"),
+            progress=lambda line: line.startswith("took over") or batch_started.append(time.perf_counter()),
         )
         seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
     ends = [*batch_started[2:], started + seconds]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from ldm.errors import LdmError
 from ldm.governance import audit
 from ldm.governance.report import audit_report
 from ldm.load.loader import load_folder
+from ldm.pseudonymise.keys import AUDIT, KEY_FILE_ENV, load_key
 from ldm.store import connect
 
 
@@ -26,16 +28,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     load.add_argument("--pseudonymised", type=Path, required=True, help="folder of pseudonymised extracts")
     load.add_argument("--store", type=Path, required=True, help="the store (DuckDB file)")
     load.add_argument("--replace", action="store_true", help="reload extracts already loaded (same checksum)")
+    load.add_argument("--key-file", type=Path, help=f"the store's master key file (default: ${KEY_FILE_ENV})")
     load.set_defaults(handler=run_load)
 
     audit_parser = subparsers.add_parser("audit", help="verify the audit chain or report on batches for IG")
     actions = audit_parser.add_subparsers(dest="audit_command", metavar="ACTION")
     verify = actions.add_parser(
         "verify",
-        help="check the hash chain of the audit log",
-        description="Exit 1 and name the entry when any audit entry was edited, deleted or inserted.",
+        help="check the keyed audit chain and the data it records",
+        description="Exit 1, naming each problem, when an audit entry was edited, deleted or inserted, entries "
+        "were cut from the end, or a row of a governance, linkage, analyst or mart table differs from what "
+        "the chain recorded. The chain is keyed, so the store's key file is needed.",
     )
     verify.add_argument("--store", type=Path, required=True, help="the store (DuckDB file)")
+    verify.add_argument(
+        "--key-file", type=Path, help=f"the store's master key file (default: ${KEY_FILE_ENV})"
+    )
+    verify.add_argument(
+        "--expect-head",
+        type=audit.Head.parse,
+        metavar="SEQ:HASH",
+        help="an audit head kept from an earlier run: the chain must still hold it",
+    )
     verify.set_defaults(handler=run_verify)
     report = actions.add_parser(
         "report",
@@ -46,48 +60,60 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument("--store", type=Path, required=True, help="the store (DuckDB file)")
     report.add_argument("--batch", type=int, action="append", help="only this batch (repeatable)")
     report.add_argument("--out", type=Path, help="write to this file instead of standard output")
+    report.add_argument("--key-file", type=Path, help="the store's master key file, to verify the chain")
     report.set_defaults(handler=run_report)
     audit_parser.set_defaults(handler=lambda args: audit_parser.print_help() or 2)
 
 
 def run_load(args: argparse.Namespace) -> int:
     summary = load_folder(
-        args.pseudonymised, args.store, args.replace, progress=lambda m: print(f"  {m}", file=sys.stderr)
+        args.pseudonymised,
+        args.store,
+        load_key(args.key_file),
+        args.replace,
+        progress=lambda m: print(f"  {m}", file=sys.stderr),
     )
     for load in summary.loaded:
         links = ", ".join(f"{c.step} {c.linked:,}" for c in load.steps if c.linked)
         print(
             f"batch {load.batch_id:>3} {load.feed:<20} {load.rows_accepted:>10,} accepted {load.rows_loaded:>10,} "
-            f"loaded {load.withheld_by_opt_out:>7,} withheld/removed by opt-out"
-            + (f"; linked: {links}" if links else "")
+            f"loaded {load.withheld_by_opt_out:>7,} withheld/removed by opt-out {load.rows_resent:>7,} already "
+            f"loaded {load.rows_revised:>7,} revised" + (f"; linked: {links}" if links else "")
         )
     for name, batch_id in summary.already_loaded:
         print(f"{name}: already loaded as batch {batch_id} (same checksum); use --replace to reload")
-    print(f"audit head {summary.audit_head}")
+    for name, first in summary.duplicates:
+        print(f"{name}: the same bytes as {first}; loaded once")
+    print(f"audit head {summary.audit_head} (keep it: ldm audit verify --expect-head {summary.audit_head})")
     return 0
 
 
 def run_verify(args: argparse.Namespace) -> int:
     anchor = audit.read_anchor(args.store)
+    key = load_key(args.key_file).purpose_key(AUDIT)
     con = connect(args.store, read_only=True)
     try:
-        problems = audit.verify(con, anchor)
-        entries = con.execute(f"select count(*) from {audit.AUDIT_TABLE}").fetchone()[0]
+        result = audit.verify(con, key, anchor, args.expect_head)
     finally:
         con.close()
-    if problems:
-        for problem in problems:
-            print(f"audit log broken: {problem}", file=sys.stderr)
+    if result.problems:
+        for problem in result.problems:
+            print(f"audit check failed: {problem}", file=sys.stderr)
         return 1
-    where = "and ends at the anchor" if anchor else "(no anchor file found beside the store)"
-    print(f"audit log intact: {entries} entries, hash chain unbroken {where}")
+    where = "ends at the anchor file" if anchor else "no anchor file beside the store"
+    data = "every table matches what the chain recorded" if result.data_checked else "no data recorded yet"
+    print(
+        f"audit intact: {result.entries} entries, keyed chain unbroken, {where}; {data}; head {result.head}"
+    )
     return 0
 
 
 def run_report(args: argparse.Namespace) -> int:
+    given = args.key_file or os.environ.get(KEY_FILE_ENV)
+    key = load_key(args.key_file).purpose_key(AUDIT) if given else None
     con = connect(args.store, read_only=True)
     try:
-        text = audit_report(con, args.batch, audit.read_anchor(args.store))
+        text = audit_report(con, args.batch, audit.read_anchor(args.store), key)
     finally:
         con.close()
     if args.out:

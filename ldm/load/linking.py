@@ -15,9 +15,11 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from ldm.linkage.columns import columns_of
 from ldm.linkage.deterministic import DETERMINISTIC_STEPS
 from ldm.linkage.engine import ALGORITHM_VERSION, UNLINKED, LinkageConfig, decide, result_select
-from ldm.sql import quoted
+from ldm.load import records
+from ldm.sql import literal, quoted
 
 PROBABILISTIC = "probabilistic"
 LINKING_MEMORY = "5GB"  # DuckDB spills beyond this, keeping the whole load under 8 GB at city scale
@@ -65,15 +67,25 @@ def link_extract(
     opted_out_tokens: pa.Table,
     opted_out_persons: pa.Table,
     config: LinkageConfig | None = None,
+    skipped: pa.Table | None = None,
 ) -> Staged:
-    """Write `staged` (Parquet): the given `columns` of every row of `parquet` that has a row number,
-    with its person_id, link_step, link_weight, candidates, algorithm_version and `withheld` (its
-    valid NHS number, or its person, has opted out). Written to a file, not returned, so that tens
-    of millions of links never sit in Python memory."""
+    """Write `staged` (Parquet): the given `columns` of every row of `parquet` that has a row number
+    and is not in `skipped` (row numbers of records the store already holds), with its record_digest,
+    person_id, link_step, link_weight, candidates, algorithm_version and `withheld` (its valid NHS
+    number, or its person, has opted out). Written to a file, not returned, so that tens of millions
+    of links never sit in Python memory."""
     work = duckdb.connect(config={"memory_limit": LINKING_MEMORY, "preserve_insertion_order": False})
     try:
         work.execute("set enable_progress_bar = false")
-        work.execute(f"create view records as select * from read_parquet('{parquet}')")
+        seam = f"read_parquet({literal(parquet)})"
+        digest = records.digest_sql(columns_of(work, seam))
+        work.register(
+            "skipped", skipped if skipped is not None else pa.table({"row_number": pa.array([], pa.int64())})
+        )
+        work.execute(
+            f"""create view records as select *, {digest} as record_digest from {seam}
+                where row_number not in (select row_number from skipped)"""
+        )
         work.register("opted_out_tokens", opted_out_tokens)
         work.register("opted_out_persons", opted_out_persons)
         work.register("spine_stream", spine)
@@ -83,8 +95,9 @@ def link_extract(
         carry += [name for name in ("nhs_number_valid", "nhs_number_token") if name not in carry]
         if work.execute("select count(*) from spine").fetchall()[0][0] == 0:
             links = f"""select row_number as record_key, {", ".join(map(quoted, carry))},
-                               cast(null as bigint) as person_id, '{UNLINKED}' as step, cast(null as double) as weight,
-                               0::bigint as candidates, '{ALGORITHM_VERSION}' as algorithm_version
+                               cast(null as bigint) as person_id, {literal(UNLINKED)} as step,
+                               cast(null as double) as weight, 0::bigint as candidates,
+                               {literal(ALGORITHM_VERSION)} as algorithm_version
                         from records"""
         else:
             decide(work, "spine", "records", config, drop_spine=True)
@@ -98,9 +111,11 @@ def link_extract(
                                         (select nhs_number_token from opted_out_tokens), false)
                            or coalesce(person_id in (select person_id from opted_out_persons), false) as withheld
                     from ({links}) where record_key is not null
-                ) to '{staged}' (format parquet)"""
+                ) to {literal(staged)} (format parquet)"""
         )
-        by_step = work.execute(f"select link_step, count(*) from '{staged}' group by all").fetchall()
+        by_step = work.execute(
+            f"select link_step, count(*) from read_parquet({literal(staged)}) group by all"
+        ).fetchall()
     finally:
         work.close()
     return Staged(staged, sum(n for _, n in by_step), step_counts(dict(by_step)))

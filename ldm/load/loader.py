@@ -3,15 +3,23 @@
 Each batch is written whole or not at all: its governance row, quarantine counts, linked rows,
 opt-out counts and audit entry commit together, so an error or a kill mid-batch leaves the store
 exactly as before. A batch whose extract (same feed, same SHA-256) is already loaded is refused
-unless replacement is asked for. Opt-out lists load first, so that opted-out people's records are
-withheld before they reach the store; a person who opts out later is removed when the list comes.
+unless replacement is asked for, and records already in the store under another file are
+recognised one by one (ldm.load.records). Opt-out lists load first, so that opted-out people's
+records are withheld before they reach the store; a person who opts out later is removed when the
+list comes.
+
+A store belongs to one key: the key id of its first batch. A manifest or a key with another key id
+is refused before anything is written, because its tokens match nobody and would found every
+person a second time and let opted-out people back in. Every batch is sealed in the keyed audit
+chain with digests of what it wrote (ldm.governance.audit), and a load refuses to start on a
+store that fails its audit check, so that tampering is never sealed over.
 """
 
 from __future__ import annotations
 
 import datetime
 import getpass
-import json
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,11 +30,16 @@ import pyarrow as pa
 
 from ldm.errors import LdmError
 from ldm.files import file_sha256
-from ldm.governance import audit
+from ldm.governance import audit, digests
 from ldm.linkage.columns import VALID_NHS_TOKEN, columns_of
 from ldm.linkage.engine import ALGORITHM_VERSION, LinkageConfig
+from ldm.load import records
 from ldm.load.linking import link_extract, spine_of
+from ldm.pseudonymise.extract import Manifest
+from ldm.pseudonymise.keys import AUDIT, MasterKey
+from ldm.sql import literal
 from ldm.store import connect, head_revision
+from ldm.store.lock import store_lock
 
 FEED_TABLES = {
     "gp_registrations": "registrations",
@@ -49,6 +62,8 @@ ANALYST_TABLES = (*FEED_TABLES.values(), "spell_diagnoses", "spell_procedures")
 DIAGNOSES = ("primary_diagnosis", *(f"secondary_diagnosis_{i}" for i in range(1, 5)))
 PROCEDURES = ("primary_procedure", "secondary_procedure_1")
 STORE_MEMORY = "3GB"  # the store connection's share; linkage runs beside it on its own connection
+# A seam file is named by the manifest beside it: a plain name in the same folder, nothing else.
+SEAM_FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 
 @dataclass
@@ -62,37 +77,46 @@ class BatchLoad:
     steps: list = field(default_factory=list)
     persons_added: int = 0
     persons_removed: int = 0
+    rows_resent: int = 0  # already in the store from an earlier file: not loaded again
+    rows_revised: int = 0  # replaced an earlier version of the same record
+    revised_batches: list[int] = field(default_factory=list)  # batches whose rows they replaced
 
 
 @dataclass
 class LoadSummary:
     loaded: list[BatchLoad] = field(default_factory=list)
     already_loaded: list[tuple[str, int]] = field(default_factory=list)  # (input file, batch id)
-    audit_head: str = ""
+    duplicates: list[tuple[str, str]] = field(default_factory=list)  # (input file, the file it repeats)
+    audit_head: audit.Head = audit.EMPTY
 
 
 def now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
-def _manifests(folder: Path) -> list[tuple[dict, Path]]:
+def _manifests(folder: Path, only: list[Path] | None = None) -> list[tuple[Manifest, Path]]:
+    """The manifests to load with their seam files: every one in `folder`, or only those listed."""
     if not folder.is_dir():
         raise LdmError(f"pseudonymised folder {folder} does not exist")
     found = []
-    for path in sorted(folder.glob("*/*.manifest.json")):
-        manifest = json.loads(path.read_text())
-        parquet = path.parent / manifest["output_file"]
-        if manifest.get("feed") not in LOAD_ORDER:
-            raise LdmError(f"{path}: unknown feed {manifest.get('feed')!r}")
-        if not parquet.exists():
+    for path in sorted(folder.glob("*/*.manifest.json")) if only is None else only:
+        manifest = Manifest.read(path)
+        if manifest.feed not in LOAD_ORDER:
+            raise LdmError(f"{path}: unknown feed {manifest.feed!r}")
+        if not SEAM_FILE_NAME.fullmatch(manifest.output_file):
+            raise LdmError(
+                f"{path}: names {manifest.output_file!r}, which is not a plain file name beside it"
+            )
+        parquet = path.parent / manifest.output_file
+        if not parquet.is_file():
             raise LdmError(f"{path}: its Parquet file {parquet.name} is missing")
         found.append((manifest, parquet))
-    found.sort(key=lambda item: (LOAD_ORDER.index(item[0]["feed"]), item[0]["started_at"]))
+    found.sort(key=lambda item: (LOAD_ORDER.index(item[0].feed), item[0].started_at))
     return found
 
 
-def _insert_batch(con, manifest: dict) -> int:
-    nhs = manifest.get("nhs_numbers") or {}
+def _insert_batch(con, manifest: Manifest) -> int:
+    nhs = manifest.nhs_numbers or {}
     batch_id = con.execute("select nextval('governance.batch_id_seq')").fetchone()[0]
     con.execute(
         """insert into governance.batches (batch_id, feed, input_file, input_sha256, input_bytes, output_file,
@@ -102,28 +126,28 @@ def _insert_batch(con, manifest: dict) -> int:
            values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loading')""",
         [
             batch_id,
-            manifest["feed"],
-            manifest["input_file"],
-            manifest["input_sha256"],
-            manifest["input_bytes"],
-            manifest["output_file"],
-            manifest["output_sha256"],
-            manifest["rows_in"],
-            manifest["rows_accepted"],
-            manifest["rows_quarantined"],
+            manifest.feed,
+            manifest.input_file,
+            manifest.input_sha256,
+            manifest.input_bytes,
+            manifest.output_file,
+            manifest.output_sha256,
+            manifest.rows_in,
+            manifest.rows_accepted,
+            manifest.rows_quarantined,
             nhs.get("present"),
             nhs.get("valid"),
             nhs.get("invalid"),
             nhs.get("missing"),
-            manifest["spec_version"],
-            manifest["key_id"],
-            manifest["software_version"],
-            manifest["operator"],
-            manifest["started_at"],
-            manifest["finished_at"],
+            manifest.spec_version,
+            manifest.key_id,
+            manifest.software_version,
+            manifest.operator,
+            manifest.started_at,
+            manifest.finished_at,
         ],
     )
-    for rule in manifest.get("rules", []):
+    for rule in manifest.rules:
         if rule["rows"]:
             con.execute(
                 "insert into governance.quarantine_counts (batch_id, rule, column_name, severity, rows) "
@@ -133,7 +157,7 @@ def _insert_batch(con, manifest: dict) -> int:
     con.execute(
         "insert into governance.key_ids (key_id, first_seen_at) select ?, ? "
         "where not exists (select 1 from governance.key_ids where key_id = ?)",
-        [manifest["key_id"], now(), manifest["key_id"]],
+        [manifest.key_id, now(), manifest.key_id],
     )
     return batch_id
 
@@ -149,7 +173,7 @@ def _stage(con, staged: Path, materialise: bool) -> None:
     in registrations), which needs a table; so a 20-million-row extract is never copied in memory.
     """
     kind = "table" if materialise else "view"
-    con.execute(f"create or replace temp {kind} incoming as select * from read_parquet('{staged}')")
+    con.execute(f"create or replace temp {kind} incoming as select * from read_parquet({literal(staged)})")
 
 
 def _insert_rows(con, table: str, batch_id: int) -> int:
@@ -263,11 +287,17 @@ def _refresh_person_keys(con, batch_id: int) -> None:
     )
 
 
+CHANGED_PERSONS = """select person_id from incoming union select person_id from superseded_persons"""
+
+
 def _refresh_persons(con, batch_id: int) -> None:
-    """One analyst row per person, from the latest registration the store holds for them."""
-    con.execute("delete from main.persons where person_id in (select person_id from incoming)")
+    """One analyst row per person, from the latest registration the store holds for them.
+
+    Refreshed: the persons of the batch's rows, and those whose earlier registration a revision replaced.
+    """
+    con.execute(f"delete from main.persons where person_id in ({CHANGED_PERSONS})")
     con.execute(
-        """insert into main.persons (person_id, year_of_birth, month_of_birth, sex, practice_code, lsoa21_code,
+        f"""insert into main.persons (person_id, year_of_birth, month_of_birth, sex, practice_code, lsoa21_code,
                 lsoa11_code, msoa11_code, ward_code, imd_decile, imd_quintile, date_of_death, registered,
                 first_batch_id, last_batch_id, ethnic_category)
             select person_id,
@@ -277,7 +307,7 @@ def _refresh_persons(con, batch_id: int) -> None:
                    arg_max(registration_end is null, o) and max(date_of_death) is null,
                    min(batch_id), ?, arg_max(ethnic_category, o)
             from (select *, (registration_start, batch_id, row_number) as o from main.registrations
-                  where person_id in (select person_id from incoming where not withheld))
+                  where person_id in ({CHANGED_PERSONS}))
             group by person_id""",
         [batch_id],
     )
@@ -309,7 +339,7 @@ def _apply_opt_out_list(con, batch_id: int, parquet: Path, load: BatchLoad) -> N
     """The list is a full snapshot: new tokens are added and their people removed; lapsed ones dropped."""
     con.execute(
         f"""create or replace temp table listed as
-            select distinct nhs_number_token from read_parquet('{parquet}')
+            select distinct nhs_number_token from read_parquet({literal(parquet)})
             where nhs_number_valid and nhs_number_token is not null"""
     )
     con.execute(
@@ -326,9 +356,9 @@ def _apply_opt_out_list(con, batch_id: int, parquet: Path, load: BatchLoad) -> N
     load.withheld_by_opt_out, load.persons_removed = records, persons
 
 
-def _check_file(parquet: Path, manifest: dict) -> None:
+def _check_file(parquet: Path, manifest: Manifest) -> None:
     """The file is the one the manifest describes, byte for byte."""
-    if file_sha256(parquet) != manifest["output_sha256"]:
+    if file_sha256(parquet) != manifest.output_sha256:
         raise LdmError(
             f"{parquet}: its SHA-256 differs from its manifest's; the file was changed after it was made"
         )
@@ -340,13 +370,13 @@ def _staged_columns(con, parquet: Path, feed: str) -> list[str]:
     Registrations keep every column (they refresh the spine's tokens); activity feeds keep their
     table's columns, local ids and a spell's codes, not the tokens that only linkage needs.
     """
-    present = columns_of(con, f"read_parquet('{parquet}')")
+    present = columns_of(con, f"read_parquet({literal(parquet)})")
     if feed == "gp_registrations":
-        return present
+        return [*present, "record_digest"]
     wanted = {*columns_of(con, f"main.{FEED_TABLES[feed]}"), "row_number", "local_id_token"}
     if feed == "apc_spells":
         wanted |= {*DIAGNOSES, *PROCEDURES}
-    return [name for name in present if name in wanted]
+    return [name for name in present if name in wanted] + ["record_digest"]
 
 
 def _opt_outs(con) -> tuple[pa.Table, pa.Table]:
@@ -355,20 +385,58 @@ def _opt_outs(con) -> tuple[pa.Table, pa.Table]:
     return tokens, con.sql(OPTED_OUT_PERSONS).to_arrow_table()
 
 
+def _recognise_records(con, manifest: Manifest, parquet: Path, load: BatchLoad) -> pa.Table:
+    """Find the batch's records the store already holds; remove the earlier versions of revised ones.
+
+    Returns the row numbers of re-sent rows (same record, same content), which are not loaded.
+    """
+    table = FEED_TABLES[manifest.feed]
+    seam = f"read_parquet({literal(parquet)})"
+    con.execute(
+        "create or replace temp table matched as "
+        + records.matches_sql(seam, f"main.{table}", columns_of(con, seam), manifest.record_key)
+    )
+    con.execute(
+        """create or replace temp table superseded as
+           select distinct e.batch_id, e.row_number from (select unnest(earlier) as e from matched where not same)"""
+    )
+    con.execute(
+        f"""create or replace temp table superseded_persons as
+            select distinct person_id from main.{table}
+            where (batch_id, row_number) in (select (batch_id, row_number) from superseded) and person_id is not null"""
+    )
+    load.rows_resent, load.rows_revised = con.execute(
+        "select count(*) filter (where same), count(*) filter (where not same) from matched"
+    ).fetchall()[0]
+    load.revised_batches = [
+        row[0] for row in con.execute("select distinct batch_id from superseded").fetchall()
+    ]
+    if load.rows_revised:
+        children = ("spell_diagnoses", "spell_procedures") if table == "apc_spells" else ()
+        for name in (*[f"main.{t}" for t in (*children, table)], "linkage.record_links"):
+            con.execute(
+                f"""delete from {name}
+                    where (batch_id, row_number) in (select (batch_id, row_number) from superseded)"""
+            )
+    return con.sql("select row_number from matched where same").to_arrow_table()
+
+
 def _load_records(
-    con, batch_id: int, manifest: dict, parquet: Path, load: BatchLoad, linkage: LinkageConfig | None
+    con, batch_id: int, manifest: Manifest, parquet: Path, load: BatchLoad, linkage: LinkageConfig | None
 ) -> None:
-    feed = manifest["feed"]
+    feed = manifest.feed
+    resent = _recognise_records(con, manifest, parquet, load)
     columns, (tokens, persons) = _staged_columns(con, parquet, feed), _opt_outs(con)
     with tempfile.TemporaryDirectory(prefix="ldm-link-") as folder:
         # The spine streams from the store while linkage reads it: no other query until it is done.
         staged = link_extract(
-            spine_of(con), parquet, Path(folder) / "staged.parquet", columns, tokens, persons, linkage
+            spine_of(con), parquet, Path(folder) / "staged.parquet", columns, tokens, persons, linkage, resent
         )
         load.steps = staged.steps
-        if staged.rows != manifest["rows_accepted"]:
+        if staged.rows != manifest.rows_accepted - load.rows_resent:
             raise LdmError(
-                f"{parquet}: {staged.rows:,} rows could be staged but its manifest has {manifest['rows_accepted']:,}"
+                f"{parquet}: {staged.rows:,} rows could be staged but its manifest has {manifest.rows_accepted:,} "
+                f"of which {load.rows_resent:,} are already in the store"
             )
         materialise = feed == "gp_registrations"
         _stage(con, staged.path, materialise)
@@ -376,8 +444,8 @@ def _load_records(
         con.execute(f"drop {'table' if materialise else 'view'} incoming")  # it reads a file about to go
 
 
-def _write_records(con, batch_id: int, manifest: dict, load: BatchLoad, staged: int) -> None:
-    feed = manifest["feed"]
+def _write_records(con, batch_id: int, manifest: Manifest, load: BatchLoad, staged: int) -> None:
+    feed = manifest.feed
     if feed == "gp_registrations":
         load.persons_added = _add_new_persons(con)
         _refresh_person_keys(con, batch_id)
@@ -403,7 +471,7 @@ def _write_records(con, batch_id: int, manifest: dict, load: BatchLoad, staged: 
                 count.ambiguous,
                 count.unlinked,
                 count.linked / count.records_in if count.records_in else None,
-                manifest["key_id"],
+                manifest.key_id,
                 ALGORITHM_VERSION,
                 getpass.getuser(),
                 started,
@@ -423,20 +491,21 @@ def _withdraw(con, batch_id: int) -> None:
 def load_batch(
     con,
     store: Path,
-    manifest: dict,
+    manifest: Manifest,
     parquet: Path,
+    audit_key: bytes,
     replaces: int | None = None,
     linkage: LinkageConfig | None = None,
 ) -> BatchLoad:
-    """Load one pseudonymised extract in one transaction."""
+    """Load one pseudonymised extract in one transaction, sealed in the audit chain with what it wrote."""
     con.begin()
     try:
         if replaces is not None:
             _withdraw(con, replaces)
         batch_id = _insert_batch(con, manifest)
         _check_file(parquet, manifest)
-        load = BatchLoad(batch_id, manifest["feed"], manifest["input_file"], manifest["rows_accepted"], 0)
-        if manifest["feed"] == "opt_out":
+        load = BatchLoad(batch_id, manifest.feed, manifest.input_file, manifest.rows_accepted, 0)
+        if manifest.feed == "opt_out":
             _apply_opt_out_list(con, batch_id, parquet, load)
         else:
             _load_records(con, batch_id, manifest, parquet, load, linkage)
@@ -448,80 +517,145 @@ def load_batch(
                 [batch_id, load.withheld_by_opt_out, load.persons_removed, now(), getpass.getuser()],
             )
         con.execute(
-            "update governance.batches set status = 'loaded', rows_loaded = ?, loaded_at = ? where batch_id = ?",
-            [load.rows_loaded, now(), batch_id],
+            """update governance.batches set status = 'loaded', rows_loaded = ?, rows_resent = ?, rows_revised = ?,
+                   loaded_at = ? where batch_id = ?""",
+            [load.rows_loaded, load.rows_resent, load.rows_revised, now(), batch_id],
         )
-        audit.append(
+        # An opt-out list removes rows from every batch; otherwise only these batches' partitions changed.
+        state = (
+            audit.full_state(con, digests.LOAD_TABLES)
+            if manifest.feed == "opt_out"
+            else audit.batch_state(con, [batch_id, *load.revised_batches, *([replaces] if replaces else [])])
+        )
+        head = audit.append(
             con,
+            audit_key,
             getpass.getuser(),
             "load",
             f"batch {batch_id}",
             {
                 "feed": load.feed,
                 "input_file": load.input_file,
-                "input_sha256": manifest["input_sha256"],
-                "key_id": manifest["key_id"],
+                "input_sha256": manifest.input_sha256,
+                "key_id": manifest.key_id,
                 "rows_accepted": load.rows_accepted,
                 "rows_loaded": load.rows_loaded,
+                "rows_resent": load.rows_resent,
+                "rows_revised": load.rows_revised,
                 "withheld_by_opt_out": load.withheld_by_opt_out,
                 "persons_added": load.persons_added,
                 "persons_removed": load.persons_removed,
                 "replaces": replaces,
                 "links": {c.step: c.linked for c in load.steps},
             },
+            state,
         )
         con.commit()
     except BaseException:
         con.rollback()
         raise
-    audit.write_anchor(store, audit.head(con))
+    audit.write_anchor(store, head)
     return load
+
+
+def store_key_ids(con) -> list[str]:
+    """Key ids the store's batches were made under (one, or none for an empty store)."""
+    return [
+        row[0]
+        for row in con.execute("select key_id from governance.key_ids order by first_seen_at").fetchall()
+    ]
+
+
+def check_key(con, store: Path, key: MasterKey, manifests: list[tuple[Manifest, Path]] = ()) -> None:
+    """Refuse, before anything is written, a key or a manifest other than the store's own key."""
+    others = [key_id for key_id in store_key_ids(con) if key_id != key.key_id]
+    if others:
+        raise LdmError(
+            f"store {store} was built with key id {others[0]}, but the key given has key id {key.key_id}; "
+            "use the store's own key file (a store never mixes keys; key rotation is not done by a run)"
+        )
+    for manifest, parquet in manifests:
+        if manifest.key_id != key.key_id:
+            raise LdmError(
+                f"{parquet.name}: pseudonymised under key id {manifest.key_id}, but the store's key is "
+                f"{key.key_id}; pseudonymise the extract again with the store's key"
+            )
+
+
+def check_audit(con, store: Path, key: MasterKey) -> None:
+    """Refuse to write to a store that fails its audit check, so that tampering is never sealed over."""
+    problems = audit.verify(con, key.purpose_key(AUDIT), audit.read_anchor(store)).problems
+    if problems:
+        raise LdmError(
+            f"store {store} fails its audit check ({len(problems)} problem(s), first: {problems[0]}); "
+            f"nothing was loaded. See: ldm audit verify --store {store}"
+        )
 
 
 def load_folder(
     folder: Path,
     store: Path,
+    key: MasterKey,
     replace: bool = False,
     progress: Callable[[str], None] | None = None,
     linkage: LinkageConfig | None = None,
     advance: Callable[[int, int], None] | None = None,
+    only: list[Path] | None = None,
+    verify_first: bool = True,
 ) -> LoadSummary:
     """Load every pseudonymised extract in `folder` (OUT of `ldm pseudonymise`) not yet in the store.
 
-    `progress` gets a line as each batch starts; `advance(rows, total)` is called as each ends,
-    with the rows of all batches to load as the total.
+    `only` limits the load to the listed manifests (a run loads the extracts it was given, not
+    whatever an earlier run left in the folder). `progress` gets a line as each batch starts;
+    `advance(rows, total)` is called as each ends, with the rows of all batches to load as the total.
+    `verify_first` checks the store's audit before the first write (a caller that already did may skip it).
     """
-    manifests = _manifests(folder)
-    con = connect(store)
-    con.execute(f"set memory_limit = '{STORE_MEMORY}'")
-    try:
-        revision = current_revision_of(con)
-        if revision != head_revision():
-            raise LdmError(
-                f"store {store} is at revision {revision or 'none'}; run: ldm db upgrade --store {store}"
-            )
-        summary = LoadSummary()
-        to_load = []
-        for manifest, parquet in manifests:
-            earlier = con.execute(
-                "select batch_id from governance.batches where feed = ? and input_sha256 = ? and status = 'loaded'",
-                [manifest["feed"], manifest["input_sha256"]],
-            ).fetchall()
-            if earlier and not replace:
-                summary.already_loaded.append((manifest["input_file"], earlier[0][0]))
-            else:
-                to_load.append((manifest, parquet, earlier[0][0] if earlier else None))
-        total_rows = sum(manifest["rows_accepted"] for manifest, _, _ in to_load)
-        for manifest, parquet, replaces in to_load:
-            if progress:
-                progress(f"{manifest['feed']}: {manifest['input_file']}")
-            summary.loaded.append(load_batch(con, store, manifest, parquet, replaces, linkage))
-            if advance:
-                advance(manifest["rows_accepted"], total_rows)
-        summary.audit_head = audit.head(con)
-        return summary
-    finally:
-        con.close()
+    manifests = _manifests(folder, only)
+    store = Path(store)
+    with store_lock(store, progress):
+        con = connect(store)
+        con.execute(f"set memory_limit = {literal(STORE_MEMORY)}")
+        try:
+            return _load_all(con, store, key, manifests, replace, progress, linkage, advance, verify_first)
+        finally:
+            con.close()
+
+
+def _load_all(con, store, key, manifests, replace, progress, linkage, advance, verify_first) -> LoadSummary:
+    revision = current_revision_of(con)
+    if revision != head_revision():
+        raise LdmError(
+            f"store {store} is at revision {revision or 'none'}; run: ldm db upgrade --store {store}"
+        )
+    check_key(con, store, key, manifests)
+    if verify_first:
+        check_audit(con, store, key)
+    summary = LoadSummary()
+    to_load, first_of = [], {}
+    for manifest, parquet in manifests:
+        same_bytes = (manifest.feed, manifest.input_sha256)
+        if same_bytes in first_of:
+            summary.duplicates.append((manifest.input_file, first_of[same_bytes]))
+            continue
+        first_of[same_bytes] = manifest.input_file
+        earlier = con.execute(
+            "select batch_id from governance.batches where feed = ? and input_sha256 = ? and status = 'loaded'",
+            [manifest.feed, manifest.input_sha256],
+        ).fetchall()
+        if earlier and not replace:
+            summary.already_loaded.append((manifest.input_file, earlier[0][0]))
+        else:
+            to_load.append((manifest, parquet, earlier[0][0] if earlier else None))
+    total_rows = sum(manifest.rows_accepted for manifest, _, _ in to_load)
+    audit_key = key.purpose_key(AUDIT)
+    for manifest, parquet, replaces in to_load:
+        if progress:
+            progress(f"{manifest.feed}: {manifest.input_file}")
+        summary.loaded.append(load_batch(con, store, manifest, parquet, audit_key, replaces, linkage))
+        if advance:
+            advance(manifest.rows_accepted, total_rows)
+    summary.audit_head = audit.head(con)
+    return summary
 
 
 def current_revision_of(con) -> str | None:

@@ -13,11 +13,13 @@ saved parse itself and parses in full whenever anything differs.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -82,6 +84,17 @@ def _keep_parse(target: Path, cached: Path) -> None:
             old.unlink(missing_ok=True)
 
 
+def _die_with_parent() -> None:
+    """In dbt's process, before it starts: be killed when ldm dies, however ldm dies (even kill -9).
+
+    Otherwise a killed run leaves dbt running as an orphan, still writing the working copy. Linux
+    only (prctl PR_SET_PDEATHSIG); elsewhere ldm still ends dbt when it is interrupted normally.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+
 def run_dbt(
     *args: str, store: Path, work: Path, on_line: Callable[[str], None] | None = None
 ) -> subprocess.CompletedProcess[str]:
@@ -107,8 +120,9 @@ def run_dbt(
     ]  # fmt: skip
     if on_line is None:
         result = subprocess.run(
-            command, env=env, cwd=store.parent, capture_output=True, text=True, timeout=3600
-        )
+            command, env=env, cwd=store.parent, capture_output=True, text=True, timeout=3600,
+            preexec_fn=_die_with_parent,
+        )  # fmt: skip
     else:
         result = _streamed(command, env, store.parent, on_line)
     if result.returncode == 0:
@@ -121,11 +135,16 @@ def _streamed(
 ) -> subprocess.CompletedProcess[str]:
     lines = []
     with subprocess.Popen(
-        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    ) as process:
-        for line in process.stdout:
-            lines.append(line)
-            on_line(line)
+        command, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        preexec_fn=_die_with_parent,
+    ) as process:  # fmt: skip
+        try:
+            for line in process.stdout:
+                lines.append(line)
+                on_line(line)
+        except BaseException:  # interrupted or terminated: dbt must not go on writing the store
+            process.kill()
+            raise
     return subprocess.CompletedProcess(command, process.returncode, "".join(lines), "")
 
 
@@ -148,6 +167,10 @@ def build_marts(
     result = run_dbt("build", *extra, store=store, work=work, on_line=on_line if advance else None)
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     if result.returncode != 0:
+        if any("No space left on device" in line for line in lines):
+            raise LdmError(
+                f"dbt build failed: no space left on device for {store}; free some space and run again"
+            )
         failures = [line for line in lines if "ERROR" in line or "FAIL" in line][-5:]
         raise LdmError("dbt build failed:\n" + "\n".join(failures or lines[-10:]))
     return next((line for line in reversed(lines) if "PASS=" in line), lines[-1] if lines else "")

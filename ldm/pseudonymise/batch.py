@@ -1,14 +1,16 @@
 """Pseudonymise every extract in a folder, each on its own, and report what happened.
 
 One extract's structural fault or excess of quarantined rows does not stop the others, but the
-run ends in failure and names it. A file whose bytes were already pseudonymised is recognised by
-its SHA-256 and skipped.
+run ends in failure and names it. A file whose bytes were already pseudonymised under the same key
+is recognised by its SHA-256 and skipped, and so is a second copy of the same bytes in one folder.
+A file whose name or link could make ldm read or write somewhere else is refused.
 """
 
 from __future__ import annotations
 
 import datetime
 import fnmatch
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -16,10 +18,14 @@ from pathlib import Path
 
 from ldm.errors import LdmError
 from ldm.feeds.spec import FeedSpec
+from ldm.files import FileScan, scan_file, shown
 from ldm.pseudonymise.extract import Manifest, previous_manifest, pseudonymise_extract
 from ldm.pseudonymise.keys import MasterKey
 from ldm.validate.run import ValidationOutcome
 from ldm.validate.suites import EXPECTATIONS_DIR, load_suite_document, suite_document
+
+NAME_CONTROL = frozenset(map(chr, [*range(0x20), 0x7F]))
+NAME_GLOB = frozenset("*?[]")
 
 
 @dataclass
@@ -28,22 +34,87 @@ class BatchResult:
     resent: list[tuple[Path, Path]] = field(default_factory=list)  # (extract, earlier manifest)
     failed: list[tuple[Path, str]] = field(default_factory=list)
     unrecognised: list[Path] = field(default_factory=list)
+    duplicates: list[tuple[Path, Path]] = field(default_factory=list)  # (extract, the file it repeats)
+
+    def failure_message(self) -> str:
+        """One line naming every failed extract and why ("" when none failed), for the run's error."""
+        if not self.failed:
+            return ""
+        count = f"{len(self.failed)} extract{'s' if len(self.failed) > 1 else ''}"
+        return f"{count} failed: {'; '.join(_failure(path, message) for path, message in self.failed)}"
+
+
+def _failure(path: Path, message: str) -> str:
+    """'<name>: <reason>' on one line; the reason loses its leading '<path>: ' as the name is given."""
+    name = shown(path.name)
+    reason = message.removeprefix(f"{path}: ")
+    line = reason if reason.startswith(f"{name} ") else f"{name}: {reason}"
+    return re.sub(r"\s*[\r\n]+\s*", " ", line)
+
+
+def name_fault(name: str) -> str | None:
+    """Why an extract's file name is refused, or None.
+
+    A control character would break the one-line messages and reports that name the file; a glob
+    character would make DuckDB's read_csv read every file the name matches as a pattern, even
+    though the path is a bound parameter; a name that is not UTF-8 cannot be passed to DuckDB.
+    """
+    if NAME_CONTROL & set(name):
+        return "contains a control character (such as a newline or tab); rename it"
+    if NAME_GLOB & set(name):
+        return "contains a glob character (* ? [ ]), which DuckDB would expand to other files; rename it"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid UTF-8; rename it"
+    return None
+
+
+def link_fault(path: Path, folder: Path) -> str | None:
+    """Why a symbolic link among the extracts is refused, or None (also for a file that is no link).
+
+    A link out of the folder would let whoever can write the folder make ldm read any file it can.
+    """
+    if not path.is_symlink():
+        return None
+    target = path.resolve()
+    if not target.is_relative_to(folder.resolve()):
+        return f"is a symbolic link to {target} outside the extracts folder; copy the file in instead"
+    if not target.is_file():
+        return f"is a symbolic link to {target}, which is not a file"
+    return None
 
 
 def match_extracts(
     folder: Path, specs: dict[str, FeedSpec]
-) -> tuple[list[tuple[Path, FeedSpec]], list[Path]]:
-    """Pair each file in `folder` with the spec whose pattern it matches."""
+) -> tuple[list[tuple[Path, FeedSpec]], list[Path], list[tuple[Path, str]]]:
+    """Pair each file in `folder` with the spec whose pattern it matches.
+
+    Returns the pairs, the files no spec recognises, and the files a spec matched but that are
+    refused (with the reason, one line naming the file).
+    """
     if not folder.is_dir():
         raise LdmError(f"extract folder {folder} does not exist")
-    matched, unrecognised = [], []
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+    matched, unrecognised, refused = [], [], []
+    entries = (p for p in folder.iterdir() if not p.name.startswith(".") and (p.is_symlink() or p.is_file()))
+    for path in sorted(entries):
         spec = next((s for s in specs.values() if fnmatch.fnmatch(path.name, s.file_pattern)), None)
-        if spec:
+        fault = (name_fault(path.name) or link_fault(path, folder)) if spec else None
+        if fault:
+            refused.append((path, f"{shown(path.name)} {fault}"))
+        elif spec:
             matched.append((path, spec))
-        elif path.suffix not in (".md", ".json"):
+        elif path.is_file() and path.suffix not in (".md", ".json"):
             unrecognised.append(path)
-    return matched, unrecognised
+    return matched, unrecognised, refused
+
+
+def _scan_same_sizes(matched: list[tuple[Path, FeedSpec]]) -> dict[Path, FileScan]:
+    """Scan (hash) the extracts of a feed that share their size with another: only they can be copies."""
+    sizes: dict[tuple[str, int], list[Path]] = {}
+    for path, spec in matched:
+        sizes.setdefault((spec.feed, path.stat().st_size), []).append(path)
+    return {path: scan_file(path) for paths in sizes.values() if len(paths) > 1 for path in paths}
 
 
 def _suite(spec: FeedSpec, expectations_dir: Path | None) -> dict:
@@ -73,26 +144,33 @@ def pseudonymise_folder(
     when it is done or skipped, with the bytes of all extracts as the total.
     """
     result = BatchResult()
-    matched, result.unrecognised = match_extracts(extracts, specs)
+    matched, result.unrecognised, result.failed = match_extracts(extracts, specs)
     total_bytes = sum(path.stat().st_size for path, _ in matched)
+    same_size = _scan_same_sizes(matched)
+    first_of: dict[tuple[str, str], Path] = {}  # (feed, sha256) -> the first file with those bytes
     jobs = []
     for path, spec in matched:
-        earlier, sha256 = previous_manifest(out, spec.feed, path)
-        if earlier:
+        scan = same_size.get(path)
+        first = first_of.setdefault((spec.feed, scan.sha256), path) if scan else path
+        earlier = None
+        if first == path:
+            earlier, scan = previous_manifest(out, spec.feed, path, key.key_id, scan)
+        if first != path:
+            result.duplicates.append((path, first))
+        elif earlier:
             result.resent.append((path, earlier))
-            if advance:
-                advance(path.stat().st_size, total_bytes)
         else:
-            jobs.append((path, spec, sha256))
+            jobs.append((path, spec, scan))
+            continue
+        if advance:
+            advance(path.stat().st_size, total_bytes)
 
-    def run(path: Path, spec: FeedSpec, sha256: str | None) -> tuple[Manifest, ValidationOutcome] | str:
+    def run(path: Path, spec: FeedSpec, scan: FileScan | None) -> tuple[Manifest, ValidationOutcome] | str:
         if progress:
             progress(f"{spec.feed}: {path.name}")
         try:
             suite = _suite(spec, expectations_dir)
-            done = pseudonymise_extract(
-                path, spec, key, out, suite, today, max_quarantined_share, sha256=sha256
-            )
+            done = pseudonymise_extract(path, spec, key, out, suite, today, max_quarantined_share, scan=scan)
             manifest = done[0]
             if progress:
                 progress(
@@ -117,4 +195,5 @@ def pseudonymise_folder(
             result.failed.append((path, outcome))
         else:
             result.done.append(outcome)
+    result.failed.sort(key=lambda failure: failure[0])
     return result

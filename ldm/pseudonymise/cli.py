@@ -89,6 +89,8 @@ def run_pseudonymise(args: argparse.Namespace) -> int:
         )
     for path, earlier in result.resent:
         print(f"{path.name:<28} already pseudonymised (same SHA-256): {earlier}")
+    for path, first in result.duplicates:
+        print(f"{path.name:<28} same bytes (SHA-256) as {first.name} in this run; skipped")
     for path in result.unrecognised:
         print(f"{path.name:<28} not recognised by any feed spec; left alone", file=sys.stderr)
     print(f"key id {key.key_id}; report: {report}")

@@ -14,7 +14,7 @@ import json
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import duckdb
@@ -24,9 +24,9 @@ import pyarrow.compute as pc
 from ldm import __version__
 from ldm.errors import LdmError
 from ldm.feeds.codes import clean_code
-from ldm.feeds.read import load_raw
+from ldm.feeds.read import RowsError, StructuralError, check_no_nul, load_raw
 from ldm.feeds.spec import Column, FeedSpec
-from ldm.files import file_sha256, write_atomically
+from ldm.files import FileScan, file_sha256, safe_stem, scan_file, write_atomically
 from ldm.pseudonymise import normalise
 from ldm.pseudonymise.geography import AREA_COLUMNS, postcode_areas
 from ldm.pseudonymise.keys import LINKAGE, MasterKey
@@ -61,28 +61,43 @@ class Manifest:
     quarantine_file: str = ""
     nhs_numbers: dict[str, int] = field(default_factory=dict)
     rules: list[dict] = field(default_factory=list)
+    record_key: list[str] = field(default_factory=list)  # the spec's record key (empty: the whole record)
 
     def write(self, path: Path) -> None:
         write_atomically(path, (json.dumps(asdict(self), indent=2) + "\n").encode())
 
+    @classmethod
+    def read(cls, path: Path) -> Manifest:
+        """The manifest written by `write`; a file that is not one is an LdmError naming it."""
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+            names = {f.name for f in fields(cls)}
+            return cls(**{name: value for name, value in document.items() if name in names})
+        except (OSError, ValueError, TypeError) as error:
+            raise LdmError(f"{path}: not a readable manifest ({error})") from None
 
-def previous_manifest(out_dir: Path, feed: str, extract: Path) -> tuple[Path | None, str | None]:
-    """The manifest of an earlier pseudonymisation of the same bytes (a re-sent file), if any.
 
-    Also returns the extract's SHA-256 when it had to be computed: only when an earlier extract
-    had the same size. Otherwise the file cannot be a re-send, and pseudonymisation hashes it
-    while it reads it.
+def previous_manifest(
+    out_dir: Path, feed: str, extract: Path, key_id: str, scan: FileScan | None = None
+) -> tuple[Path | None, FileScan | None]:
+    """The manifest of an earlier pseudonymisation of the same bytes under the same key, if any.
+
+    A file pseudonymised under another key is not a re-send: its tokens would not link with this
+    key's. Also returns the extract's scan (checksum and first NUL byte) when it had to be computed:
+    only when an earlier extract had the same size, or when the caller brings one. Otherwise the
+    file cannot be a re-send, and pseudonymisation scans it while it reads it.
     """
     earlier = [
-        json.loads(path.read_text()) | {"path": path}
+        manifest | {"path": path}
         for path in sorted((out_dir / feed).glob("*.manifest.json"))
+        if (manifest := json.loads(path.read_text())).get("key_id") == key_id
     ]
     size = extract.stat().st_size
-    if not any(manifest.get("input_bytes") == size for manifest in earlier):
+    if scan is None and not any(manifest.get("input_bytes") == size for manifest in earlier):
         return None, None
-    sha256 = file_sha256(extract)
-    match = next((m["path"] for m in earlier if m.get("input_sha256") == sha256), None)
-    return match, sha256
+    scan = scan or scan_file(extract)
+    match = next((m["path"] for m in earlier if m.get("input_sha256") == scan.sha256), None)
+    return match, scan
 
 
 class _Lookups:
@@ -263,7 +278,7 @@ def _age_sql(spec: FeedSpec) -> list[str]:
 def _write_quarantine(con, spec: FeedSpec, path: Path) -> Path:
     folder = path.parent / QUARANTINE_DIR
     folder.mkdir(exist_ok=True)
-    target = folder / f"{path.name}.rejected.csv"
+    target = folder / f"{safe_stem(path.name)}.rejected.csv"
     originals = ", ".join(f"r.{quoted(c.source)}" for c in spec.columns)
     temporary = target.with_name(target.name + ".partial")
     con.execute(
@@ -279,6 +294,32 @@ def _write_quarantine(con, spec: FeedSpec, path: Path) -> Path:
     return target
 
 
+def _read_and_scan(
+    con: duckdb.DuckDBPyConnection, path: Path, spec: FeedSpec, scan: FileScan | None
+) -> FileScan:
+    """Load the extract into `raw` while a thread hashes it and looks for a NUL byte in the same read.
+
+    hashlib releases the GIL, so the scan costs no extra time beside DuckDB's read. The structural
+    check reads only the first MiB; a NUL byte further on is raised here, after the read, and also
+    when DuckDB failed on the rows (a NUL byte is the likelier explanation of that).
+    """
+    with ThreadPoolExecutor(max_workers=1) as scanning:
+        pending = scanning.submit(scan_file, path) if scan is None else None
+        try:
+            load_raw(con, path, spec)
+            failure = None
+        except RowsError as error:
+            failure = error
+        try:
+            scan = pending.result() if pending else scan
+        except OSError as error:
+            raise failure or StructuralError(f"{path}: cannot be read ({error.strerror})") from None
+    check_no_nul(path, spec, scan.nul_offset)
+    if failure:
+        raise failure
+    return scan
+
+
 def pseudonymise_extract(
     path: Path,
     spec: FeedSpec,
@@ -287,16 +328,16 @@ def pseudonymise_extract(
     suite: dict,
     today: datetime.date,
     max_quarantined_share: float = 0.05,
-    sha256: str | None = None,
+    scan: FileScan | None = None,
 ) -> tuple[Manifest, ValidationOutcome]:
-    """Validate and pseudonymise one extract; raise LdmError (writing no output) on any failure."""
+    """Validate and pseudonymise one extract; raise LdmError (writing no output) on any failure.
+
+    `scan` is the extract's checksum and first NUL byte when the caller already read them.
+    """
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=1) as hashing:
-        # The input's checksum is computed beside the read (hashlib releases the GIL).
-        digest = hashing.submit(file_sha256, path) if sha256 is None else None
-        con = duckdb.connect(config={"memory_limit": EXTRACT_MEMORY})
-        load_raw(con, path, spec)
-        sha256 = digest.result() if digest else sha256
+    con = duckdb.connect(config={"memory_limit": EXTRACT_MEMORY})
+    scan = _read_and_scan(con, path, spec, scan)
+    sha256 = scan.sha256
     manifest = Manifest(
         feed=spec.feed,
         spec_version=spec.spec_version,
@@ -307,6 +348,7 @@ def pseudonymise_extract(
         rows_accepted=0,
         rows_quarantined=0,
         key_id=key.key_id,
+        record_key=list(spec.record_key),
         software_version=__version__,
         operator=getpass.getuser(),
         started_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -341,7 +383,7 @@ def pseudonymise_extract(
     select += lookups.columns + _age_sql(spec)
     folder = out_dir / spec.feed
     folder.mkdir(parents=True, exist_ok=True)
-    stem = f"{path.name}.{sha256[:12]}"
+    stem = f"{safe_stem(path.name)}.{sha256[:12]}"
     output = folder / f"{stem}.parquet"
     temporary = output.with_name(output.name + ".partial")
     con.execute(

@@ -10,6 +10,7 @@ Key policy, as code:
 - Nothing uses the master key directly. Each use gets a purpose key, derived with HKDF-SHA256
   (RFC 5869, no salt, info = b"ldm/" + purpose):
     "linkage"            keys the tokens that link records to one person;
+    "audit"              keys the store's audit chain, so that rewriting the chain needs the key;
     "release:<project>"  keys the person ids released to one analysis project, so that ids
                          released to two projects cannot be joined with each other or with the
                          linkage tokens.
@@ -34,6 +35,7 @@ from ldm.errors import LdmError
 KEY_BYTES = 32  # 256 bits
 KEY_FILE_ENV = "LDM_KEY_FILE"
 LINKAGE = "linkage"
+AUDIT = "audit"
 RELEASE_PREFIX = "release:"
 
 _KEY_ID_MESSAGE = b"ldm key id v1"
@@ -102,7 +104,7 @@ def release_purpose(project: str) -> str:
 
 def check_purpose(purpose: str) -> None:
     """Refuse purposes outside the policy, so a typo cannot silently create a new key space."""
-    if purpose == LINKAGE:
+    if purpose in (LINKAGE, AUDIT):
         return
     if (
         isinstance(purpose, str)
@@ -111,7 +113,7 @@ def check_purpose(purpose: str) -> None:
     ):
         return
     raise LdmError(
-        f"unknown key purpose {purpose!r}: use {LINKAGE!r} or {RELEASE_PREFIX!r} followed by a "
+        f"unknown key purpose {purpose!r}: use {LINKAGE!r}, {AUDIT!r} or {RELEASE_PREFIX!r} followed by a "
         "project name of letters, digits, '.', '_' or '-'"
     )
 

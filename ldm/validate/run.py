@@ -24,7 +24,7 @@ from ldm.errors import LdmError
 from ldm.feeds.codes import clean_code
 from ldm.feeds.spec import Column, FeedSpec
 from ldm.pseudonymise import normalise
-from ldm.sql import quoted
+from ldm.sql import literal, quoted
 from ldm.validate.suites import days_column, gx_suite
 
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
@@ -57,7 +57,7 @@ class ValidationOutcome:
 
 def sql_date(column: Column) -> str:
     """DuckDB expression parsing a date or datetime column with its spec format (null if invalid)."""
-    return f"try_strptime(trim({quoted(column.source)}), '{column.format}')"
+    return f"try_strptime(trim({quoted(column.source)}), {literal(column.format)})"
 
 
 class _CheckColumn:
@@ -107,10 +107,10 @@ def _check_columns(spec: FeedSpec) -> dict[str, _CheckColumn]:
                 # Nearly every timestamp is distinct. One that DuckDB parses and prints back as the
                 # same text is surely well formed, so it is folded to midnight of its day (same
                 # format, same date); GX judges those and whatever else is there.
-                parsed = f"try_strptime({source}, '{column.format}')"
+                parsed = f"try_strptime({source}, {literal(column.format)})"
                 source, plain = (
-                    f"case when strftime({parsed}, '{column.format}') = {source} "
-                    f"then strftime(date_trunc('day', {parsed}), '{column.format}') else {source} end",
+                    f"case when strftime({parsed}, {literal(column.format)}) = {source} "
+                    f"then strftime(date_trunc('day', {parsed}), {literal(column.format)}) else {source} end",
                     None,
                 )
             # Dates are parsed once per distinct text, not once per row.

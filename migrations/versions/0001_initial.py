@@ -20,6 +20,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.schema import CreateSequence, DropSequence
 
+from ldm.sql import literal
+
 revision: str = "0001_initial"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -64,7 +66,7 @@ def _id_from(sequence: str, schema: str, name: str, comment: str) -> sa.Column:
     return sa.Column(
         name,
         sa.BigInteger(),
-        server_default=sa.text(f"nextval('{schema}.{sequence}')"),
+        server_default=sa.text(f"nextval({literal(schema + '.' + sequence)})"),
         nullable=False,
         comment=comment,
     )
