@@ -50,7 +50,10 @@ def test_run_builds_everything_and_a_rerun_adds_nothing(first_run, capsys):
     assert main(args) == 0
     printed = capsys.readouterr().out
     assert "batches already in the store: 7" in printed and "PASS=" in printed
-    assert main(["audit", "verify", "--store", str(root / "store.duckdb")]) == 0
+    assert (
+        main(["audit", "verify", "--store", str(root / "store.duckdb"), "--key-file", str(root / "ldm.key")])
+        == 0
+    )
 
 
 def test_no_identifier_or_key_reaches_the_store_its_marts_the_run_log_or_dbt_files(first_run):

@@ -117,7 +117,11 @@ def run_report(args: argparse.Namespace) -> int:
     finally:
         con.close()
     if args.out:
-        args.out.write_text(text)
+        try:
+            args.out.write_text(text)
+        except OSError as error:  # a full disk shows only when the text is written out
+            error.filename = error.filename or str(args.out)
+            raise
         print(f"wrote {args.out}")
     else:
         print(text)
