@@ -14,6 +14,7 @@ from pathlib import Path
 from ldm.benchmark import cached_sample, duckdb_floor, peak_memory_mb
 from ldm.config import load_settings
 from ldm.errors import LdmError
+from ldm.files import shown
 from ldm.marts.build import DBT_PROJECT
 from ldm.pipeline import RunReport, run_pipeline
 from ldm.progress import Progress
@@ -65,6 +66,8 @@ def print_summary(report: RunReport) -> None:
     print(f"rows in {report.rows_in:,}; quarantined {report.quarantined:,}")
     if report.pseudonymised and report.pseudonymised.resent:
         print(f"extracts already pseudonymised (same checksum): {len(report.pseudonymised.resent)}")
+    for path, first in report.pseudonymised.duplicates if report.pseudonymised else []:
+        print(f"{shown(path.name)}: the same bytes as {shown(first.name)}; pseudonymised once")
     if report.loaded:
         for load in report.loaded.loaded:
             linked = sum(c.linked for c in load.steps)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
+from ldm.files import shown
 from ldm.pseudonymise.batch import BatchResult
 
 
@@ -58,9 +59,18 @@ def markdown(result: BatchResult) -> str:
             ]
     if result.resent:
         lines += ["", "## Already pseudonymised (same SHA-256), skipped", ""]
-        lines += [f"- {path.name}: see {earlier.name}" for path, earlier in result.resent]
+        lines += [f"- {shown(path.name)}: see {earlier.name}" for path, earlier in result.resent]
+    if result.duplicates:
+        lines += ["", "## The same bytes as another extract of this run (pseudonymised once)", ""]
+        lines += [
+            f"- {shown(path.name)}: the same as {shown(first.name)}" for path, first in result.duplicates
+        ]
     if result.failed:
-        lines += ["", "## Failed", ""] + [f"- {path.name}: {message}" for path, message in result.failed]
+        lines += ["", "## Failed", ""] + [
+            f"- {shown(path.name)}: {message}" for path, message in result.failed
+        ]
     if result.unrecognised:
-        lines += ["", "## Not recognised by any feed spec", ""] + [f"- {p.name}" for p in result.unrecognised]
+        lines += ["", "## Not recognised by any feed spec", ""] + [
+            f"- {shown(p.name)}" for p in result.unrecognised
+        ]
     return "\n".join(lines) + "\n"
