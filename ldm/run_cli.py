@@ -128,6 +128,7 @@ def run_doctor(args: argparse.Namespace) -> int:
     except LdmError as error:
         report(False, "settings", str(error))
         return 1
+    key = None
     try:
         key = load_key(settings.key_file)
         report(True, f"key file readable, key id {key.key_id}")
@@ -146,9 +147,28 @@ def run_doctor(args: argparse.Namespace) -> int:
                    f"run: ldm db upgrade --store {settings.store}")  # fmt: skip
         except LdmError as error:
             report(False, f"store {settings.store}", str(error))
+        else:
+            _doctor_store_key(settings.store, key, report)
     report((DBT_PROJECT / "dbt_project.yml").exists(), f"dbt project {DBT_PROJECT}", "restore dbt_project/")
     print("all good" if not problems else f"{problems} thing(s) to fix")
     return 1 if problems else 0
+
+
+def _doctor_store_key(store: Path, key, report) -> None:
+    """Whether the key file is the store's own (a run under another key is refused)."""
+    from ldm.load.loader import store_key_ids
+    from ldm.store import connect
+
+    con = connect(store, read_only=True)
+    try:
+        key_ids = store_key_ids(con)
+    finally:
+        con.close()
+    if not key_ids:
+        report(True, "store holds no batch yet: the first run binds it to this key")
+    elif key is not None:
+        report(key_ids == [key.key_id], f"store built with key id {', '.join(key_ids)}",
+               f"use the store's own key file (key id {key_ids[0]}); this one has key id {key.key_id}")  # fmt: skip
 
 
 def run_bench(args: argparse.Namespace) -> int:

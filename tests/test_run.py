@@ -149,3 +149,9 @@ def test_doctor_says_what_to_fix(first_run, tmp_path, capsys, monkeypatch):
     )
     printed = capsys.readouterr().out
     assert "FIX" in printed and "ldm db upgrade" in printed and "does not exist" in printed
+    init_key(tmp_path / "other.key")
+    assert (
+        main(["doctor", "--store", str(root / "store.duckdb"), "--key-file", str(tmp_path / "other.key")])
+        == 1
+    )
+    assert "use the store's own key file" in capsys.readouterr().out
