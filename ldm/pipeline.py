@@ -173,10 +173,13 @@ def _run(extracts: Path, settings: Settings, store: Path, key: MasterKey, progre
             failures = validate_marts(work)
             if failures:
                 raise LdmError(f"{len(failures)} mart expectation(s) failed, first: {failures[0]}")
-        with _stage(report, progress, "verify audit chain and data"):
+        with _stage(report, progress, "verify audit chain"):
+            # The data was checked before the run and every change since is sealed: the chain and its head.
             con = connect(work, read_only=True)
             try:
-                verification = audit.verify(con, key.purpose_key(AUDIT), audit.read_anchor(work))
+                verification = audit.verify(
+                    con, key.purpose_key(AUDIT), audit.read_anchor(work), check_data=False
+                )
             finally:
                 con.close()
             if verification.problems:

@@ -81,7 +81,7 @@ def print_summary(report: RunReport) -> None:
         for name, first in report.loaded.duplicates:
             print(f"{name}: the same bytes as {first}; loaded once")
     print(f"marts: {report.marts}; mart expectations passed")
-    print(f"audit: {report.audit_entries} entries, keyed chain intact, every table as recorded")
+    print(f"audit: {report.audit_entries} entries, keyed chain intact")
     print(f"audit head {report.audit_head} (keep it: ldm audit verify --expect-head {report.audit_head})")
     for stage, seconds in report.seconds.items():
         print(f"  {stage:<32} {seconds:8.1f} s")

@@ -74,7 +74,9 @@ class Batch(Base):
     loaded_at: Mapped[datetime.datetime | None] = _at("When the batch was committed to the store")
     status: Mapped[str] = _text("Batch status, e.g. loaded, refused, superseded", nullable=False)
     # Added by migration 0003.
-    rows_resent: Mapped[int | None] = _count("Accepted rows already in the store (not loaded again)")
+    rows_resent: Mapped[int | None] = _count(
+        "Accepted rows already in the store or repeated within the extract (not loaded again)"
+    )
     rows_revised: Mapped[int | None] = _count(
         "Accepted rows that replaced an earlier version of the same record (same record key)"
     )

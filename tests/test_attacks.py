@@ -293,6 +293,13 @@ TAMPERING = [
     ("update marts.mart_prevalence set numerator = numerator + 5 "
      "where numerator = (select max(numerator) from marts.mart_prevalence)", "marts.mart_prevalence: row(s) edited"),
     ("drop table marts.mart_inequalities", "marts.mart_inequalities"),
+    ("create macro hash(x) as 42", "defines function(s) main.hash"),
+    ("create macro sqrt(x) as system.main.sqrt(x) * 10", "defines function(s) main.sqrt"),
+    ("select setval('linkage.person_id_seq', 1)", "catalog: sequence linkage.person_id_seq changed"),
+    ("create view main.persons_v as select * from main.persons", "catalog: view main.persons_v added"),
+    ("create or replace view staging.stg_store__persons as select * from main.persons where sex = 'F'",
+     "catalog: view staging.stg_store__persons changed"),
+    ("comment on table marts.mart_prevalence is 'x'", "catalog: table marts.mart_prevalence changed"),
     ("delete from governance.audit_log where seq = (select max(seq) from governance.audit_log)",
      "cut from the end of the chain"),
     ("delete from governance.audit_log where seq = (select max(seq) from governance.audit_log); "
@@ -309,7 +316,7 @@ TAMPERING = [
 def test_audit_verify_names_every_tampering(city, capsys, tamper, named):
     assert city.verify() == 0
     con = duckdb.connect(str(city.store))
-    con.execute(tamper)
+    con.execute(tamper).fetchall()  # a setval runs only when its result is fetched
     con.close()
     capsys.readouterr()
     assert city.verify() == 1
@@ -360,6 +367,64 @@ def test_a_chain_recomputed_without_the_key_is_named(city, capsys, seal, anchor)
     capsys.readouterr()
     assert city.verify() == 1
     assert "audit check failed" in capsys.readouterr().err
+
+
+def test_a_chain_rewritten_in_the_old_unkeyed_format_is_never_sealed_over(city, tmp_path):
+    """The intruder's way around the key: make the store look older than keyed audit and let the next
+    run seal it. Verify names it, and a run, a load and an upgrade all refuse to start."""
+    con = duckdb.connect(str(city.store))
+    con.execute("delete from main.gp_events where person_id = (select min(person_id) from main.gp_events)")
+    con.execute("drop table governance.audit_head")
+    con.close()
+    rewrite_chain(city.store, unkeyed)
+    con = duckdb.connect(str(city.store))
+    head = audit.head(con)
+    con.close()
+    audit.anchor_path(city.store).write_text(head.entry_hash + "\n")
+    assert city.verify() == 1
+    before = file_sha256(city.store)
+    with pytest.raises(LdmError, match="no keyed audit entry records"):
+        city.run()
+    with pytest.raises(LdmError, match="fails its audit check"):
+        load_folder(city.seam, city.store, city.key)
+    assert main(["db", "upgrade", "--store", str(city.store), "--key-file", str(city.key_file)]) == 2
+    assert file_sha256(city.store) == before
+
+
+def test_a_record_sent_twice_in_one_file_is_loaded_once(city, tmp_path):
+    header, *rows = (city.extracts / "op_appointments.csv").read_text().splitlines()
+    fresh = [",".join([str(990100 + i), *row.split(",")[1:]]) for i, row in enumerate(rows[:3])]
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "op_appointments_twice.csv").write_text(
+        "\n".join([header, *fresh, fresh[0], fresh[1]]) + "\n"
+    )
+    pseudonymise_folder(incoming, tmp_path / "seam", city.key, builtin_specs(), SAMPLE_TODAY)
+    (load,) = load_folder(tmp_path / "seam", city.store, city.key).loaded
+    assert load.rows_accepted == 5 and load.rows_resent == 2
+    stored = query(
+        city.store, "select count(*) from main.op_appointments where record_id between 990100 and 990102"
+    )
+    assert stored[0][0] + load.withheld_by_opt_out == 3
+
+
+def test_a_reset_person_id_sequence_never_gives_a_newcomer_someone_else_s_id(city, tmp_path):
+    header, first = (city.extracts / "gp_registrations.csv").read_text().splitlines()[:2]
+    fields = first.split(",")
+    fields[:5] = ["990001", "9998880009", "NEW", "PERSON", "01/02/1990"]  # a newcomer (a valid NHS number)
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "gp_registrations_new.csv").write_text(header + "\n" + ",".join(fields) + "\n")
+    pseudonymise_folder(incoming, tmp_path / "seam", city.key, builtin_specs(), SAMPLE_TODAY)
+    con = duckdb.connect(str(city.store))
+    con.execute("select setval('linkage.person_id_seq', 1)").fetchall()
+    con.close()
+    before = file_sha256(city.store)
+    with pytest.raises(LdmError, match=r"catalog: sequence linkage\.person_id_seq changed"):
+        load_folder(tmp_path / "seam", city.store, city.key)
+    with pytest.raises(LdmError, match="was the sequence reset"):
+        load_folder(tmp_path / "seam", city.store, city.key, verify_first=False)
+    assert file_sha256(city.store) == before
 
 
 def test_the_head_an_ig_lead_kept_catches_a_store_put_back_to_an_older_copy(city, tmp_path, capsys):

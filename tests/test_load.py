@@ -63,7 +63,7 @@ def test_every_accepted_row_is_loaded_or_withheld_by_opt_out(loaded):
     for batch in summary.loaded:
         if batch.feed == "opt_out":
             continue
-        assert batch.rows_accepted == batch.rows_loaded + batch.withheld_by_opt_out
+        assert batch.rows_accepted == batch.rows_loaded + batch.withheld_by_opt_out + batch.rows_resent
         stored = query(
             store, f"select count(*) from main.{FEED_TABLES[batch.feed]} where batch_id = ?", [batch.batch_id]
         )

@@ -34,6 +34,7 @@ import duckdb
 from ldm.errors import LdmError
 from ldm.files import write_atomically
 from ldm.governance import digests
+from ldm.sql import quoted
 
 AUDIT_TABLE = "governance.audit_log"
 HEAD_TABLE = "governance.audit_head"
@@ -117,6 +118,11 @@ def entry_hash(
     return hmac.new(key, (previous_hash + content).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+def quoted_table(name: str) -> str:
+    schema, table = name.split(".", 1)
+    return f"{quoted(schema)}.{quoted(table)}"
+
+
 def head_mac(key: bytes, head: Head) -> str:
     return hmac.new(key, f"audit head {head}".encode(), hashlib.sha256).hexdigest()
 
@@ -162,17 +168,27 @@ def append(
     subject: str,
     detail: dict,
     state: dict | None = None,
+    adopt: bool = False,
 ) -> Head:
     """Add one keyed entry at the end of the chain (inside the caller's transaction); return the new head.
 
-    `state` is the data change the entry commits to (ldm.governance.digests); the first keyed entry
-    of a store always seals every table, so the chain covers what was there before keyed audit.
+    `state` is the data change the entry commits to (ldm.governance.digests); every entry also
+    records the whole catalog. The first entry of a new store seals every table. An unkeyed chain
+    (from before keyed audit) is taken over only deliberately (`adopt`, `ldm audit seal`): a chain
+    rewritten in the old format by someone without the key must never be sealed over.
     """
     previous = head(con)
     if not has_keyed_entries(con):
-        state = full_state(con, digests.EVERY_TABLE)
-    if state is not None:
-        detail = detail | {"state": state, "engine": digests.engine_version()}
+        if previous.seq and not adopt:
+            raise LdmError(
+                "the store's audit chain is unkeyed (written before keyed audit, or rewritten without the key); "
+                "check it and take it over deliberately with `ldm audit seal`"
+            )
+        state = full_state(con, key, digests.EVERY_TABLE)
+    state = dict(state or {"replace": [], "tables": {}})
+    state["replace"] = [*state["replace"], digests.CATALOG]
+    state["tables"] = state["tables"] | {digests.CATALOG: digests.catalog_digest(con)}
+    detail = detail | {"state": state, "engine": digests.engine_version(), "digest": digests.SCHEME}
     seq = previous.seq + 1
     at = datetime.datetime.now(datetime.UTC)
     text = canonical_detail(detail)
@@ -192,24 +208,26 @@ def append(
     return new
 
 
-def full_state(con: duckdb.DuckDBPyConnection, scope: str) -> dict:
+def full_state(con: duckdb.DuckDBPyConnection, key: bytes, scope: str) -> dict:
     """A change that replaces the recorded state of every table in `scope` (`*`, `load:*` or `dbt:*`)."""
-    return {"replace": [scope], "tables": digests.table_digests(con, digests.covered_tables(con, scope))}
+    tables = digests.table_digests(con, digests.covered_tables(con, scope), digests.row_salt(key))
+    return {"replace": [scope], "tables": tables}
 
 
-def batch_state(con: duckdb.DuckDBPyConnection, batches: list[int]) -> dict:
+def batch_state(con: duckdb.DuckDBPyConnection, key: bytes, batches: list[int]) -> dict:
     """What a load wrote: the given batches' partitions of batch-cut tables, every other load table whole.
 
     Tables cut by `batch_id` change only in the partitions of the batch being loaded and of any
-    batch it removed rows from (opt-outs, revisions, replacement); the others (persons, the spine,
-    key ids) are small and re-summarised whole.
+    batch it removed rows from (revisions, replacement); the others (persons, the spine, key ids)
+    are small and re-summarised whole.
     """
     tables = digests.covered_tables(con, digests.LOAD_TABLES)
     cut = {t: c for t, c in tables.items() if "batch_id" in c}
     whole = {t: c for t, c in tables.items() if t not in cut}
-    recorded = digests.table_digests(con, whole)
+    salt = digests.row_salt(key)
+    recorded = digests.table_digests(con, whole, salt)
     for batch_id in sorted(set(batches)):
-        for table, parts in digests.table_digests(con, cut, batch_id).items():
+        for table, parts in digests.table_digests(con, cut, salt, batch_id).items():
             recorded.setdefault(table, {}).update(parts)
     return {"replace": sorted(whole), "tables": recorded}
 
@@ -228,6 +246,7 @@ class Verification:
     problems: list[Problem] = field(default_factory=list)
     entries: int = 0
     head: Head = EMPTY
+    keyed: bool = False
     data_checked: bool = False
 
 
@@ -270,7 +289,7 @@ def _chain(
                 engine = recorded.get("engine")
         expected_seq, expected_previous = seq + 1, stored_hash
         result.head = Head(seq, stored_hash)
-    result.entries = len(rows)
+    result.entries, result.keyed = len(rows), keyed
     return expected_state if keyed else None, engine
 
 
@@ -310,7 +329,7 @@ def _store_holds_data(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether any load table holds a row (Alembic's version row aside)."""
     tables = digests.covered_tables(con, digests.LOAD_TABLES)
     tables.pop("governance.alembic_version", None)
-    return any(parts for parts in digests.table_digests(con, tables).values())
+    return any(con.execute(f"select exists (from {quoted_table(name)})").fetchall()[0][0] for name in tables)
 
 
 def verify(
@@ -322,6 +341,16 @@ def verify(
 ) -> Verification:
     """Every break in the chain, in its head and in the data it records; no problems when all is intact."""
     result = Verification()
+    functions = digests.user_functions(con)
+    if functions:
+        result.problems.append(
+            Problem(
+                None,
+                f"the store defines function(s) {', '.join(functions)}: an ldm store defines none, and "
+                "a macro can replace a built-in function in every query on the store",
+            )
+        )
+        return result
     expected_state, engine = _chain(con, key, result)
     _head_row(con, key, result)
     last = result.head
@@ -350,10 +379,13 @@ def verify(
     if not check_data:
         return result
     if expected_state is None:
-        if _has_table(con, HEAD_TABLE) and _store_holds_data(con):
+        if _store_holds_data(con):
             result.problems.append(
                 Problem(
-                    None, "the store holds data that no keyed audit entry records (the chain was emptied?)"
+                    None,
+                    "the store holds data that no keyed audit entry records: the chain was emptied or "
+                    "rewritten without the key, or the store predates keyed audit (then check it with "
+                    "--expect-head and take it over with `ldm audit seal`)",
                 )
             )
         return result
@@ -366,7 +398,8 @@ def verify(
             )
         )
         return result
-    actual = digests.table_digests(con, digests.covered_tables(con))
+    actual = digests.table_digests(con, digests.covered_tables(con), digests.row_salt(key))
+    actual[digests.CATALOG] = digests.catalog_digest(con)
     result.problems += [Problem(None, text) for text in digests.differences(expected_state, actual)]
     result.data_checked = True
     return result

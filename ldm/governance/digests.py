@@ -2,17 +2,24 @@
 
 Every base table of the store is cut into partitions by the batch that wrote its rows (`batch_id`,
 else `last_batch_id`, else `first_batch_id`; a table with none of these is one partition), and
-each partition is summarised as (rows, digest): the digest is the sum of DuckDB's `hash` of every
-whole row, so it is one scan, does not depend on the order rows are read in, and any edited,
-deleted or added row changes it. The audit chain (ldm.governance.audit) records these summaries
-under its MAC, and `verify` recomputes them and names each partition that differs:
+each partition is summarised as (rows, digest). The digest is the sum of a keyed MD5 of every whole
+row (its DuckDB text form, after a secret derived from the audit key): one scan, independent of
+row order, changed by any edited, deleted or added row, and impossible to steer without the key.
+DuckDB's own `hash` would be about 30 times cheaper, but it is public and its row hash is a XOR of
+column hashes that can be inverted: an intruder could edit a row and fix another column so that
+the sum stayed the same (measured and shown by an attack on this module).
 
-    a changed row count says rows were deleted or added; the same count with another digest says
-    rows were edited.
+The catalog is summarised too, one entry per object: each table's columns, types, defaults,
+constraints and comments; each view's SQL; each sequence's settings and last value (not its start value, which DuckDB
+rewrites at each checkpoint); and any
+function or macro (an ldm store defines none: a macro can replace a built-in function for every
+query on the store, so `ldm.governance.audit.verify` refuses a store that has one). Every query
+here names DuckDB's own functions in full (`system.main.*`), so a macro in the store cannot change
+what is computed.
 
-DuckDB's `hash` is fast (tens of millions of rows a second) but is DuckDB's own: each recorded
-state names the DuckDB version that computed it, and a store opened by another DuckDB version is
-reported as unverifiable rather than tampered.
+The audit chain (ldm.governance.audit) records these summaries under its MAC, and `verify`
+recomputes them and names each partition that differs: a changed row count says rows were deleted
+or added; the same count with another digest says rows were edited.
 
 The state an entry records is a change to the expected state: `replace` names tables (or `*` for
 every table, `load:*` for every table of the load schemas, `dbt:*` for every other table) whose
@@ -23,6 +30,9 @@ order gives what the store should hold now.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import duckdb
 
 from ldm.sql import literal, quoted
@@ -32,31 +42,64 @@ NOT_COVERED = {"governance.audit_log", "governance.audit_head"}  # the chain its
 PARTITION_COLUMNS = ("batch_id", "last_batch_id", "first_batch_id")
 WHOLE = "*"  # the partition of a table with no batch column
 EVERY_TABLE, LOAD_TABLES, DBT_TABLES = "*", "load:*", "dbt:*"
+CATALOG = "catalog"  # the pseudo-table of catalog objects in a recorded state
+SCHEME = "md5-keyed-v1"
 
 Parts = dict[str, list]  # partition -> [rows, digest]
 State = dict[str, Parts]  # "schema.table" -> partitions
+
+_DB = "system.main.current_database()"
+CATALOG_SQL = f"""
+select 'table ' || t.schema_name || '.' || t.table_name,
+       system.main.md5(coalesce(t.comment, '') || chr(30) || t.sql || chr(30) || system.main.string_agg(
+           c.column_name || ' ' || c.data_type || ' ' || c.is_nullable::varchar || ' '
+           || coalesce(c.column_default, '') || ' ' || coalesce(c.comment, ''), chr(31) order by c.column_index))
+from system.main.duckdb_tables() t join system.main.duckdb_columns() c
+  on c.database_name = t.database_name and c.schema_name = t.schema_name and c.table_name = t.table_name
+where t.database_name = {_DB} and not t.temporary
+group by t.schema_name, t.table_name, t.comment, t.sql
+union all
+select 'view ' || schema_name || '.' || view_name, system.main.md5(coalesce(comment, '') || chr(30) || sql)
+from system.main.duckdb_views() where database_name = {_DB} and not internal and not temporary
+union all
+select 'sequence ' || schema_name || '.' || sequence_name,
+       concat_ws(' ', increment_by, min_value, max_value, cycle, last_value)
+from system.main.duckdb_sequences() where database_name = {_DB} and not temporary
+union all
+select 'function ' || schema_name || '.' || function_name,
+       system.main.md5(coalesce(macro_definition, '') || function_type)
+from system.main.duckdb_functions() where database_name = {_DB} and not internal
+"""
 
 
 def engine_version() -> str:
     return duckdb.__version__
 
 
+def row_salt(audit_key: bytes) -> str:
+    """The secret that keys every row digest: derived from the audit key, never stored."""
+    return hmac.new(audit_key, b"ldm row digest v1", hashlib.sha256).hexdigest()
+
+
+def user_functions(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Functions and macros defined in the store itself (an ldm store has none)."""
+    rows = con.execute(
+        f"""select schema_name || '.' || function_name from system.main.duckdb_functions()
+            where database_name = {_DB} and not internal order by 1"""
+    ).fetchall()
+    return [name for (name,) in rows]
+
+
 def covered_tables(con: duckdb.DuckDBPyConnection, scope: str = EVERY_TABLE) -> dict[str, list[str]]:
     """Base tables of the store the audit covers, with their columns: `*`, `load:*` or `dbt:*`."""
     rows = con.execute(
-        """select t.schema_name || '.' || t.table_name, list(c.column_name order by c.column_index)
-           from duckdb_tables() t join duckdb_columns() c
-             on c.database_name = t.database_name and c.schema_name = t.schema_name and c.table_name = t.table_name
-           where t.database_name = current_database() and not t.internal and not t.temporary
-           group by 1 order by 1"""
+        f"""select t.schema_name || '.' || t.table_name, system.main.list(c.column_name order by c.column_index)
+            from system.main.duckdb_tables() t join system.main.duckdb_columns() c
+              on c.database_name = t.database_name and c.schema_name = t.schema_name and c.table_name = t.table_name
+            where t.database_name = {_DB} and not t.internal and not t.temporary
+            group by 1 order by 1"""
     ).fetchall()
-    tables = {}
-    for name, columns in rows:
-        if name in NOT_COVERED:
-            continue
-        if _matches(name, scope):
-            tables[name] = columns
-    return tables
+    return {name: columns for name, columns in rows if name not in NOT_COVERED and _matches(name, scope)}
 
 
 def partition_column(columns: list[str]) -> str | None:
@@ -64,28 +107,38 @@ def partition_column(columns: list[str]) -> str | None:
 
 
 def table_sql(table: str, columns: list[str], batch_only: bool = False) -> str:
-    """(partition, rows, digest) per partition of `table`; `batch_only` takes one batch (a parameter)."""
+    """(partition, rows, digest) per partition of `table`. Parameters: the row salt, then the batch
+    when `batch_only` (that batch's partition only)."""
     schema, name = table.split(".", 1)
     source = f"{quoted(schema)}.{quoted(name)}"
     part = partition_column(columns)
     key = f"coalesce(cast(t.{quoted(part)} as varchar), 'null')" if part else literal(WHOLE)
     where = f" where t.{quoted(part)} = ?" if batch_only and part else ""
-    return f"select {key}, count(*), cast(sum(hash(t)) as varchar) from {source} t{where} group by 1"
+    digest = "system.main.md5_number_lower(?::varchar || cast(t as varchar))"
+    return (
+        f"select {key}, system.main.count(*), cast(system.main.sum({digest}) as varchar) "
+        f"from {source} t{where} group by 1"
+    )
 
 
 def table_digests(
-    con: duckdb.DuckDBPyConnection, tables: dict[str, list[str]], batch_id: int | None = None
+    con: duckdb.DuckDBPyConnection, tables: dict[str, list[str]], salt: str, batch_id: int | None = None
 ) -> State:
     """Partitions of each table; with `batch_id`, only that batch's partition of batch-cut tables."""
     state: State = {}
     for table, columns in tables.items():
         batch_only = batch_id is not None and partition_column(columns) is not None
-        rows = con.execute(table_sql(table, columns, batch_only), [batch_id] if batch_only else []).fetchall()
-        parts = {part: [count, digest] for part, count, digest in rows}
+        rows = con.execute(table_sql(table, columns, batch_only), [salt, batch_id] if batch_only else [salt])
+        parts = {part: [count, digest] for part, count, digest in rows.fetchall()}
         if batch_only and str(batch_id) not in parts:
             parts[str(batch_id)] = [0, "0"]
         state[table] = parts
     return state
+
+
+def catalog_digest(con: duckdb.DuckDBPyConnection) -> Parts:
+    """One part per catalog object (tables, views, sequences, functions) with a digest of its definition."""
+    return {name: [1, digest] for name, digest in con.execute(CATALOG_SQL).fetchall()}
 
 
 def _matches(table: str, pattern: str) -> bool:
@@ -94,7 +147,7 @@ def _matches(table: str, pattern: str) -> bool:
     if pattern == LOAD_TABLES:
         return table.split(".", 1)[0] in LOAD_SCHEMAS
     if pattern == DBT_TABLES:
-        return table.split(".", 1)[0] not in LOAD_SCHEMAS
+        return table.split(".", 1)[0] not in LOAD_SCHEMAS and table != CATALOG
     return table == pattern
 
 
@@ -116,7 +169,7 @@ def apply(expected: State, change: dict) -> None:
 
 
 def differences(expected: State, actual: State) -> list[str]:
-    """Each partition whose rows differ from what the chain recorded, in words."""
+    """Each partition (or catalog object) that differs from what the chain recorded, in words."""
     found = []
     for table in sorted(set(expected) | set(actual)):
         want, have = expected.get(table, {}), actual.get(table, {})
@@ -126,6 +179,12 @@ def differences(expected: State, actual: State) -> list[str]:
                 have.get(part, [0, "0"]),
             )
             if rows_want == rows_have and (rows_want == 0 or digest_want == digest_have):
+                continue
+            if table == CATALOG:
+                change = (
+                    "removed" if rows_have < rows_want else "added" if rows_have > rows_want else "changed"
+                )
+                found.append(f"catalog: {part} {change} since the audit recorded it")
                 continue
             where = f"{table}" + ("" if part == WHOLE else f" (batch {part})")
             if rows_have < rows_want:

@@ -10,9 +10,11 @@ from pathlib import Path
 from ldm.errors import LdmError
 from ldm.governance import audit
 from ldm.governance.report import audit_report
-from ldm.load.loader import load_folder
+from ldm.governance.seal import adopt
+from ldm.load.loader import check_key, load_folder
 from ldm.pseudonymise.keys import AUDIT, KEY_FILE_ENV, load_key
 from ldm.store import connect
+from ldm.store.lock import store_lock
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -51,6 +53,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="an audit head kept from an earlier run: the chain must still hold it",
     )
     verify.set_defaults(handler=run_verify)
+    seal = actions.add_parser(
+        "seal",
+        help="take over, under the store's key, a store whose audit chain predates keyed audit",
+        description="A store written before keyed audit has an unkeyed chain and no record of its data. Check "
+        "its chain (against --expect-head, the head kept from its last run, when you have it), then seal the "
+        "store as it is now under the key. This is deliberate: `ldm run` never does it, because a chain "
+        "rewritten without the key looks the same.",
+    )
+    seal.add_argument("--store", type=Path, required=True, help="the store (DuckDB file)")
+    seal.add_argument("--key-file", type=Path, help=f"the store's master key file (default: ${KEY_FILE_ENV})")
+    seal.add_argument(
+        "--expect-head", type=audit.Head.parse, metavar="SEQ:HASH", help="the head kept from its last run"
+    )
+    seal.set_defaults(handler=run_seal)
     report = actions.add_parser(
         "report",
         help="write a Markdown account of batches for an IG lead",
@@ -101,10 +117,22 @@ def run_verify(args: argparse.Namespace) -> int:
             print(f"audit check failed: {problem}", file=sys.stderr)
         return 1
     where = "ends at the anchor file" if anchor else "no anchor file beside the store"
-    data = "every table matches what the chain recorded" if result.data_checked else "no data recorded yet"
-    print(
-        f"audit intact: {result.entries} entries, keyed chain unbroken, {where}; {data}; head {result.head}"
-    )
+    chain = "keyed chain unbroken" if result.keyed else "no keyed entry yet"
+    data = "every table and the catalog as the chain recorded" if result.data_checked else "no data"
+    print(f"audit intact: {result.entries} entries, {chain}, {where}; {data}; head {result.head}")
+    return 0
+
+
+def run_seal(args: argparse.Namespace) -> int:
+    key = load_key(args.key_file)
+    with store_lock(args.store):
+        con = connect(args.store, read_only=True)
+        try:
+            check_key(con, args.store, key)
+        finally:
+            con.close()
+        head = adopt(args.store, key, args.expect_head)
+    print(f"sealed {args.store} under key id {key.key_id}; audit head {head} (keep it)")
     return 0
 
 

@@ -234,6 +234,14 @@ def _add_new_persons(con) -> int:
             select founder, nextval('linkage.person_id_seq') as person_id
             from (select {founder} as founder from incoming where {unmatched} group by 1)"""
     )
+    reused = con.execute(
+        "select min(person_id) from new_ids where person_id in (select person_id from linkage.person_keys)"
+    ).fetchall()[0][0]
+    if reused is not None:
+        raise LdmError(
+            f"linkage.person_id_seq issued person id {reused}, which a person already has (was the sequence "
+            "reset?); nothing was loaded. See: ldm audit verify"
+        )
     con.execute(
         f"""update incoming set person_id = n.person_id, link_step = 'new_person'
             from new_ids n where {unmatched} and {founder} = n.founder"""
@@ -523,9 +531,11 @@ def load_batch(
         )
         # An opt-out list removes rows from every batch; otherwise only these batches' partitions changed.
         state = (
-            audit.full_state(con, digests.LOAD_TABLES)
+            audit.full_state(con, audit_key, digests.LOAD_TABLES)
             if manifest.feed == "opt_out"
-            else audit.batch_state(con, [batch_id, *load.revised_batches, *([replaces] if replaces else [])])
+            else audit.batch_state(
+                con, audit_key, [batch_id, *load.revised_batches, *([replaces] if replaces else [])]
+            )
         )
         head = audit.append(
             con,

@@ -54,15 +54,17 @@ def _describe(revision: str | None) -> str:
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
+    from ldm.store.lock import store_lock
     from ldm.store.migrate import current_revision, upgrade
 
-    before = current_revision(args.store) if args.store.is_file() else None
-    key = _key_for_upgrade(args) if before is not None else None
-    after = upgrade(args.store, args.revision)
-    if key is not None:
-        from ldm.governance.seal import seal_upgrade
+    with store_lock(args.store):
+        before = current_revision(args.store) if args.store.is_file() else None
+        key = _key_for_upgrade(args) if before is not None else None
+        after = upgrade(args.store, args.revision)
+        if key is not None:
+            from ldm.governance.seal import seal_upgrade
 
-        seal_upgrade(args.store, key, before, after)
+            seal_upgrade(args.store, key, before, after)
     if before == after:
         print(f"{args.store}: already at {_describe(after)}")
     else:

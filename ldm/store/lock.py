@@ -56,7 +56,7 @@ def store_lock(store: Path, notice=None) -> Iterator[None]:
 
     `notice` gets a line when a stale lock (its process gone) is taken over.
     """
-    path = lock_path(Path(store))
+    path = lock_path(Path(store).resolve())  # one lock whatever path or link names the store
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)

@@ -49,7 +49,9 @@ def upgrade() -> None:
     op.add_column(
         "batches",
         sa.Column(
-            "rows_resent", sa.BigInteger(), comment="Accepted rows already in the store (not loaded again)"
+            "rows_resent",
+            sa.BigInteger(),
+            comment="Accepted rows already in the store or repeated within the extract (not loaded again)",
         ),
         schema=GOVERNANCE,
     )
