@@ -560,3 +560,41 @@ def test_the_key_never_reaches_the_audit_entries_or_the_store(city):
         assert json.loads(detail) and not any(key in detail for key in keys)
     content = city.store.read_bytes() + audit.anchor_path(city.store).read_bytes()
     assert not any(key.encode() in content for key in keys)
+
+
+def test_a_store_from_before_keyed_audit_is_taken_over_only_by_the_deliberate_seal(city, capsys):
+    """Its unkeyed chain is checked (against the head kept from its last run) and the store sealed as it is."""
+    con = duckdb.connect(str(city.store))
+    con.execute("drop table governance.audit_head")
+    con.execute("alter table governance.audit_log drop column scheme")
+    con.execute("update governance.alembic_version set version_num = '0002_persons_ethnic_category'")
+    con.close()
+    for table in (
+        "registrations",
+        "gp_events",
+        "apc_spells",
+        "op_appointments",
+        "ae_attendances",
+        "community_contacts",
+    ):
+        con = duckdb.connect(str(city.store))
+        con.execute(f"alter table main.{table} drop column record_digest")
+        con.close()
+    con = duckdb.connect(str(city.store))
+    con.execute("alter table governance.batches drop column rows_resent")
+    con.execute("alter table governance.batches drop column rows_revised")
+    con.execute("alter table governance.audit_log add column scheme varchar")
+    con.close()
+    rewrite_chain(city.store, unkeyed)
+    con = duckdb.connect(str(city.store))
+    con.execute("alter table governance.audit_log drop column scheme")
+    kept = audit.head(con)
+    con.close()
+    audit.anchor_path(city.store).write_text(kept.entry_hash + "\n")
+    assert city.verify() == 1  # data that no keyed entry records
+    seal = ["audit", "seal", "--store", str(city.store), "--key-file", str(city.key_file)]
+    assert main([*seal, "--expect-head", f"{kept.seq}:{'0' * 64}"]) == 2
+    assert "not taken over" in capsys.readouterr().err
+    assert main([*seal, "--expect-head", str(kept)]) == 0
+    assert city.verify() == 0
+    assert main(seal) == 2 and "keyed already" in capsys.readouterr().err
