@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ldm.errors import LdmError
+from ldm.store.connection import store_path
 
 
 def lock_path(store: Path) -> Path:
@@ -56,7 +57,8 @@ def store_lock(store: Path, notice=None) -> Iterator[None]:
 
     `notice` gets a line when a stale lock (its process gone) is taken over.
     """
-    path = lock_path(Path(store).resolve())  # one lock whatever path or link names the store
+    store = store_path(store, must_exist=False)  # a missing folder or a folder as the store: one clear line
+    path = lock_path(store.resolve())  # one lock whatever path or link names the store
     while True:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
