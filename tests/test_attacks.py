@@ -28,7 +28,7 @@ from ldm.errors import LdmError
 from ldm.feeds.spec import builtin_specs
 from ldm.files import file_sha256
 from ldm.governance import audit
-from ldm.load.loader import load_folder
+from ldm.load.loader import FEED_TABLES, load_folder
 from ldm.pipeline import enough_space, run_pipeline
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.keys import init_key, load_key
@@ -569,14 +569,7 @@ def test_a_store_from_before_keyed_audit_is_taken_over_only_by_the_deliberate_se
     con.execute("alter table governance.audit_log drop column scheme")
     con.execute("update governance.alembic_version set version_num = '0002_persons_ethnic_category'")
     con.close()
-    for table in (
-        "registrations",
-        "gp_events",
-        "apc_spells",
-        "op_appointments",
-        "ae_attendances",
-        "community_contacts",
-    ):
+    for table in FEED_TABLES.values():
         con = duckdb.connect(str(city.store))
         con.execute(f"alter table main.{table} drop column record_digest")
         con.close()
