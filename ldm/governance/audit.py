@@ -210,7 +210,7 @@ def append(
 
 def full_state(con: duckdb.DuckDBPyConnection, key: bytes, scope: str) -> dict:
     """A change that replaces the recorded state of every table in `scope` (`*`, `load:*` or `dbt:*`)."""
-    tables = digests.table_digests(con, digests.covered_tables(con, scope), digests.row_salt(key))
+    tables = digests.table_digests(con, digests.covered_tables(con, scope), key)
     return {"replace": [scope], "tables": tables}
 
 
@@ -224,10 +224,9 @@ def batch_state(con: duckdb.DuckDBPyConnection, key: bytes, batches: list[int]) 
     tables = digests.covered_tables(con, digests.LOAD_TABLES)
     cut = {t: c for t, c in tables.items() if "batch_id" in c}
     whole = {t: c for t, c in tables.items() if t not in cut}
-    salt = digests.row_salt(key)
-    recorded = digests.table_digests(con, whole, salt)
+    recorded = digests.table_digests(con, whole, key)
     for batch_id in sorted(set(batches)):
-        for table, parts in digests.table_digests(con, cut, salt, batch_id).items():
+        for table, parts in digests.table_digests(con, cut, key, batch_id).items():
             recorded.setdefault(table, {}).update(parts)
     return {"replace": sorted(whole), "tables": recorded}
 
@@ -398,7 +397,7 @@ def verify(
             )
         )
         return result
-    actual = digests.table_digests(con, digests.covered_tables(con), digests.row_salt(key))
+    actual = digests.table_digests(con, digests.covered_tables(con), key)
     actual[digests.CATALOG] = digests.catalog_digest(con)
     result.problems += [Problem(None, text) for text in digests.differences(expected_state, actual)]
     result.data_checked = True
