@@ -30,7 +30,7 @@ from ldm.marts.expectations import validate_marts
 from ldm.progress import Progress
 from ldm.pseudonymise.batch import BatchResult, pseudonymise_folder
 from ldm.pseudonymise.keys import AUDIT, MasterKey, load_key
-from ldm.store import connect, current_revision, upgrade
+from ldm.store import connect, current_revision, head_revision, upgrade
 from ldm.store.lock import store_lock
 from ldm.validate.report import write_report
 
@@ -93,16 +93,29 @@ def _manifests_of(result: BatchResult, seam: Path) -> list[Path]:
     return made + [earlier for _, earlier in result.resent]
 
 
-def _check_store(store: Path, key: MasterKey) -> None:
-    """Before anything is written: the store is under this key and passes its audit check."""
+def _check_key(store: Path, key: MasterKey) -> None:
+    """Before anything is written: the store is under this key."""
     if not store.exists():
         return
     con = connect(store, read_only=True)
     try:
         check_key(con, store, key)
-        check_audit(con, store, key)
     finally:
         con.close()
+
+
+def _migrate(work: Path, store: Path, key: MasterKey) -> None:
+    """Bring the working copy to the newest revision; a migration of a store with data is checked
+    against its audit first (on the copy itself, so nothing can change between check and use) and
+    sealed after. Without a migration the load checks the copy, holding it open until it is done."""
+    before = current_revision(work) if work.exists() else None
+    if before is not None and before != head_revision():
+        con = connect(work, read_only=True)
+        try:
+            check_audit(con, work, key, shown=store)
+        finally:
+            con.close()
+    seal_upgrade(work, key, before, upgrade(work))
 
 
 def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None = None) -> RunReport:
@@ -121,7 +134,7 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
 
 
 def _run(extracts: Path, settings: Settings, store: Path, key: MasterKey, progress: Progress) -> RunReport:
-    _check_store(store, key)
+    _check_key(store, key)
     report = RunReport()
     today = settings.today or datetime.date.today()
     seam = settings.pseudonymised_dir()
@@ -157,13 +170,12 @@ def _run(extracts: Path, settings: Settings, store: Path, key: MasterKey, progre
             shutil.copy2(audit.anchor_path(store), audit.anchor_path(work))
     try:
         with _stage(report, progress, "migrate store"):
-            before = current_revision(work) if work.exists() else None
-            seal_upgrade(work, key, before, upgrade(work))
+            _migrate(work, store, key)
         with _stage(report, progress, "load, link and apply opt-outs", unit="row", bar=True):
             linkage = LinkageConfig(scoring=ProbabilisticConfig(threshold=settings.link_threshold))
             report.loaded = load_folder(
                 seam, work, key, progress=progress, linkage=linkage, advance=progress.advance,
-                only=_manifests_of(report.pseudonymised, seam), verify_first=False,
+                only=_manifests_of(report.pseudonymised, seam), shown=store,
             )  # fmt: skip
         with _stage(report, progress, "build and test marts (dbt)", unit="node", bar=True):
             variables = {"reporting_period_end": settings.reporting_period_end.isoformat()}

@@ -9,6 +9,7 @@ a time, and system errors in one line.
 from __future__ import annotations
 
 import json
+import random
 import shutil
 import signal
 import subprocess
@@ -282,6 +283,12 @@ TAMPERING = [
     ("update main.persons set sex = case sex when 'F' then 'M' else 'F' end "
      "where person_id = (select min(person_id) from main.persons)", "main.persons"),
     ("delete from main.gp_events where row_number = 10", "main.gp_events (batch 3): 1 row(s) deleted"),
+    ("update main.gp_events set person_id = case person_id when (select min(person_id) from main.gp_events) "
+     "then (select max(person_id) from main.gp_events) else (select min(person_id) from main.gp_events) end "
+     "where row_number in ((select min(row_number) from main.gp_events where person_id = "
+     "(select min(person_id) from main.gp_events)), (select min(row_number) from main.gp_events "
+     "where person_id = (select max(person_id) from main.gp_events)))",
+     "main.gp_events (batch 3): row(s) edited"),
     ("insert into main.op_appointments by name "
      "select * replace (row_number + 1000000 as row_number) from main.op_appointments limit 1",
      "main.op_appointments (batch 5): 1 row(s) added"),
@@ -300,6 +307,8 @@ TAMPERING = [
     ("create or replace view staging.stg_store__persons as select * from main.persons where sex = 'F'",
      "catalog: view staging.stg_store__persons changed"),
     ("comment on table marts.mart_prevalence is 'x'", "catalog: table marts.mart_prevalence changed"),
+    ("create unique index evil on main.persons(sex, person_id)", "catalog: index main.evil added"),
+    ("create schema evil", "catalog: schema evil added"),
     ("delete from governance.audit_log where seq = (select max(seq) from governance.audit_log)",
      "cut from the end of the chain"),
     ("delete from governance.audit_log where seq = (select max(seq) from governance.audit_log); "
@@ -321,6 +330,47 @@ def test_audit_verify_names_every_tampering(city, capsys, tamper, named):
     capsys.readouterr()
     assert city.verify() == 1
     assert named in capsys.readouterr().err
+
+
+def same_duckdb_hash(text: str) -> str:
+    """Another printable string of the same length whose DuckDB 2.0 string hash equals `text`'s.
+
+    DuckDB's string hash mixes 8-byte blocks with xor and an odd multiplier, which can be run
+    backwards: keep the first 8 bytes, pick 8 printable bytes, solve the next 8 (retry until printable).
+    """
+    mask, k = 2**64 - 1, 0xD6E8FEB86659FD93
+    original = text.encode()
+    start = (0xE17A1465 ^ (len(original) * 0xC6A4A7935BD1E995)) & mask
+
+    def run(state: int, blocks: bytes) -> int:
+        for i in range(0, len(blocks), 8):
+            state = ((state ^ int.from_bytes(blocks[i : i + 8], "little")) * k) & mask
+        return state
+
+    before, target = run(start, original[:8]), run(start, original[:24])
+    printable, rng = bytes(range(0x21, 0x7F)), random.Random(1)
+    while True:
+        chosen = bytes(rng.choice(printable) for _ in range(8))
+        solved = (((target * pow(k, -1, 2**64)) & mask) ^ run(before, chosen)).to_bytes(8, "little")
+        if all(byte in printable for byte in solved):
+            return (original[:8] + chosen + solved + original[24:]).decode()
+
+
+def test_a_text_value_crafted_to_keep_duckdb_s_hash_is_named(city, capsys):
+    """The opt-out token of one person replaced by text with the same DuckDB hash: their records would
+    no longer be withheld. DuckDB's own hash cannot tell; the keyed text digest can."""
+    (token,) = query(city.store, "select min(nhs_number_token) from linkage.opt_outs")[0]
+    forged = same_duckdb_hash(token)
+    assert forged != token and query(
+        city.store, "select hash(?::varchar) = hash(?::varchar)", token, forged
+    ) == [(True,)]
+    con = duckdb.connect(str(city.store))
+    con.execute(
+        "update linkage.opt_outs set nhs_number_token = ? where nhs_number_token = ?", [forged, token]
+    )
+    con.close()
+    assert city.verify() == 1
+    assert "linkage.opt_outs" in capsys.readouterr().err
 
 
 def rewrite_chain(store: Path, seal) -> None:

@@ -222,7 +222,7 @@ def batch_state(con: duckdb.DuckDBPyConnection, key: bytes, batches: list[int]) 
     are small and re-summarised whole.
     """
     tables = digests.covered_tables(con, digests.LOAD_TABLES)
-    cut = {t: c for t, c in tables.items() if "batch_id" in c}
+    cut = {t: c for t, c in tables.items() if digests.partition_column(c) == "batch_id"}
     whole = {t: c for t, c in tables.items() if t not in cut}
     recorded = digests.table_digests(con, whole, key)
     for batch_id in sorted(set(batches)):

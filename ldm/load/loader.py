@@ -592,13 +592,17 @@ def check_key(con, store: Path, key: MasterKey, manifests: list[tuple[Manifest, 
             )
 
 
-def check_audit(con, store: Path, key: MasterKey) -> None:
-    """Refuse to write to a store that fails its audit check, so that tampering is never sealed over."""
+def check_audit(con, store: Path, key: MasterKey, shown: Path | None = None) -> None:
+    """Refuse to write to a store that fails its audit check, so that tampering is never sealed over.
+
+    `shown` names the store in the message when `store` is a working copy of it.
+    """
     problems = audit.verify(con, key.purpose_key(AUDIT), audit.read_anchor(store)).problems
     if problems:
+        name = shown or store
         raise LdmError(
-            f"store {store} fails its audit check ({len(problems)} problem(s), first: {problems[0]}); "
-            f"nothing was loaded. See: ldm audit verify --store {store}"
+            f"store {name} fails its audit check ({len(problems)} problem(s), first: {problems[0]}); "
+            f"nothing was loaded. See: ldm audit verify --store {name}"
         )
 
 
@@ -612,13 +616,16 @@ def load_folder(
     advance: Callable[[int, int], None] | None = None,
     only: list[Path] | None = None,
     verify_first: bool = True,
+    shown: Path | None = None,
 ) -> LoadSummary:
     """Load every pseudonymised extract in `folder` (OUT of `ldm pseudonymise`) not yet in the store.
 
     `only` limits the load to the listed manifests (a run loads the extracts it was given, not
     whatever an earlier run left in the folder). `progress` gets a line as each batch starts;
     `advance(rows, total)` is called as each ends, with the rows of all batches to load as the total.
-    `verify_first` checks the store's audit before the first write (a caller that already did may skip it).
+    `verify_first` checks the store's audit before the first write, on the connection that then
+    loads, so nothing can change in between; `shown` names the store in messages when `store` is a
+    working copy of it.
     """
     manifests = _manifests(folder, only)
     store = Path(store)
@@ -626,12 +633,16 @@ def load_folder(
         con = connect(store)
         con.execute(f"set memory_limit = {literal(STORE_MEMORY)}")
         try:
-            return _load_all(con, store, key, manifests, replace, progress, linkage, advance, verify_first)
+            return _load_all(
+                con, store, key, manifests, replace, progress, linkage, advance, verify_first, shown
+            )
         finally:
             con.close()
 
 
-def _load_all(con, store, key, manifests, replace, progress, linkage, advance, verify_first) -> LoadSummary:
+def _load_all(
+    con, store, key, manifests, replace, progress, linkage, advance, verify_first, shown
+) -> LoadSummary:
     revision = current_revision_of(con)
     if revision != head_revision():
         raise LdmError(
@@ -639,7 +650,7 @@ def _load_all(con, store, key, manifests, replace, progress, linkage, advance, v
         )
     check_key(con, store, key, manifests)
     if verify_first:
-        check_audit(con, store, key)
+        check_audit(con, store, key, shown)
     summary = LoadSummary()
     to_load, first_of = [], {}
     for manifest, parquet in manifests:
