@@ -164,11 +164,11 @@ def _run(extracts: Path, settings: Settings, store: Path, key: MasterKey, progre
             f"not enough free space in {store.parent}: {free / 1e9:.1f} GB free, a run needs about "
             f"{(store_bytes + 2 * extracts_bytes) / 1e9:.1f} GB (a copy of the store and room to load); store unchanged"
         )
-    if store.exists():
-        shutil.copy2(store, work)
-        if audit.anchor_path(store).exists():
-            shutil.copy2(audit.anchor_path(store), audit.anchor_path(work))
     try:
+        if store.exists():
+            shutil.copy2(store, work)
+            if audit.anchor_path(store).exists():
+                shutil.copy2(audit.anchor_path(store), audit.anchor_path(work))
         with _stage(report, progress, "migrate store"):
             _migrate(work, store, key)
         with _stage(report, progress, "load, link and apply opt-outs", unit="row", bar=True):
@@ -186,7 +186,7 @@ def _run(extracts: Path, settings: Settings, store: Path, key: MasterKey, progre
             if failures:
                 raise LdmError(f"{len(failures)} mart expectation(s) failed, first: {failures[0]}")
         with _stage(report, progress, "verify audit chain"):
-            # The data was checked before the run and every change since is sealed: the chain and its head.
+            # The copy's data was checked before the load and every change since is sealed: the chain and its head.
             con = connect(work, read_only=True)
             try:
                 verification = audit.verify(
