@@ -15,6 +15,14 @@ import duckdb
 
 from ldm.errors import LdmError
 from ldm.feeds.spec import FeedSpec
+from ldm.feeds.transcode import (
+    UndecodableError,
+    canonical_encoding,
+    python_codec,
+    readable_copy,
+    undecodable_error,
+    unsupported_message,
+)
 from ldm.files import line_of
 
 SNIFF_BYTES = 1 << 20
@@ -28,13 +36,8 @@ CONTAINERS = (  # leading bytes of files that are not plain text, and what to te
 )
 BZIP2 = re.compile(rb"BZh[1-9](\x31\x41\x59\x26\x53\x59|\x17\x72\x45\x38\x50\x90)")
 OTHER_DELIMITERS = (",", "|", "\t", ";")
-DUCKDB_ENCODINGS = {
-    "utf-8": "utf-8",
-    "utf8": "utf-8",
-    "latin-1": "latin-1",
-    "iso-8859-1": "latin-1",
-    "utf-16": "utf-16",
-}
+# DuckDB reads every extract as UTF-8: one in another encoding is given to it transcoded (transcode.py).
+DUCKDB_ENCODING = "utf-8"
 
 
 class StructuralError(LdmError):
@@ -46,15 +49,22 @@ class RowsError(StructuralError):
 
 
 def _header(path: Path, spec: FeedSpec, head: bytes) -> list[str]:
+    codec = python_codec(spec.encoding) or spec.encoding
     try:
-        text = head.decode(spec.encoding)
+        text = head.decode(codec)
     except UnicodeDecodeError as error:
         if len(head) == SNIFF_BYTES and error.start > len(head) - 4:  # a character cut by the sniff
-            text = head[: error.start].decode(spec.encoding)
-        else:
+            text = head[: error.start].decode(codec)
+        elif codec == "utf-8":
             raise StructuralError(
                 f"{path}: not readable as {spec.encoding} (byte {error.start} is invalid)"
             ) from None
+        else:
+            before = head[: error.start].decode(codec)
+            final = len(head) < SNIFF_BYTES
+            encoding = canonical_encoding(spec.encoding) or spec.encoding
+            undecodable = undecodable_error(path, encoding, error, 0, before, 0, final)
+            raise StructuralError(str(undecodable)) from None
     first_line = text.lstrip("\ufeff").splitlines()[0] if text.strip() else ""
     return next(csv.reader([first_line], delimiter=spec.delimiter)) if first_line else []
 
@@ -119,6 +129,8 @@ def check_structure(path: Path, spec: FeedSpec) -> list[str]:
     container = _container(path, head)
     if container:
         raise StructuralError(f"{path}: is {container}")
+    if python_codec(spec.encoding) is None:
+        raise StructuralError(f"{path}: {unsupported_message(spec.encoding)}")
     check_no_nul(path, spec, nul if (nul := head.find(b"\x00")) >= 0 else None)
     header = [name.strip() for name in _header(path, spec, head)]
     expected = [c.source for c in spec.columns]
@@ -154,21 +166,27 @@ def load_raw(con: duckdb.DuckDBPyConnection, path: Path, spec: FeedSpec) -> int:
     """Load the extract as text into temp table `raw` (rowid + 1 is the data row number); return the rows."""
     header = check_structure(path, spec)
     columns = {name: "VARCHAR" for name in header}
-    encoding = DUCKDB_ENCODINGS.get(spec.encoding.lower())
-    if encoding is None:
-        raise StructuralError(f"{path}: encoding {spec.encoding} is not supported")
+    _readable_path(path)  # refuse a name DuckDB would expand, whichever file it is given
     try:
-        con.execute(
-            """
-            create or replace temp table raw as
-            select * from read_csv(?, delim = ?, header = true, auto_detect = false, columns = ?,
-                                   quote = '"', escape = '"', strict_mode = true, encoding = ?,
-                                   null_padding = false, max_line_size = ?)
-            """,
-            [_readable_path(path), spec.delimiter, columns, encoding, MAX_LINE_BYTES],
-        )
-    except duckdb.Error as error:
-        raise RowsError(f"{path}: {_explain(str(error))}") from None
+        with readable_copy(path, spec.encoding) as readable:
+            try:
+                con.execute(
+                    """
+                    create or replace temp table raw as
+                    select * from read_csv(?, delim = ?, header = true, auto_detect = false,
+                                           columns = ?, quote = '"', escape = '"',
+                                           strict_mode = true, encoding = ?,
+                                           null_padding = false, max_line_size = ?)
+                    """,
+                    [_readable_path(readable), spec.delimiter, columns, DUCKDB_ENCODING, MAX_LINE_BYTES],
+                )
+            except duckdb.Error as error:
+                explained = _explain(str(error)).replace(str(readable.absolute()), str(path))
+                raise RowsError(f"{path}: {explained}") from None
+    except UndecodableError as error:
+        # A RowsError, as DuckDB's own for invalid UTF-8 is: a NUL byte found by the scan beside
+        # the read is the likelier explanation, and is reported instead.
+        raise RowsError(str(error)) from None
     rows = con.execute("select count(*) from raw").fetchall()[0][0]
     if rows == 0:
         raise StructuralError(f"{path}: has a header but no rows")

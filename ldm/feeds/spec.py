@@ -12,6 +12,7 @@ from pathlib import Path
 import yaml
 
 from ldm.errors import LdmError
+from ldm.feeds.transcode import canonical_encoding, unsupported_message
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
 TYPES = {
@@ -92,6 +93,9 @@ def load_spec(path: Path) -> FeedSpec:
         if key not in raw:
             raise _fail(path, f"missing key '{key}'")
     fmt = raw.get("format") or {}
+    encoding = fmt.get("encoding", "utf-8")
+    if not isinstance(encoding, str) or canonical_encoding(encoding) is None:
+        raise _fail(path, f"format: {unsupported_message(encoding)}")
     columns = []
     for name, entry in (raw["columns"] or {}).items():
         if not isinstance(entry, dict) or "source" not in entry or "type" not in entry:
@@ -135,7 +139,7 @@ def load_spec(path: Path) -> FeedSpec:
         file_pattern=raw["file_pattern"],
         delimiter=fmt.get("delimiter", ","),
         header=bool(fmt.get("header", True)),
-        encoding=fmt.get("encoding", "utf-8"),
+        encoding=encoding,
         columns=tuple(columns),
         event_date=event_date,
         path=path,
