@@ -27,6 +27,9 @@ class Settings:
     today: datetime.date | None = None  # dates after this are "in the future"; default: the real today
     max_quarantined_share: float = 0.05  # env LDM_MAX_QUARANTINED
     link_threshold: float = 8.0  # minimum probabilistic match weight (env LDM_LINK_THRESHOLD)
+    # File-name patterns in the extracts folder that no spec reads and `ldm run` leaves alone
+    # (env LDM_IGNORE, comma-separated); any other file no spec recognises stops the run.
+    ignore: tuple[str, ...] = ()
 
     def pseudonymised_dir(self) -> Path:
         if self.pseudonymised:
@@ -44,6 +47,7 @@ ENVIRONMENT = {
     "LDM_TODAY": "today",
     "LDM_MAX_QUARANTINED": "max_quarantined_share",
     "LDM_LINK_THRESHOLD": "link_threshold",
+    "LDM_IGNORE": "ignore",
 }
 
 
@@ -51,6 +55,11 @@ def _convert(name: str, value: object, source: str) -> object:
     kinds = {f.name: f.type for f in fields(Settings)}
     kind = str(kinds[name])
     try:
+        if "tuple" in kind:
+            items = value.split(",") if isinstance(value, str) else value
+            if not isinstance(items, list | tuple) or not all(isinstance(item, str) for item in items):
+                raise ValueError("must be a list of file-name patterns")
+            return tuple(item.strip() for item in items if item.strip())
         if "Path" in kind:
             return Path(str(value)).expanduser()
         if "date" in kind:

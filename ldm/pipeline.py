@@ -10,6 +10,7 @@ store's and that the store passes its audit check.
 from __future__ import annotations
 
 import datetime
+import fnmatch
 import os
 import shutil
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 from ldm.config import Settings
 from ldm.errors import LdmError, system_error
 from ldm.feeds.spec import builtin_specs
+from ldm.files import shown
 from ldm.governance import audit
 from ldm.governance.seal import seal_marts, seal_upgrade
 from ldm.linkage.engine import LinkageConfig
@@ -152,6 +154,17 @@ def _run(extracts: Path, settings: Settings, store: Path, key: MasterKey, progre
         write_report(report.pseudonymised, seam)
     if report.pseudonymised.failed:
         raise LdmError(f"{report.pseudonymised.failure_message()} (store unchanged)")
+    unread = [
+        p
+        for p in report.pseudonymised.unrecognised
+        if not any(fnmatch.fnmatch(p.name, i) for i in settings.ignore)
+    ]
+    if unread:
+        names = ", ".join(shown(path.name) for path in unread)
+        raise LdmError(
+            f"{len(unread)} file(s) in {extracts} match no feed spec: {names}; add a spec for them, move them "
+            "out, or list them under `ignore` in the settings (store unchanged)"
+        )
 
     work = store.with_name(store.name + ".run")
     for stale in _working_files(work):

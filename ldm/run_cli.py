@@ -18,6 +18,7 @@ from ldm.files import shown
 from ldm.marts.build import DBT_PROJECT
 from ldm.pipeline import RunReport, run_pipeline
 from ldm.progress import Progress
+from ldm.pseudonymise.batch import BatchResult
 from ldm.pseudonymise.keys import init_key, load_key
 from ldm.store import current_revision, head_revision
 
@@ -62,12 +63,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bench.set_defaults(handler=run_bench)
 
 
+def file_lines(result: BatchResult) -> list[str]:
+    """Every file of the extracts folder and what the run did with it, in name order."""
+    handled = [
+        *((manifest.input_file, f"read: {manifest.rows_accepted:,} rows accepted, {manifest.rows_quarantined:,} "
+           f"quarantined") for manifest, _ in result.done),
+        *((path.name, f"already pseudonymised (same bytes): {earlier.name}") for path, earlier in result.resent),
+        *((path.name, f"the same bytes as {shown(first.name)}: read once") for path, first in result.duplicates),
+        *((path.name, "matches no feed spec: left alone (an ignore pattern)") for path in result.unrecognised),
+    ]  # fmt: skip
+    width = min(40, max((len(shown(name)) for name, _ in handled), default=0))
+    return [f"  {shown(name):<{width}}  {what}" for name, what in sorted(handled)]
+
+
 def print_summary(report: RunReport) -> None:
+    if report.pseudonymised:
+        print("files:")
+        print("\n".join(file_lines(report.pseudonymised)))
     print(f"rows in {report.rows_in:,}; quarantined {report.quarantined:,}")
-    if report.pseudonymised and report.pseudonymised.resent:
-        print(f"extracts already pseudonymised (same checksum): {len(report.pseudonymised.resent)}")
-    for path, first in report.pseudonymised.duplicates if report.pseudonymised else []:
-        print(f"{shown(path.name)}: the same bytes as {shown(first.name)}; pseudonymised once")
     if report.loaded:
         for load in report.loaded.loaded:
             linked = sum(c.linked for c in load.steps)

@@ -113,6 +113,31 @@ def test_a_failing_run_leaves_the_store_unchanged(first_run, tmp_path, capsys):
     assert digest(store) == before
 
 
+def test_a_file_no_spec_recognises_stops_the_run_unless_ignored(first_run, tmp_path, capsys, monkeypatch):
+    root, _ = first_run
+    store = tmp_path / "store.duckdb"
+    shutil.copy(root / "store.duckdb", store)
+    shutil.copy(str(root / "store.duckdb") + ".audit-head", str(store) + ".audit-head")
+    extracts = tmp_path / "extracts"
+    shutil.copytree(root / "extracts", extracts, ignore=shutil.ignore_patterns("quarantine"))
+    (extracts / "README.txt").write_text("what the provider sent, in words\n")
+    args = ["run", "--extracts", str(extracts), "--store", str(store), "--key-file", str(root / "ldm.key"),
+            "--today", "2025-04-01"]  # fmt: skip
+    before = digest(store)
+    assert main(args) == 2
+    error = capsys.readouterr().err
+    assert "README.txt" in error and "match no feed spec" in error and "store unchanged" in error
+    assert digest(store) == before
+    monkeypatch.setenv("LDM_IGNORE", "*.md, README*")
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    listed = printed.split("files:\n")[1].split("rows in")[0].splitlines()
+    assert [line.split()[0] for line in listed] == sorted(
+        path.name for path in extracts.iterdir() if path.is_file()
+    )
+    assert "left alone" in listed[0] and all("already pseudonymised" in line for line in listed[1:])
+
+
 def test_settings_come_from_file_then_environment_then_options(tmp_path, monkeypatch):
     config = tmp_path / "ldm.toml"
     config.write_text(
@@ -131,6 +156,15 @@ def test_settings_come_from_file_then_environment_then_options(tmp_path, monkeyp
     monkeypatch.setenv("LDM_MAX_QUARANTINED", "7")
     with pytest.raises(LdmError, match="LDM_MAX_QUARANTINED"):
         load_settings(None)
+    config.write_text('ignore = ["*.md", "README*"]\n')
+    monkeypatch.delenv("LDM_MAX_QUARANTINED")
+    assert load_settings(config).ignore == ("*.md", "README*")
+    monkeypatch.setenv("LDM_IGNORE", "notes.txt, *.pdf")
+    assert load_settings(config).ignore == ("notes.txt", "*.pdf")
+    config.write_text("ignore = 3\n")
+    monkeypatch.delenv("LDM_IGNORE")
+    with pytest.raises(LdmError, match="list of file-name patterns"):
+        load_settings(config)
 
 
 def test_the_example_settings_file_is_valid():

@@ -104,7 +104,9 @@ def match_extracts(
             refused.append((path, f"{shown(path.name)} {fault}"))
         elif spec:
             matched.append((path, spec))
-        elif path.is_file() and path.suffix not in (".md", ".json"):
+        elif (
+            path.is_file()
+        ):  # reported, never skipped in silence (`ldm run` refuses unless told to ignore it)
             unrecognised.append(path)
     return matched, unrecognised, refused
 
