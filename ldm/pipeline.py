@@ -26,7 +26,7 @@ from ldm.governance import audit
 from ldm.governance.seal import seal_marts, seal_upgrade
 from ldm.linkage.engine import LinkageConfig
 from ldm.linkage.probabilistic import ProbabilisticConfig
-from ldm.load.loader import LoadSummary, check_audit, check_key, load_folder
+from ldm.load.loader import LoadSummary, check_audit, check_store_key, load_folder
 from ldm.marts.build import build_marts
 from ldm.marts.expectations import validate_marts
 from ldm.progress import Progress
@@ -95,17 +95,6 @@ def _manifests_of(result: BatchResult, seam: Path) -> list[Path]:
     return made + [earlier for _, earlier in result.resent]
 
 
-def _check_key(store: Path, key: MasterKey) -> None:
-    """Before anything is written: the store is under this key."""
-    if not store.exists():
-        return
-    con = connect(store, read_only=True)
-    try:
-        check_key(con, store, key)
-    finally:
-        con.close()
-
-
 def _migrate(work: Path, store: Path, key: MasterKey) -> None:
     """Bring the working copy to the newest revision; a migration of a store with data is checked
     against its audit first (on the copy itself, so nothing can change between check and use) and
@@ -136,7 +125,7 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
 
 
 def _run(extracts: Path, settings: Settings, store: Path, key: MasterKey, progress: Progress) -> RunReport:
-    _check_key(store, key)
+    check_store_key(store, key)  # before anything is written
     report = RunReport()
     today = settings.today or datetime.date.today()
     seam = settings.pseudonymised_dir()

@@ -34,7 +34,6 @@ import duckdb
 from ldm.errors import LdmError
 from ldm.files import write_atomically
 from ldm.governance import digests
-from ldm.sql import quoted
 
 AUDIT_TABLE = "governance.audit_log"
 HEAD_TABLE = "governance.audit_head"
@@ -116,11 +115,6 @@ def entry_hash(
         [seq, _utc(at).isoformat(), operator, action, subject, detail, scheme], separators=(",", ":")
     )
     return hmac.new(key, (previous_hash + content).encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-def quoted_table(name: str) -> str:
-    schema, table = name.split(".", 1)
-    return f"{quoted(schema)}.{quoted(table)}"
 
 
 def head_mac(key: bytes, head: Head) -> str:
@@ -328,7 +322,9 @@ def _store_holds_data(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether any load table holds a row (Alembic's version row aside)."""
     tables = digests.covered_tables(con, digests.LOAD_TABLES)
     tables.pop("governance.alembic_version", None)
-    return any(con.execute(f"select exists (from {quoted_table(name)})").fetchall()[0][0] for name in tables)
+    return any(
+        con.execute(f"select exists (from {digests.qualified(name)})").fetchall()[0][0] for name in tables
+    )
 
 
 def verify(

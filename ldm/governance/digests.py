@@ -160,6 +160,12 @@ def partition_column(columns: list[str]) -> str | None:
     return next((name for name in PARTITION_COLUMNS if name in names), None)
 
 
+def qualified(table: str) -> str:
+    """`schema.table` as a quoted SQL name."""
+    schema, name = table.split(".", 1)
+    return f"{quoted(schema)}.{quoted(name)}"
+
+
 def table_sql(table: str, columns: list[str], batch_only: bool = False) -> str:
     """(partition, rows, digest) per partition of `table`.
 
@@ -168,8 +174,7 @@ def table_sql(table: str, columns: list[str], batch_only: bool = False) -> str:
     columns enter as one keyed MD5 of their text, each length-prefixed (NULL as '-'), so that no
     two rows' texts run together.
     """
-    schema, name = table.split(".", 1)
-    source = f"{quoted(schema)}.{quoted(name)}"
+    source = qualified(table)
     part = partition_column(columns)
     key = f"coalesce(cast(t.{quoted(part)} as varchar), 'null')" if part else literal(WHOLE)
     where = f" where t.{quoted(part)} = ?" if batch_only and part else ""

@@ -11,7 +11,7 @@ from ldm.errors import LdmError
 from ldm.governance import audit
 from ldm.governance.report import audit_report
 from ldm.governance.seal import adopt
-from ldm.load.loader import check_key, load_folder
+from ldm.load.loader import check_store_key, load_folder
 from ldm.pseudonymise.keys import AUDIT, KEY_FILE_ENV, load_key
 from ldm.store import connect
 from ldm.store.lock import store_lock
@@ -126,11 +126,7 @@ def run_verify(args: argparse.Namespace) -> int:
 def run_seal(args: argparse.Namespace) -> int:
     key = load_key(args.key_file)
     with store_lock(args.store):
-        con = connect(args.store, read_only=True)
-        try:
-            check_key(con, args.store, key)
-        finally:
-            con.close()
+        check_store_key(args.store, key)
         head = adopt(args.store, key, args.expect_head)
     print(f"sealed {args.store} under key id {key.key_id}; audit head {head} (keep it)")
     return 0

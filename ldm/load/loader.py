@@ -592,6 +592,17 @@ def check_key(con, store: Path, key: MasterKey, manifests: list[tuple[Manifest, 
             )
 
 
+def check_store_key(store: Path, key: MasterKey) -> None:
+    """`check_key` on a store file, opened read-only for the check (a store not yet made has no key)."""
+    if not store.exists():
+        return
+    con = connect(store, read_only=True)
+    try:
+        check_key(con, store, key)
+    finally:
+        con.close()
+
+
 def check_audit(con, store: Path, key: MasterKey, shown: Path | None = None) -> None:
     """Refuse to write to a store that fails its audit check, so that tampering is never sealed over.
 
