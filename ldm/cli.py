@@ -22,6 +22,7 @@ Register = Callable[[argparse._SubParsersAction], None]
 def _registrars() -> list[Register]:
     from ldm import demo, run_cli
     from ldm.export import cli as export_cli
+    from ldm.feeds import cli as feeds_cli
     from ldm.linkage import bench as linkage_bench
     from ldm.load import bench as load_bench
     from ldm.load import cli as load_cli
@@ -34,6 +35,7 @@ def _registrars() -> list[Register]:
     return [
         synthetic_cli.register,
         keys.register,
+        feeds_cli.register,
         pseudonymise_cli.register,
         pseudonymise_bench.register,
         store_cli.register,

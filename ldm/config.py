@@ -30,6 +30,8 @@ class Settings:
     # File-name patterns in the extracts folder that no spec reads and `ldm run` leaves alone
     # (env LDM_IGNORE, comma-separated); any other file no spec recognises stops the run.
     ignore: tuple[str, ...] = ()
+    # Folder of feed specs, one per provider's extract (env LDM_SPECS); default: the built-in specs.
+    specs: Path | None = None
 
     def pseudonymised_dir(self) -> Path:
         if self.pseudonymised:
@@ -48,6 +50,7 @@ ENVIRONMENT = {
     "LDM_MAX_QUARANTINED": "max_quarantined_share",
     "LDM_LINK_THRESHOLD": "link_threshold",
     "LDM_IGNORE": "ignore",
+    "LDM_SPECS": "specs",
 }
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ldm.config import Settings
 from ldm.errors import LdmError, system_error
-from ldm.feeds.spec import builtin_specs
+from ldm.feeds.spec import load_specs
 from ldm.files import shown
 from ldm.governance import audit
 from ldm.governance.seal import seal_marts, seal_upgrade
@@ -35,6 +35,7 @@ from ldm.pseudonymise.keys import AUDIT, MasterKey, load_key
 from ldm.store import connect, current_revision, head_revision, upgrade
 from ldm.store.lock import store_lock
 from ldm.validate.report import write_report
+from ldm.validate.suites import EXPECTATIONS_DIR
 
 
 @dataclass
@@ -126,6 +127,9 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
 
 def _run(extracts: Path, settings: Settings, store: Path, key: MasterKey, progress: Progress) -> RunReport:
     check_store_key(store, key)  # before anything is written
+    specs = load_specs(
+        settings.specs
+    )  # checked as `ldm specs check` does; refused whole before any file is read
     report = RunReport()
     today = settings.today or datetime.date.today()
     seam = settings.pseudonymised_dir()
@@ -134,9 +138,11 @@ def _run(extracts: Path, settings: Settings, store: Path, key: MasterKey, progre
             extracts,
             seam,
             key,
-            builtin_specs(),
+            specs,
             today,
             settings.max_quarantined_share,
+            # The committed suites are the built-in specs'; a folder's specs bring their derived suites.
+            expectations_dir=EXPECTATIONS_DIR if settings.specs is None else None,
             progress=progress,
             advance=progress.advance,
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 from ldm.benchmark import cached_sample, duckdb_floor, peak_memory_mb
 from ldm.config import load_settings
 from ldm.errors import LdmError
+from ldm.feeds.spec import load_specs
 from ldm.files import shown
 from ldm.marts.build import DBT_PROJECT
 from ldm.pipeline import RunReport, run_pipeline
@@ -41,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--config", type=Path, help="settings file (default: ldm.toml or LDM_CONFIG)")
     run.add_argument("--today", type=datetime.date.fromisoformat, help="dates after this are in the future")
+    run.add_argument(
+        "--specs", type=Path, help="folder of feed specs (default: setting specs / LDM_SPECS, else built in)"
+    )
     run.set_defaults(handler=run_run)
 
     doctor = subparsers.add_parser(
@@ -85,7 +89,8 @@ def print_summary(report: RunReport) -> None:
         for load in report.loaded.loaded:
             linked = sum(c.linked for c in load.steps)
             steps = ", ".join(f"{c.step} {c.linked:,}" for c in load.steps if c.linked)
-            again = (f"  already loaded {load.rows_resent:,}" if load.rows_resent else "") + (
+            again = (f"  duplicates {load.rows_duplicate:,}" if load.rows_duplicate else "") + (
+                f"  already loaded {load.rows_resent:,}" if load.rows_resent else "") + (
                 f"  revised {load.rows_revised:,}" if load.rows_revised else "")  # fmt: skip
             print(f"  {load.feed:<20} loaded {load.rows_loaded:>11,}  linked {linked:>11,}  opted out "
                   f"{load.withheld_by_opt_out:>8,}" + again + (f"  [{steps}]" if steps else ""))  # fmt: skip
@@ -101,7 +106,9 @@ def print_summary(report: RunReport) -> None:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    settings = load_settings(args.config, store=args.store, key_file=args.key_file, today=args.today)
+    settings = load_settings(
+        args.config, store=args.store, key_file=args.key_file, today=args.today, specs=args.specs
+    )
     report = run_pipeline(args.extracts, settings, Progress())
     print_summary(report)
     return 0
@@ -162,6 +169,12 @@ def run_doctor(args: argparse.Namespace) -> int:
             report(False, f"store {settings.store}", str(error))
         else:
             _doctor_store_key(settings.store, key, report)
+    if settings.specs is not None:
+        try:
+            specs = load_specs(settings.specs)
+            report(True, f"feed specs {settings.specs}: {len(specs)} specs, no problems")
+        except LdmError as error:
+            report(False, f"feed specs {settings.specs}", f"{error}")
     report((DBT_PROJECT / "dbt_project.yml").exists(), f"dbt project {DBT_PROJECT}", "restore dbt_project/")
     print("all good" if not problems else f"{problems} thing(s) to fix")
     return 1 if problems else 0

@@ -75,11 +75,23 @@ class Batch(Base):
     status: Mapped[str] = _text("Batch status, e.g. loaded, refused, superseded", nullable=False)
     # Added by migration 0003.
     rows_resent: Mapped[int | None] = _count(
-        "Accepted rows already in the store or repeated within the extract (not loaded again)"
+        "Accepted rows already in the store from an earlier file (not loaded again); for batches loaded before "
+        "rows_duplicate was recorded, rows repeated within the extract too"
     )
     rows_revised: Mapped[int | None] = _count(
         "Accepted rows that replaced an earlier version of the same record (same record key)"
     )
+    # Added by migration 0004. From it on every row of a batch is counted once (ldm.load.records):
+    # rows_in = rows_quarantined + rows_duplicate + rows_resent + rows_withheld + rows_loaded.
+    rows_duplicate: Mapped[int | None] = _count(
+        "Accepted rows that a later row of the same extract repeats (same record key, or same content "
+        "without one): not loaded; NULL for batches loaded before ldm counted them (then in rows_resent)"
+    )
+    rows_withheld: Mapped[int | None] = _count(
+        "Accepted rows not written because their person has opted out (0 for the opt-out list itself)"
+    )
+    provider: Mapped[str | None] = _text("Provider of the feed the extract came from, as its spec names it")
+    spec_name: Mapped[str | None] = _text("Name of the feed spec the extract was read with")
 
 
 class QuarantineCount(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import duckdb
@@ -45,3 +46,16 @@ def query(store: Path, sql: str, *params) -> list[tuple]:
         return con.execute(sql, list(params)).fetchall()
     finally:
         con.close()
+
+
+def store_copy(store: Path, folder: Path, *statements: str) -> Path:
+    """A copy of a shared store with `statements` run on it (the shared store is never changed)."""
+    copy = folder / "store_copy.duckdb"
+    shutil.copy2(store, copy)
+    con = duckdb.connect(str(copy))
+    try:
+        for statement in statements:
+            con.execute(statement)
+    finally:
+        con.close()
+    return copy

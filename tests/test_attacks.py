@@ -123,7 +123,7 @@ def test_a_file_name_carrying_sql_injects_nothing_and_loads_nothing_twice(city, 
     assert row_counts(city.store) == before  # the opt-out list and every record as they were
     resent = names["op_appointments O'Brien; drop table persons.csv"]
     assert resent.rows_loaded == 0  # every row already loaded, or withheld again by the opt-out
-    assert resent.rows_resent + resent.withheld_by_opt_out == resent.rows_accepted
+    assert resent.rows_duplicate + resent.rows_resent + resent.withheld_by_opt_out == resent.rows_accepted
     assert query(city.store, "select sum(numerator) from marts.mart_utilisation") == utilisation
     seam_names = [path.name for path in city.seam.rglob("*") if path.is_file()]
     assert all(len(name.encode()) <= 255 and "'" not in name and ";" not in name for name in seam_names)
@@ -146,7 +146,8 @@ def test_a_255_character_file_name_is_loaded(city):
     resend(city.extracts / "community_contacts.txt", city.extracts / name)
     report = city.run()
     (load,) = [load for load in report.loaded.loaded if load.input_file == name]
-    assert load.rows_loaded == 0 and load.rows_resent + load.withheld_by_opt_out == load.rows_accepted
+    assert load.rows_loaded == 0
+    assert load.rows_duplicate + load.rows_resent + load.withheld_by_opt_out == load.rows_accepted
 
 
 # 2. One key per store -----------------------------------------------------------------------------
@@ -201,10 +202,14 @@ def test_records_sent_again_in_new_or_overlapping_files_are_loaded_once(city, tm
     by_file = {load.input_file: load for load in summary.loaded}
     assert set(by_file) == {"op_appointments_a.csv", "op_appointments_b.csv", "op_appointments_c.csv"}
     for name, load in by_file.items():  # nothing loaded twice; what is not re-sent is withheld by opt-out
-        assert load.rows_resent + load.withheld_by_opt_out + load.rows_loaded == load.rows_accepted
+        assert (
+            load.rows_duplicate + load.rows_resent + load.withheld_by_opt_out + load.rows_loaded
+            == load.rows_accepted
+        )
         assert load.rows_loaded == 0 or name == "op_appointments_a.csv"
     new_loaded = by_file["op_appointments_a.csv"]
-    assert 0 < new_loaded.rows_loaded <= 5 and by_file["op_appointments_b.csv"].rows_resent >= 100
+    b = by_file["op_appointments_b.csv"]  # a planted duplicate among its rows is a duplicate, not re-sent
+    assert 0 < new_loaded.rows_loaded <= 5 and b.rows_resent + b.rows_duplicate >= 100
     assert (
         query(city.store, "select count(*) from main.op_appointments")[0][0]
         == before + new_loaded.rows_loaded
@@ -451,7 +456,7 @@ def test_a_record_sent_twice_in_one_file_is_loaded_once(city, tmp_path):
     )
     pseudonymise_folder(incoming, tmp_path / "seam", city.key, builtin_specs(), SAMPLE_TODAY)
     (load,) = load_folder(tmp_path / "seam", city.store, city.key).loaded
-    assert load.rows_accepted == 5 and load.rows_resent == 2
+    assert (load.rows_accepted, load.rows_duplicate, load.rows_resent) == (5, 2, 0)
     stored = query(
         city.store, "select count(*) from main.op_appointments where record_id between 990100 and 990102"
     )
@@ -624,8 +629,8 @@ def test_a_store_from_before_keyed_audit_is_taken_over_only_by_the_deliberate_se
         con.execute(f"alter table main.{table} drop column record_digest")
         con.close()
     con = duckdb.connect(str(city.store))
-    con.execute("alter table governance.batches drop column rows_resent")
-    con.execute("alter table governance.batches drop column rows_revised")
+    for column in ("rows_resent", "rows_revised", "rows_duplicate", "rows_withheld", "provider", "spec_name"):
+        con.execute(f"alter table governance.batches drop column {column}")  # added by 0003 and 0004
     con.execute("alter table governance.audit_log add column scheme varchar")
     con.close()
     rewrite_chain(city.store, unkeyed)

@@ -20,10 +20,10 @@ from ldm.cli import main
 from ldm.errors import LdmError
 from ldm.feeds.spec import builtin_specs
 from ldm.files import file_sha256
+from ldm.identifiers.tokens import token
 from ldm.load.loader import FEED_TABLES, load_folder
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.keys import LINKAGE, init_key
-from ldm.pseudonymise.tokens import token
 from ldm.store import connect, upgrade
 from ldm.synthetic.config import SampleConfig
 from ldm.synthetic.generate import generate
@@ -63,7 +63,9 @@ def test_every_accepted_row_is_loaded_or_withheld_by_opt_out(loaded):
     for batch in summary.loaded:
         if batch.feed == "opt_out":
             continue
-        assert batch.rows_accepted == batch.rows_loaded + batch.withheld_by_opt_out + batch.rows_resent
+        assert batch.rows_accepted == (
+            batch.rows_loaded + batch.withheld_by_opt_out + batch.rows_resent + batch.rows_duplicate
+        )
         stored = query(
             store, f"select count(*) from main.{FEED_TABLES[batch.feed]} where batch_id = ?", [batch.batch_id]
         )

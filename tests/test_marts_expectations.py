@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import store_copy
 from great_expectations.expectations.registry import get_expectation_impl
 
 from ldm.marts.expectations import SUITE_PATH, load_suite, validate_marts
@@ -16,19 +16,6 @@ from ldm.marts.expectations import SUITE_PATH, load_suite, validate_marts
 @pytest.fixture(scope="module")
 def store(sample_marts_store) -> Path:
     return sample_marts_store
-
-
-def corrupted(store: Path, folder: Path, *statements: str) -> Path:
-    """A copy of the store with some SQL applied to it (the built store is shared, not changed)."""
-    copy = folder / "corrupted.duckdb"
-    shutil.copy2(store, copy)
-    con = duckdb.connect(str(copy))
-    try:
-        for statement in statements:
-            con.execute(statement)
-    finally:
-        con.close()
-    return copy
 
 
 def test_suite_names_real_expectations_and_columns(store):
@@ -60,7 +47,7 @@ def test_the_built_marts_pass(store):
 
 
 def test_a_rate_out_of_bounds_fails_and_names_the_expectation(store, tmp_path):
-    bad = corrupted(
+    bad = store_copy(
         store,
         tmp_path,
         "update marts.mart_utilisation set rate = 2.0"
@@ -88,7 +75,7 @@ def test_a_rate_out_of_bounds_fails_and_names_the_expectation(store, tmp_path):
 
 
 def test_an_empty_or_missing_mart_fails(store, tmp_path):
-    bad = corrupted(
+    bad = store_copy(
         store, tmp_path, "delete from marts.mart_inequalities", "drop table marts.mart_person_analysis"
     )
     failures = {(f.mart, f.expectation) for f in validate_marts(bad)}

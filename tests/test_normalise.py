@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pytest
 
-from ldm.pseudonymise import normalise
+from ldm.identifiers import normalise
 
 D = datetime.date
 Normaliser = Callable[..., normalise.ArrayLike]

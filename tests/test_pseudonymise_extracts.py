@@ -355,8 +355,10 @@ def test_suites_match_their_specs(capsys):
 
 def test_a_broken_spec_is_reported_with_its_file(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("feed: x\nspec_version: 1\nfile_pattern: x*\ncolumns:\n  d: {source: D, type: date}\n")
-    with pytest.raises(LdmError, match=r"bad.yaml: column 'd' is a date and needs a 'format'"):
+    bad.write_text(
+        "feed: gp_events\nspec_version: 1\nfile_pattern: x*\ncolumns:\n  event_date: {source: D, type: date}\n"
+    )
+    with pytest.raises(LdmError, match=r"bad.yaml: column .event_date. is a date and needs a .format."):
         load_spec(bad)
 
 

@@ -189,3 +189,9 @@ def test_doctor_says_what_to_fix(first_run, tmp_path, capsys, monkeypatch):
         == 1
     )
     assert "use the store's own key file" in capsys.readouterr().out
+    bad_specs = tmp_path / "specs"
+    bad_specs.mkdir()
+    (bad_specs / "gp.yaml").write_text("feed: gp_event\nspec_version: 1\nfile_pattern: gp*\ncolumns: {}\n")
+    monkeypatch.setenv("LDM_SPECS", str(bad_specs))
+    assert main(["doctor", "--store", str(root / "store.duckdb"), "--key-file", str(root / "ldm.key")]) == 1
+    assert "feed 'gp_event' is not one ldm loads (did you mean 'gp_events'?)" in capsys.readouterr().out

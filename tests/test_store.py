@@ -21,7 +21,8 @@ from ldm.errors import LdmError
 from ldm.load.loader import FEED_TABLES
 from models.governance import Batch
 
-FIRST, SECOND, HEAD = "0001_initial", "0002_persons_ethnic_category", "0003_record_digests_keyed_audit"
+FIRST, SECOND, THIRD = "0001_initial", "0002_persons_ethnic_category", "0003_record_digests_keyed_audit"
+HEAD = "0004_batch_provenance_duplicates"
 VERSION_TABLE = ("governance", "alembic_version")
 
 # What DuckDB itself says the store is; alembic_version is Alembic's, not the models'.
@@ -251,7 +252,7 @@ def test_third_migration_keeps_every_row_and_adds_digests_and_the_audit_head(sto
     store.upgrade(store_file, SECOND)
     fill(store_file, rows=200)
     before = contents(store_file, {})
-    assert store.upgrade(store_file) == HEAD
+    assert store.upgrade(store_file, THIRD) == THIRD
     after = contents(store_file, ADDED_BY_THIRD)
     after.pop("governance.audit_head")
     assert after == before
@@ -266,11 +267,54 @@ def test_third_migration_keeps_every_row_and_adds_digests_and_the_audit_head(sto
     assert contents(store_file, {}) == before
 
 
+ADDED_BY_FOURTH = "rows_duplicate, rows_withheld, provider, spec_name"
+
+
+def test_fourth_migration_keeps_every_row_and_fills_rows_withheld(store_file: Path) -> None:
+    """Earlier batches gain what they withheld, from their opt-out counts; duplicates and provenance
+    stay unknown (NULL), since nothing recorded them apart."""
+    store.upgrade(store_file, THIRD)
+    fill(store_file, rows=90)  # audit_head's SMALLINT key takes i % 100
+    con = store.connect(store_file)
+    # Batch i is an opt-out list when i % 10 = 0; opt-out run i counted records of batch i.
+    con.execute("update governance.batches set feed = 'opt_out' where batch_id % 10 = 0")
+    con.execute("update governance.batches set rows_loaded = null where batch_id = 7")  # never loaded
+    con.execute("delete from governance.opt_out_counts where batch_id % 3 = 0")  # withheld nothing
+    con.close()
+    before, described = contents(store_file, {}), catalog(store_file)
+    assert store.upgrade(store_file) == HEAD
+    after = contents(store_file, {"batches": ADDED_BY_FOURTH})
+    assert after == before
+    added = query_store(
+        store_file,
+        "select batch_id, rows_withheld, rows_duplicate, provider, spec_name from governance.batches",
+    )
+    withheld = {batch: rows for batch, rows, *_ in added}
+    assert {batch: rows for batch, rows in withheld.items() if batch % 10 == 0} == dict.fromkeys(
+        range(10, 91, 10), 0
+    )
+    assert withheld[7] is None and withheld[3] == withheld[9] == 0
+    assert withheld[1] == 1 and withheld[11] == 11  # records_removed of opt-out run i is i
+    assert {tuple(row[2:]) for row in added} == {(None, None, None)}
+    assert store.downgrade(store_file, THIRD) == THIRD
+    assert contents(store_file, {}) == before
+    assert catalog(store_file) == described  # rows_resent's comment as it was, too
+
+
+def query_store(path: Path, sql: str) -> list[tuple]:
+    con = store.connect(path, read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()
+
+
 def test_downgrade_and_upgrade_round_trip(store_file: Path) -> None:
     store.upgrade(store_file)
     built = catalog(store_file)
     fill(store_file, rows=50)
-    kept = contents(store_file, {"persons": "ethnic_category", **ADDED_BY_THIRD})
+    added = {**ADDED_BY_THIRD, "batches": f"{ADDED_BY_THIRD['batches']}, {ADDED_BY_FOURTH}"}
+    kept = contents(store_file, {"persons": "ethnic_category", **added})
     kept.pop("governance.audit_head")
     assert store.downgrade(store_file, FIRST) == FIRST
     assert contents(store_file, {}) == kept

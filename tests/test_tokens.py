@@ -12,9 +12,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from ldm.identifiers.tokens import token, token_type, tokenise
 from ldm.pseudonymise import bench_tokens
 from ldm.pseudonymise.keys import init_key, release_purpose
-from ldm.pseudonymise.tokens import token, token_type, tokenise
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))

@@ -12,7 +12,7 @@ from functools import cache
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ldm.pseudonymise.normalise import empty_to_null
+from ldm.identifiers.normalise import empty_to_null
 from ldm.reference import reference_path
 
 # NHS data dictionary value sets for the small administrative code systems.
@@ -57,14 +57,30 @@ def snomed_concept_id_is_valid(code: str | None) -> bool:
     return check == 0
 
 
-def clean_code(values: pa.Array, code_system: str | None) -> pa.Array:
-    """Trim and upper-case; ICD-10 and OPCS-4 also lose their dot and ICD-10 its 'X' filler (R55X)."""
+def clean_code(
+    values: pa.Array, code_system: str | None, strip_characters: str = "", max_length: int | None = None
+) -> pa.Array:
+    """Trim and upper-case; ICD-10 and OPCS-4 also lose their dot and ICD-10 its 'X' filler (R55X).
+
+    A provider's spec may also remove characters (HES's "-" and dagger/asterisk marks) and cut
+    codes to a length (a 5-character ICD-10 field to the 4 characters the code lists hold), in
+    that order, before the dot and the filler go.
+    """
     cleaned = pc.utf8_upper(pc.utf8_trim_whitespace(values))
+    for character in dict.fromkeys(strip_characters.upper()):
+        cleaned = pc.replace_substring(cleaned, character, "")
     if code_system in ("icd10", "opcs4"):
         cleaned = pc.replace_substring(cleaned, ".", "")
+    if max_length:
+        cleaned = pc.utf8_slice_codeunits(cleaned, 0, max_length)
     if code_system == "icd10":
         cleaned = pc.replace_substring_regex(cleaned, r"^([A-Z][0-9]{2})X$", r"\1")
     return empty_to_null(cleaned)
+
+
+def clean_column(values: pa.Array, column) -> pa.Array:
+    """`clean_code` with a spec column's code system and options (a `ldm.feeds.spec.Column`)."""
+    return clean_code(values, column.code_system, column.strip_characters, column.max_length)
 
 
 @cache

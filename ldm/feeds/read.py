@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from ldm.errors import LdmError
-from ldm.feeds.spec import FeedSpec
+from ldm.feeds.spec import FeedSpec, closest
 from ldm.feeds.transcode import (
     UndecodableError,
     canonical_encoding,
@@ -24,6 +24,7 @@ from ldm.feeds.transcode import (
     unsupported_message,
 )
 from ldm.files import line_of
+from ldm.sql import literal, quoted
 
 SNIFF_BYTES = 1 << 20
 MAX_LINE_BYTES = 2_097_152  # DuckDB's documented default; DuckDB 2.0.0 applies 2,000,000 when none is given
@@ -133,7 +134,7 @@ def check_structure(path: Path, spec: FeedSpec) -> list[str]:
         raise StructuralError(f"{path}: {unsupported_message(spec.encoding)}")
     check_no_nul(path, spec, nul if (nul := head.find(b"\x00")) >= 0 else None)
     header = [name.strip() for name in _header(path, spec, head)]
-    expected = [c.source for c in spec.columns]
+    expected = spec.sources
     if len(header) <= 1 and len(expected) > 1:
         found = [d for d in OTHER_DELIMITERS if d != spec.delimiter and header and d in header[0]]
         hint = f"; the header looks {found[0]!r}-delimited" if found else ""
@@ -141,12 +142,30 @@ def check_structure(path: Path, spec: FeedSpec) -> list[str]:
             f"{path}: expected {spec.delimiter!r}-delimited columns, found one column{hint}"
         )
     _check_names_unique(path, header)
-    missing = [name for name in expected if name not in header]
+    missing = missing_columns(header, expected)
     if missing:
-        raise StructuralError(
-            f"{path}: missing column(s) {', '.join(missing)} required by the {spec.feed} spec"
-        )
+        raise StructuralError(f"{path}: missing column(s) {missing} required by the {spec.name} spec")
     return header
+
+
+def missing_columns(header: list[str], expected: list[str]) -> str:
+    """The spec's columns absent from a header, each with the closest name the header has ('' if none)."""
+    return ", ".join(f"{name}{closest(name, header)}" for name in expected if name not in header)
+
+
+def raw_columns(header: list[str], spec: FeedSpec) -> str:
+    """The select list that makes `raw` from the file's columns: placeholders the spec declares become
+    NULL (compared after trimming), and each constant is added as a column of its own."""
+    nulls = {c.source: c.null_values for c in spec.columns if c.read_from_file and c.null_values}
+    selected = []
+    for name in header:
+        column = quoted(name)
+        if name in nulls:
+            values = ", ".join(literal(value) for value in nulls[name])
+            column = f"case when trim({column}) in ({values}) then null else {column} end as {column}"
+        selected.append(column)
+    selected += [f"{literal(c.constant)} as {quoted(c.source)}" for c in spec.columns if not c.read_from_file]
+    return ", ".join(selected)
 
 
 def _readable_path(path: Path) -> str:
@@ -171,9 +190,9 @@ def load_raw(con: duckdb.DuckDBPyConnection, path: Path, spec: FeedSpec) -> int:
         with readable_copy(path, spec.encoding) as readable:
             try:
                 con.execute(
-                    """
+                    f"""
                     create or replace temp table raw as
-                    select * from read_csv(?, delim = ?, header = true, auto_detect = false,
+                    select {raw_columns(header, spec)} from read_csv(?, delim = ?, header = true, auto_detect = false,
                                            columns = ?, quote = '"', escape = '"',
                                            strict_mode = true, encoding = ?,
                                            null_padding = false, max_line_size = ?)

@@ -12,6 +12,13 @@ from ldm.load.loader import FEED_TABLES
 from ldm.sql import literal, quoted
 
 ACTIVITY = tuple(FEED_TABLES.values())
+ROWS_NOTE = (
+    "Each row of an extract is counted once: rows_in = quarantined + duplicate + re-sent + withheld + loaded. "
+    "Duplicates repeat a later row of the same extract (the last is kept); re-sent rows are records the "
+    "store already held; revised rows replaced an earlier version and are among those withheld or "
+    "loaded; withheld rows belong to people who opted out. For an opt-out list, loaded counts its "
+    "entries. A blank duplicate count: loaded before ldm counted duplicates apart (they are in re-sent)."
+)
 
 
 def _table(con, sql: str, params: list) -> list[str]:
@@ -51,9 +58,20 @@ def audit_report(
     lines += ["", "## What came in", ""]
     lines += _table(
         con,
-        f"""select batch_id, feed, input_file, left(input_sha256, 16) as sha256_prefix, rows_in,
-                                rows_accepted, rows_quarantined, rows_resent, rows_revised, rows_loaded, key_id,
-                                operator, status, loaded_at
+        f"""select batch_id, feed, provider, spec_name, spec_version, input_file,
+                                left(input_sha256, 16) as sha256_prefix, key_id, operator, status, loaded_at
+                         from governance.batches where batch_id in ({marks}) order by batch_id""",
+        ids,
+    )
+    lines += ["", "## Where every row went", "", ROWS_NOTE, ""]
+    lines += _table(
+        con,
+        f"""select batch_id, feed, rows_in, rows_accepted, rows_quarantined, rows_duplicate,
+                                rows_resent, rows_revised, rows_withheld, rows_loaded,
+                                case when rows_loaded is null then null
+                                     when rows_in = rows_quarantined + coalesce(rows_duplicate, 0) + rows_resent
+                                                    + rows_withheld + rows_loaded then 'yes' else 'NO' end
+                                    as reconciles
                          from governance.batches where batch_id in ({marks}) order by batch_id""",
         ids,
     )

@@ -10,13 +10,12 @@ import datetime
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from ldm import column_types
 from ldm.errors import LdmError
+from ldm.identifiers import normalise
 from ldm.linkage.engine import LinkageConfig, link
-from ldm.pseudonymise import normalise
 from ldm.pseudonymise.keys import KEY_BYTES, LINKAGE, MasterKey
-from ldm.pseudonymise.tokens import tokenise
 
 IDENTIFIER_COLUMNS = ("nhs_number", "local_id", "date_of_birth", "sex", "postcode", "forename", "surname")
 # Issuer written in front of local ids: link_tables takes a local id to be unique across both
@@ -42,26 +41,17 @@ def tokens(table: pa.Table, key: bytes, today: datetime.date | None = None) -> p
             return table[name]
         return pa.nulls(n, pa.string())
 
+    # Each identifier's outputs by its type's recipe (ldm.column_types), as the seam writer makes them.
     out: dict[str, pa.Array | pa.ChunkedArray] = {}
-    nhs = column("nhs_number")
-    out["nhs_number_token"] = tokenise(normalise.nhs_number(nhs), "nhs_number", key)
-    out["nhs_number_valid"] = normalise.nhs_number_is_valid(nhs)
-    out["local_id_token"] = tokenise(
-        normalise.local_patient_id(column("local_id"), LOCAL_ID_ISSUER), "local_patient_id", key
+    out |= column_types.nhs_number_tokens(column("nhs_number"), key)
+    out |= column_types.local_id_tokens(column("local_id"), LOCAL_ID_ISSUER, key)
+    out |= column_types.date_of_birth_tokens(
+        normalise.date_of_birth(column("date_of_birth"), latest=today), key
     )
-    born = normalise.date_of_birth(column("date_of_birth"), latest=today)
-    out["date_of_birth_token"] = tokenise(pc.cast(born, pa.string()), "date_of_birth", key)
-    out["year_of_birth"] = pc.year(born)
-    out["month_of_birth"] = pc.month(born)
-    out["sex"] = normalise.sex(column("sex"))
-    postcode = normalise.postcode(column("postcode"))
-    out["postcode_token"] = tokenise(postcode, "postcode", key)
-    out["postcode_district_token"] = tokenise(normalise.postcode_district(postcode), "postcode_district", key)
+    out |= column_types.sex_values(column("sex"))
+    out |= column_types.postcode_tokens(column("postcode"), key)
     for name in ("forename", "surname"):
-        cleaned = normalise.name(column(name))
-        out[f"{name}_token"] = tokenise(cleaned, name, key)
-        out[f"{name}_phonetic_token"] = tokenise(normalise.nysiis(cleaned), f"{name}_nysiis", key)
-        out[f"{name}_initial_token"] = tokenise(normalise.initial(cleaned), f"{name}_initial", key)
+        out |= column_types.name_tokens(column(name), key, name)
     return pa.table(out)
 
 

@@ -93,8 +93,9 @@ def run_load(args: argparse.Namespace) -> int:
         links = ", ".join(f"{c.step} {c.linked:,}" for c in load.steps if c.linked)
         print(
             f"batch {load.batch_id:>3} {load.feed:<20} {load.rows_accepted:>10,} accepted {load.rows_loaded:>10,} "
-            f"loaded {load.withheld_by_opt_out:>7,} withheld/removed by opt-out {load.rows_resent:>7,} already "
-            f"loaded {load.rows_revised:>7,} revised" + (f"; linked: {links}" if links else "")
+            f"loaded {load.withheld_by_opt_out:>7,} withheld/removed by opt-out {load.rows_duplicate:>7,} "
+            f"duplicates {load.rows_resent:>7,} already loaded {load.rows_revised:>7,} revised"
+            + (f"; linked: {links}" if links else "")
         )
     for name, batch_id in summary.already_loaded:
         print(f"{name}: already loaded as batch {batch_id} (same checksum); use --replace to reload")

@@ -40,27 +40,13 @@ from ldm.pseudonymise.keys import AUDIT, MasterKey
 from ldm.sql import literal
 from ldm.store import connect, head_revision
 from ldm.store.lock import store_lock
+from models.feeds import FEED_TABLES, FEEDS, REPEATED_FIELDS, repeated_column
 
-FEED_TABLES = {
-    "gp_registrations": "registrations",
-    "gp_events": "gp_events",
-    "apc_spells": "apc_spells",
-    "op_appointments": "op_appointments",
-    "ae_attendances": "ae_attendances",
-    "community_contacts": "community_contacts",
-}
-LOAD_ORDER = (
-    "opt_out",
-    "gp_registrations",
-    "gp_events",
-    "apc_spells",
-    "op_appointments",
-    "ae_attendances",
-    "community_contacts",
+LOAD_ORDER = FEEDS
+ANALYST_TABLES = (
+    *FEED_TABLES.values(),
+    *(field.table for fields in REPEATED_FIELDS.values() for field in fields.values()),
 )
-ANALYST_TABLES = (*FEED_TABLES.values(), "spell_diagnoses", "spell_procedures")
-DIAGNOSES = ("primary_diagnosis", *(f"secondary_diagnosis_{i}" for i in range(1, 5)))
-PROCEDURES = ("primary_procedure", "secondary_procedure_1")
 STORE_MEMORY = "3GB"  # the store connection's share; linkage runs beside it on its own connection
 # A seam file is named by the manifest beside it: a plain name in the same folder, nothing else.
 SEAM_FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
@@ -68,6 +54,13 @@ SEAM_FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 
 @dataclass
 class BatchLoad:
+    """What one batch did with its accepted rows, each counted once (ldm.load.records):
+
+    rows_accepted = rows_duplicate + rows_resent + withheld_by_opt_out + rows_loaded for a
+    records feed (revised rows are loaded or withheld too). For the opt-out list, rows_loaded is its
+    entries, each NHS number once, and withheld_by_opt_out the records it removed from earlier batches.
+    """
+
     batch_id: int
     feed: str
     input_file: str
@@ -79,6 +72,7 @@ class BatchLoad:
     persons_removed: int = 0
     rows_resent: int = 0  # already in the store from an earlier file: not loaded again
     rows_revised: int = 0  # replaced an earlier version of the same record
+    rows_duplicate: int = 0  # a later row of the same extract is the same record: not loaded
     revised_batches: list[int] = field(default_factory=list)  # batches whose rows they replaced
 
 
@@ -103,6 +97,9 @@ def _manifests(folder: Path, only: list[Path] | None = None) -> list[tuple[Manif
         manifest = Manifest.read(path)
         if manifest.feed not in LOAD_ORDER:
             raise LdmError(f"{path}: unknown feed {manifest.feed!r}")
+        unknown = sorted(set(manifest.repeated) - set(REPEATED_FIELDS.get(manifest.feed, {})))
+        if unknown:  # never dropped in silence: the spec check refuses such a spec, so this file was altered
+            raise LdmError(f"{path}: repeated field(s) {', '.join(unknown)} have no table in the store")
         if not SEAM_FILE_NAME.fullmatch(manifest.output_file):
             raise LdmError(
                 f"{path}: names {manifest.output_file!r}, which is not a plain file name beside it"
@@ -122,8 +119,8 @@ def _insert_batch(con, manifest: Manifest) -> int:
         """insert into governance.batches (batch_id, feed, input_file, input_sha256, input_bytes, output_file,
                output_sha256, rows_in, rows_accepted, rows_quarantined, nhs_numbers_present, nhs_numbers_valid,
                nhs_numbers_invalid, nhs_numbers_missing, spec_version, key_id, software_version, operator,
-               started_at, finished_at, status)
-           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loading')""",
+               started_at, finished_at, provider, spec_name, status)
+           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loading')""",
         [
             batch_id,
             manifest.feed,
@@ -145,6 +142,8 @@ def _insert_batch(con, manifest: Manifest) -> int:
             manifest.operator,
             manifest.started_at,
             manifest.finished_at,
+            manifest.provider or None,  # a manifest from before providers were recorded names none
+            manifest.spec_name or None,
         ],
     )
     for rule in manifest.rules:
@@ -196,20 +195,32 @@ def _insert_rows(con, table: str, batch_id: int) -> int:
     return inserted
 
 
-def _unpivot_codes(con, table: str, code_column: str, sources: tuple[str, ...], batch_id: int) -> None:
-    """One row per code present, numbered by its column among those the extract has (one scan)."""
-    present = [s for s in sources if s in set(columns_of(con, "incoming"))]
-    if not present:
-        return
-    con.execute(
-        f"""insert into main.{table} (batch_id, row_number, position, {code_column})
-            select ?, row_number, position, code
-            from (select row_number, unnest([{", ".join(present)}]) as code,
-                         unnest(range({len(present)})) as position
-                  from incoming where not withheld)
-            where code is not null""",
-        [batch_id],
-    )
+def child_tables(feed: str) -> tuple[str, ...]:
+    """The tables holding a feed's repeated fields, keyed by its records' (batch_id, row_number)."""
+    return tuple(field.table for field in REPEATED_FIELDS.get(feed, {}).values())
+
+
+def _unpivot_repeated(con, feed: str, repeated: dict[str, int], batch_id: int) -> None:
+    """One row per value of each repeated field, at the position it was sent in (one scan per field).
+
+    Every position the seam file carries is written: a spell with 20 diagnoses keeps all 20.
+    """
+    present = set(columns_of(con, "incoming"))
+    for name, positions in repeated.items():
+        field = REPEATED_FIELDS[feed][name]
+        columns = [repeated_column(name, position) for position in range(positions)]
+        missing = [column for column in columns if column not in present]
+        if missing:
+            raise LdmError(f"the seam file has no column(s) {', '.join(missing)} its manifest promises")
+        con.execute(
+            f"""insert into main.{field.table} (batch_id, row_number, position, {field.column})
+                select ?, row_number, position, value
+                from (select row_number, unnest([{", ".join(columns)}]) as value,
+                             unnest(range({positions})) as position
+                      from incoming where not withheld)
+                where value is not null""",
+            [batch_id],
+        )
 
 
 def _learn_local_ids(con, batch_id: int) -> None:
@@ -325,14 +336,13 @@ def _remove_persons(con, persons_sql: str) -> tuple[int, int]:
     """Delete every analyst row of the given persons; return (records, persons) removed."""
     con.execute(f"create or replace temp table leaving as {persons_sql}")
     records = 0
-    for table in FEED_TABLES.values():
-        if table == "apc_spells":
-            for child in ("spell_diagnoses", "spell_procedures"):
-                con.execute(
-                    f"""delete from main.{child} where (batch_id, row_number) in
-                        (select (batch_id, row_number) from main.apc_spells
-                         where person_id in (select person_id from leaving))"""
-                )
+    for feed, table in FEED_TABLES.items():
+        for child in child_tables(feed):
+            con.execute(
+                f"""delete from main.{child} where (batch_id, row_number) in
+                    (select (batch_id, row_number) from main.{table}
+                     where person_id in (select person_id from leaving))"""
+            )
         records += con.execute(
             f"delete from main.{table} where person_id in (select person_id from leaving)"
         ).fetchone()[0]
@@ -359,9 +369,14 @@ def _apply_opt_out_list(con, batch_id: int, parquet: Path, load: BatchLoad) -> N
            where nhs_number_token not in (select nhs_number_token from linkage.opt_outs)""",
         [batch_id],
     )
-    records, persons = _remove_persons(con, OPTED_OUT_PERSONS)
-    load.rows_loaded = con.execute("select count(*) from listed").fetchone()[0]
-    load.withheld_by_opt_out, load.persons_removed = records, persons
+    # Its entries, each NHS number once (one failing Modulus 11 matches nobody: nhs_numbers_invalid).
+    seam = f"read_parquet({literal(parquet)})"
+    load.rows_duplicate, load.rows_loaded = con.execute(
+        "select count(*) filter (where duplicate), count(*) filter (where not duplicate) from ("
+        + records.in_file_sql(seam, columns_of(con, seam), ())
+        + ")"
+    ).fetchall()[0]
+    load.withheld_by_opt_out, load.persons_removed = _remove_persons(con, OPTED_OUT_PERSONS)
 
 
 def _check_file(parquet: Path, manifest: Manifest) -> None:
@@ -372,18 +387,24 @@ def _check_file(parquet: Path, manifest: Manifest) -> None:
         )
 
 
-def _staged_columns(con, parquet: Path, feed: str) -> list[str]:
+def _staged_columns(con, parquet: Path, feed: str, repeated: dict[str, int]) -> list[str]:
     """The extract's columns the store reads: its table's, and those the loader learns from.
 
     Registrations keep every column (they refresh the spine's tokens); activity feeds keep their
-    table's columns, local ids and a spell's codes, not the tokens that only linkage needs.
+    table's columns, local ids and every position of their repeated fields, not the tokens that
+    only linkage needs.
     """
     present = columns_of(con, f"read_parquet({literal(parquet)})")
     if feed == "gp_registrations":
         return [*present, "record_digest"]
     wanted = {*columns_of(con, f"main.{FEED_TABLES[feed]}"), "row_number", "local_id_token"}
-    if feed == "apc_spells":
-        wanted |= {*DIAGNOSES, *PROCEDURES}
+    wanted |= {repeated_column(name, i) for name, positions in repeated.items() for i in range(positions)}
+    dropped = [name for name in present if name not in wanted and not name.endswith("_token")]
+    if dropped:  # a seam file from another version or spec: its values would be lost without a word
+        raise LdmError(
+            f"{parquet}: column(s) {', '.join(dropped)} have no place in the store's {FEED_TABLES[feed]} table; "
+            "nothing was loaded (was the extract pseudonymised by another version of ldm? pseudonymise it again)"
+        )
     return [name for name in present if name in wanted] + ["record_digest"]
 
 
@@ -394,15 +415,21 @@ def _opt_outs(con) -> tuple[pa.Table, pa.Table]:
 
 
 def _recognise_records(con, manifest: Manifest, parquet: Path, load: BatchLoad) -> pa.Table:
-    """Find the batch's records the store already holds; remove the earlier versions of revised ones.
+    """Find the batch's duplicates and the records the store already holds; remove the earlier
+    versions of revised ones.
 
-    Returns the row numbers of re-sent rows (same record, same content), which are not loaded.
+    Returns the row numbers not to load: duplicates (a later row of the file is the same record) and
+    re-sent rows (same record, same content as the store's).
     """
     table = FEED_TABLES[manifest.feed]
     seam = f"read_parquet({literal(parquet)})"
     con.execute(
+        "create or replace temp table in_file as "
+        + records.in_file_sql(seam, columns_of(con, seam), manifest.record_key)
+    )
+    con.execute(
         "create or replace temp table matched as "
-        + records.matches_sql(seam, f"main.{table}", columns_of(con, seam), manifest.record_key)
+        + records.matches_sql("in_file", f"main.{table}", manifest.record_key)
     )
     con.execute(
         """create or replace temp table superseded as
@@ -416,35 +443,40 @@ def _recognise_records(con, manifest: Manifest, parquet: Path, load: BatchLoad) 
     load.rows_resent, load.rows_revised = con.execute(
         "select count(*) filter (where same), count(*) filter (where not same) from matched"
     ).fetchall()[0]
+    load.rows_duplicate = con.execute("select count(*) from in_file where duplicate").fetchall()[0][0]
     load.revised_batches = [
         row[0] for row in con.execute("select distinct batch_id from superseded").fetchall()
     ]
     if load.rows_revised:
-        children = ("spell_diagnoses", "spell_procedures") if table == "apc_spells" else ()
+        children = child_tables(manifest.feed)
         for name in (*[f"main.{t}" for t in (*children, table)], "linkage.record_links"):
             con.execute(
                 f"""delete from {name}
                     where (batch_id, row_number) in (select (batch_id, row_number) from superseded)"""
             )
-    return con.sql("select row_number from matched where same").to_arrow_table()
+    skipped = con.sql(
+        "select row_number from in_file where duplicate union all select row_number from matched where same"
+    ).to_arrow_table()
+    con.execute("drop table in_file")
+    return skipped
 
 
 def _load_records(
     con, batch_id: int, manifest: Manifest, parquet: Path, load: BatchLoad, linkage: LinkageConfig | None
 ) -> None:
     feed = manifest.feed
-    resent = _recognise_records(con, manifest, parquet, load)
-    columns, (tokens, persons) = _staged_columns(con, parquet, feed), _opt_outs(con)
+    skip = _recognise_records(con, manifest, parquet, load)  # duplicates and re-sent rows
+    columns, (tokens, persons) = _staged_columns(con, parquet, feed, manifest.repeated), _opt_outs(con)
     with tempfile.TemporaryDirectory(prefix="ldm-link-") as folder:
         # The spine streams from the store while linkage reads it: no other query until it is done.
         staged = link_extract(
-            spine_of(con), parquet, Path(folder) / "staged.parquet", columns, tokens, persons, linkage, resent
+            spine_of(con), parquet, Path(folder) / "staged.parquet", columns, tokens, persons, linkage, skip
         )
         load.steps = staged.steps
-        if staged.rows != manifest.rows_accepted - load.rows_resent:
+        if staged.rows != manifest.rows_accepted - load.rows_duplicate - load.rows_resent:
             raise LdmError(
                 f"{parquet}: {staged.rows:,} rows could be staged but its manifest has {manifest.rows_accepted:,} "
-                f"of which {load.rows_resent:,} are already in the store"
+                f"of which {load.rows_duplicate:,} are duplicates and {load.rows_resent:,} already in the store"
             )
         materialise = feed == "gp_registrations"
         _stage(con, staged.path, materialise)
@@ -461,9 +493,7 @@ def _write_records(con, batch_id: int, manifest: Manifest, load: BatchLoad, stag
     load.withheld_by_opt_out = staged - load.rows_loaded
     if feed == "gp_registrations":
         _refresh_persons(con, batch_id)
-    if feed == "apc_spells":
-        _unpivot_codes(con, "spell_diagnoses", "icd10_code", DIAGNOSES, batch_id)
-        _unpivot_codes(con, "spell_procedures", "opcs4_code", PROCEDURES, batch_id)
+    _unpivot_repeated(con, feed, manifest.repeated, batch_id)
     _learn_local_ids(con, batch_id)
     started = now()
     for count in load.steps:
@@ -526,8 +556,17 @@ def load_batch(
             )
         con.execute(
             """update governance.batches set status = 'loaded', rows_loaded = ?, rows_resent = ?, rows_revised = ?,
-                   loaded_at = ? where batch_id = ?""",
-            [load.rows_loaded, load.rows_resent, load.rows_revised, now(), batch_id],
+                   rows_duplicate = ?, rows_withheld = ?, loaded_at = ? where batch_id = ?""",
+            [
+                load.rows_loaded,
+                load.rows_resent,
+                load.rows_revised,
+                load.rows_duplicate,
+                # The opt-out list's own rows are never withheld (what it removed is in opt_out_counts).
+                0 if manifest.feed == "opt_out" else load.withheld_by_opt_out,
+                now(),
+                batch_id,
+            ],
         )
         # An opt-out list removes rows from every batch; otherwise only these batches' partitions changed.
         state = (
@@ -545,6 +584,8 @@ def load_batch(
             f"batch {batch_id}",
             {
                 "feed": load.feed,
+                "provider": manifest.provider or None,
+                "spec_name": manifest.spec_name or None,
                 "input_file": load.input_file,
                 "input_sha256": manifest.input_sha256,
                 "key_id": manifest.key_id,
@@ -552,6 +593,7 @@ def load_batch(
                 "rows_loaded": load.rows_loaded,
                 "rows_resent": load.rows_resent,
                 "rows_revised": load.rows_revised,
+                "rows_duplicate": load.rows_duplicate,
                 "withheld_by_opt_out": load.withheld_by_opt_out,
                 "persons_added": load.persons_added,
                 "persons_removed": load.persons_removed,

@@ -149,13 +149,87 @@ def _streamed(
 
 
 NODE_DONE = re.compile(r"\b(\d+) of (\d+) (OK|PASS|WARN|ERROR|FAIL|SKIP)\b")
+RUN_RESULTS = "run_results.json"
+SHOWN_PROBLEMS = 10
+
+
+def _node_name(unique_id: str) -> str:
+    """A node's name from its id: `model.ldm.int_registers`, `test.ldm.<name>.<hash>`,
+    `unit_test.ldm.<model>.<name>`, `source.ldm.<source>.<table>` (shown as source.table)."""
+    kind, _, *rest = unique_id.split(".")
+    if kind == "test" and len(rest) > 1:
+        return rest[0]
+    return ".".join(rest) if kind == "source" else rest[-1]
+
+
+def _rows(count: int | None) -> str:
+    return "an unknown number of rows" if count is None else f"{count:,} row{'s' if count != 1 else ''}"
+
+
+def _describe(result: dict, nodes: dict) -> str:
+    """One line for a dbt node that failed or warned: the model, the rule and how many rows broke it."""
+    uid, status = result["unique_id"], result["status"]
+    node = nodes.get(uid, {})
+    message = (result.get("message") or status).strip().splitlines()[0]
+    if uid.startswith("unit_test."):
+        return f"unit test {_node_name(uid)} of model {node.get('model', '?')} failed: {message}"
+    if not uid.startswith("test."):
+        return f"{uid.split('.')[0]} {_node_name(uid)}: {status}: {message}"
+    if node.get("attached_node"):
+        model = _node_name(node["attached_node"])
+    else:  # a singular test: the models it reads
+        model = ", ".join(_node_name(n) for n in node.get("depends_on", {}).get("nodes", [])) or "?"
+    where = f"{model}.{node['column_name']}" if node.get("column_name") else model
+    if status == "error":  # the test could not run (SQL error): dbt's message says why
+        return f"{where}: test {_node_name(uid)} could not run: {message}"
+    verb = "warned" if status == "warn" else "failed"
+    line = f"{where}: test {_node_name(uid)} {verb}: {_rows(result.get('failures'))} broke it"
+    limits = (node.get("config") or {}).get("meta") or {}
+    if "max_share" in limits:  # a data-quality test (dbt_project/tests/generic): its thresholds
+        limit = f"{limits['max_share']:.1%} of rows and {limits['min_rows']:,} rows"
+        line += f" (it fails above {limit})" if status == "warn" else f" (more than {limit})"
+    return line
+
+
+def dbt_problems(target: Path) -> tuple[list[str], list[str]]:
+    """What failed and what warned in dbt's last run in `target`, one line each, from its artifacts.
+
+    run_results.json gives each node's status, message and, for a test, the number of failing rows
+    (`failures`); manifest.json gives the model and column a test is attached to. Log lines are not
+    read: their wording changes between dbt versions, and they name the test, not the model.
+    """
+    results_path = target / RUN_RESULTS
+    if not results_path.exists():
+        return [], []
+    results = json.loads(results_path.read_text())["results"]
+    manifest_path = target / "manifest.json"
+    nodes: dict = {}
+    if manifest_path.exists():
+        manifest = json.loads(manifest_path.read_text())
+        nodes = {**manifest.get("nodes", {}), **manifest.get("unit_tests", {})}
+    failed = [_describe(r, nodes) for r in results if r["status"] in ("error", "fail", "runtime error")]
+    warned = [_describe(r, nodes) for r in results if r["status"] == "warn"]
+    return failed, warned
+
+
+def _listed(lines: list[str]) -> str:
+    shown = lines[:SHOWN_PROBLEMS]
+    more = (
+        [f"... and {len(lines) - len(shown)} more (dbt's run_results.json)"]
+        if len(lines) > len(shown)
+        else []
+    )
+    return "\n".join(f"  {line}" for line in shown + more)
 
 
 def build_marts(
     store: Path, work: Path, variables: dict | None = None, advance: Callable[[int, int], None] | None = None
 ) -> str:
-    """`dbt build` (models, seeds, tests); return dbt's closing summary or raise with its errors.
+    """`dbt build` (models, seeds, tests); return dbt's closing summary or raise with what failed.
 
+    A failure is raised as one line per failing node, naming the model, the rule (the test) and how
+    many rows broke it. Tests that warned (data-quality tests under their share) follow the summary
+    with their counts, so that the run's closing lines and the audit's record of the build show them.
     `advance(1, total)` is called as each of dbt's `total` nodes finishes.
     """
     extra = ["--vars", json.dumps(variables)] if variables else []
@@ -164,13 +238,22 @@ def build_marts(
         if done := NODE_DONE.search(line):
             advance(1, int(done.group(2)))
 
+    target = Path(work).resolve() / "target"
+    (target / RUN_RESULTS).unlink(missing_ok=True)  # an earlier run's results must not be read as this one's
     result = run_dbt("build", *extra, store=store, work=work, on_line=on_line if advance else None)
     lines = [line for line in result.stdout.splitlines() if line.strip()]
+    failed, warned = dbt_problems(target)
     if result.returncode != 0:
         if any("No space left on device" in line for line in lines):
             raise LdmError(
                 f"dbt build failed: no space left on device for {store}; free some space and run again"
             )
-        failures = [line for line in lines if "ERROR" in line or "FAIL" in line][-5:]
-        raise LdmError("dbt build failed:\n" + "\n".join(failures or lines[-10:]))
-    return next((line for line in reversed(lines) if "PASS=" in line), lines[-1] if lines else "")
+        if failed:
+            raise LdmError(f"dbt build failed:\n{_listed(failed)}")
+        # Nothing ran (the project did not parse or compile): dbt's own error lines say why.
+        errors = [line for line in lines if "ERROR" in line or "FAIL" in line or "Error" in line][-5:]
+        raise LdmError("dbt build failed:\n" + "\n".join(errors or lines[-10:]))
+    summary = next((line for line in reversed(lines) if "PASS=" in line), lines[-1] if lines else "")
+    if warned:  # on the summary's line: it is printed and sealed in the audit as one line
+        summary += "; " + "; ".join(warned)
+    return summary

@@ -98,8 +98,12 @@ def match_extracts(
     matched, unrecognised, refused = [], [], []
     entries = (p for p in folder.iterdir() if not p.name.startswith(".") and (p.is_symlink() or p.is_file()))
     for path in sorted(entries):
-        spec = next((s for s in specs.values() if fnmatch.fnmatch(path.name, s.file_pattern)), None)
+        matching = [s for s in specs.values() if fnmatch.fnmatchcase(path.name, s.file_pattern)]
+        spec = matching[0] if matching else None
         fault = (name_fault(path.name) or link_fault(path, folder)) if spec else None
+        if len(matching) > 1:  # never guess which provider sent it
+            names = " and ".join(f"{s.name} ({s.feed}, provider {s.provider})" for s in matching)
+            fault = f"matches the file patterns of {len(matching)} specs, {names}; make the patterns distinct"
         if fault:
             refused.append((path, f"{shown(path.name)} {fault}"))
         elif spec:
@@ -122,7 +126,7 @@ def _scan_same_sizes(matched: list[tuple[Path, FeedSpec]]) -> dict[Path, FileSca
 def _suite(spec: FeedSpec, expectations_dir: Path | None) -> dict:
     """The committed suite of a built-in feed; a provider's own spec brings its derived suite."""
     return (
-        suite_document(spec) if expectations_dir is None else load_suite_document(spec.feed, expectations_dir)
+        suite_document(spec) if expectations_dir is None else load_suite_document(spec.name, expectations_dir)
     )
 
 

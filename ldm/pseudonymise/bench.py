@@ -12,10 +12,10 @@ from pathlib import Path
 
 from ldm.benchmark import cached_sample, duckdb_floor, peak_memory_mb
 from ldm.feeds.spec import builtin_specs
+from ldm.identifiers.tokens import tokenise
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.bench_tokens import best_seconds, synthetic_nhs_numbers
 from ldm.pseudonymise.keys import MasterKey
-from ldm.pseudonymise.tokens import tokenise
 
 SAMPLE_AS_OF = datetime.date(2025, 4, 1)  # the day after the synthetic extracts' date
 

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ldm.pseudonymise.tokens import _digests, _hmac_states, tokenise
+from ldm.identifiers.tokens import _digests, _hmac_states, tokenise
 
 TEST_RANGE_START = 999_000_000_0
 TEST_RANGE_SIZE = 10_000_000

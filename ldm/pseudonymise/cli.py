@@ -108,8 +108,8 @@ def run_expectations(args: argparse.Namespace) -> int:
             print(path)
         return 0
     stale = []
-    for feed, spec in sorted(specs.items()):
-        path = args.out / f"{feed}.json"
+    for name, spec in sorted(specs.items()):
+        path = args.out / f"{name}.json"
         if not path.exists() or json.loads(path.read_text()) != suite_document(spec):
             stale.append(path)
     if stale:

@@ -19,18 +19,16 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from ldm import __version__
+from ldm import __version__, column_types
 from ldm.errors import LdmError
-from ldm.feeds.codes import clean_code
+from ldm.feeds.codes import clean_column
 from ldm.feeds.read import RowsError, StructuralError, check_no_nul, load_raw
 from ldm.feeds.spec import Column, FeedSpec
 from ldm.files import FileScan, file_sha256, safe_stem, scan_file, write_atomically
-from ldm.pseudonymise import normalise
+from ldm.identifiers import normalise
 from ldm.pseudonymise.geography import AREA_COLUMNS, postcode_areas
 from ldm.pseudonymise.keys import LINKAGE, MasterKey
-from ldm.pseudonymise.tokens import tokenise
 from ldm.sql import literal, quoted
 from ldm.validate.run import ValidationOutcome, sql_date, validate
 
@@ -62,6 +60,10 @@ class Manifest:
     nhs_numbers: dict[str, int] = field(default_factory=dict)
     rules: list[dict] = field(default_factory=list)
     record_key: list[str] = field(default_factory=list)  # the spec's record key (empty: the whole record)
+    provider: str = ""  # the spec's provider (several providers may send one feed)
+    spec_name: str = ""  # the spec file's name without .yaml: which spec the extract was read with
+    # Repeated fields: name -> number of positions written as <name>_<position> (position 0 first).
+    repeated: dict[str, int] = field(default_factory=dict)
 
     def write(self, path: Path) -> None:
         write_atomically(path, (json.dumps(asdict(self), indent=2) + "\n").encode())
@@ -144,128 +146,73 @@ class _Lookups:
             f"lk_{name}.{quoted(column)} as {quoted(alias)}" for column, alias in outputs.items()
         ]
 
-    def token(self, values: pa.Array, field: str) -> pa.Array:
-        return tokenise(values, field, self.key)
-
 
 def _column_lookups(lookups: _Lookups, spec: FeedSpec) -> None:
-    """A lookup for every column whose output is derived from its raw text: identifiers, codes, dates."""
-    for column in spec.columns:
+    """A lookup for every kept column whose output is derived from its raw text: identifiers, codes, dates.
+
+    Identifiers' outputs come from their type's token recipe (ldm.column_types), the one
+    `link_tables` uses too.
+    """
+    key = lookups.key
+    for column in spec.kept:
         source = column.source
         if column.type == "nhs_number":
             raw = lookups.distinct(source)
-            table = pa.table(
-                {
-                    f"raw_{source}": raw,
-                    "token": lookups.token(normalise.nhs_number(raw), "nhs_number"),
-                    "valid": normalise.nhs_number_is_valid(raw),
-                }
-            )
-            lookups.add(
-                column.name,
-                (source,),
-                table,
-                {"token": f"{column.name}_token", "valid": f"{column.name}_valid"},
-            )
+            outputs = column_types.nhs_number_tokens(raw, key, column.name)
+            table = pa.table({f"raw_{source}": raw, **outputs})
+            lookups.add(column.name, (source,), table, {name: name for name in outputs})
         elif column.type == "local_id":
             issuer = spec.column(column.issuer)
             pairs = lookups.distinct_pairs(source, issuer.source)
-            local = normalise.local_patient_id(pairs[source], pairs[issuer.source])
+            outputs = column_types.local_id_tokens(pairs[source], pairs[issuer.source], key, column.name)
             table = pa.table(
-                {
-                    f"raw_{source}": pairs[source],
-                    f"raw_{issuer.source}": pairs[issuer.source],
-                    "token": lookups.token(local, "local_patient_id"),
-                }
+                {f"raw_{source}": pairs[source], f"raw_{issuer.source}": pairs[issuer.source], **outputs}
             )
-            lookups.add(column.name, (source, issuer.source), table, {"token": f"{column.name}_token"})
+            lookups.add(column.name, (source, issuer.source), table, {name: name for name in outputs})
         elif column.name == "date_of_birth":
             # Parsed with the provider's own format first, so any date style in a spec tokenises alike.
             parsed = lookups.parsed(column)
-            born = normalise.date_of_birth(parsed["value"])
-            table = pa.table(
-                {
-                    f"raw_{source}": parsed["raw"],
-                    "token": lookups.token(pc.cast(born, pa.string()), "date_of_birth"),
-                    "year": pc.year(born),
-                    "month": pc.month(born),
-                    "born": parsed["value"],
-                }
-            )
-            lookups.add(
-                column.name,
-                (source,),
-                table,
-                {"token": "date_of_birth_token", "year": "year_of_birth", "month": "month_of_birth"},
-            )
+            outputs = column_types.date_of_birth_tokens(normalise.date_of_birth(parsed["value"]), key)
+            table = pa.table({f"raw_{source}": parsed["raw"], **outputs, "born": parsed["value"]})
+            lookups.add(column.name, (source,), table, {name: name for name in outputs})
         elif column.type in ("date", "datetime"):
             # Parsed once per distinct text (tens of thousands), not once per row (tens of millions).
             parsed = lookups.parsed(column).rename_columns([f"raw_{source}", "value"])
             lookups.add(column.name, (source,), parsed, {})  # selected in the spec's order by _payload_sql
         elif column.type == "postcode":
             raw = lookups.distinct(source)
-            cleaned = normalise.postcode(raw)
-            table = pa.table(
-                {
-                    f"raw_{source}": raw,
-                    "postcode": cleaned,
-                    "token": lookups.token(cleaned, "postcode"),
-                    "district_token": lookups.token(normalise.postcode_district(raw), "postcode_district"),
-                }
-            )
+            outputs = column_types.postcode_tokens(raw, key)
+            table = pa.table({f"raw_{source}": raw, "postcode": normalise.postcode(raw), **outputs})
             table = table.join(postcode_areas(), "postcode", join_type="left outer").drop(["postcode"])
-            outputs = {"token": "postcode_token", "district_token": "postcode_district_token"}
-            outputs |= {c: c for c in AREA_COLUMNS}
-            lookups.add(column.name, (source,), table, outputs)
+            lookups.add(column.name, (source,), table, {name: name for name in (*outputs, *AREA_COLUMNS)})
         elif column.type == "name":
             raw = lookups.distinct(source)
-            cleaned = normalise.name(raw)
-            table = pa.table(
-                {
-                    f"raw_{source}": raw,
-                    "token": lookups.token(cleaned, column.name),
-                    "phonetic": lookups.token(normalise.nysiis(cleaned), f"{column.name}_nysiis"),
-                    "initial": lookups.token(normalise.initial(cleaned), f"{column.name}_initial"),
-                }
-            )
+            outputs = column_types.name_tokens(raw, key, column.name)
             lookups.add(
-                column.name,
-                (source,),
-                table,
-                {
-                    "token": f"{column.name}_token",
-                    "phonetic": f"{column.name}_phonetic_token",
-                    "initial": f"{column.name}_initial_token",
-                },
+                column.name, (source,), pa.table({f"raw_{source}": raw, **outputs}), {n: n for n in outputs}
             )
         elif column.type == "sex":
             raw = lookups.distinct(source)
             lookups.add(
                 column.name,
                 (source,),
-                pa.table({f"raw_{source}": raw, "sex": normalise.sex(raw)}),
+                pa.table({f"raw_{source}": raw, "sex": column_types.sex_values(raw)["sex"]}),
                 {"sex": column.name},
             )
         elif column.type == "code":
             raw = lookups.distinct(source)
-            table = pa.table({f"raw_{source}": raw, "code": clean_code(raw, column.code_system)})
+            table = pa.table({f"raw_{source}": raw, "code": clean_column(raw, column)})
             lookups.add(column.name, (source,), table, {"code": column.name})
 
 
 def _payload_sql(column: Column) -> str | None:
     """The output expression of a payload column; identifiers, sex and codes come from lookups."""
-    source = f"a.{quoted(column.source)}"
     if column.is_identifier:
         return None
     if column.type in ("date", "datetime"):
         return f"lk_{column.name}.value as {column.name}"
-    if column.type == "integer":
-        return f"try_cast(trim({source}) as bigint) as {column.name}"
-    if column.type == "decimal":
-        return f"try_cast(trim({source}) as double) as {column.name}"
-    if column.type == "text":
-        return f"nullif(trim({source}), '') as {column.name}"
-    return None
+    payload = column_types.TYPES[column.type].payload
+    return f"{payload(f'a.{quoted(column.source)}')} as {column.name}" if payload else None
 
 
 def _age_sql(spec: FeedSpec) -> list[str]:
@@ -279,7 +226,11 @@ def _write_quarantine(con, spec: FeedSpec, path: Path) -> Path:
     folder = path.parent / QUARANTINE_DIR
     folder.mkdir(exist_ok=True)
     target = folder / f"{safe_stem(path.name)}.rejected.csv"
-    originals = ", ".join(f"r.{quoted(c.source)}" for c in spec.columns)
+    read = set(spec.sources)  # each column the spec reads once, in the file's order; constants are not sent
+    header = [
+        row[0] for row in con.execute("select name from pragma_table_info('raw') order by cid").fetchall()
+    ]
+    originals = ", ".join(f"r.{quoted(name)}" for name in header if name in read)
     temporary = target.with_name(target.name + ".partial")
     con.execute(
         f"""copy (
@@ -349,6 +300,9 @@ def pseudonymise_extract(
         rows_quarantined=0,
         key_id=key.key_id,
         record_key=list(spec.record_key),
+        provider=spec.provider,
+        spec_name=spec.name,
+        repeated=dict(spec.repeated),
         software_version=__version__,
         operator=getpass.getuser(),
         started_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
@@ -376,7 +330,7 @@ def pseudonymise_extract(
     lookups = _Lookups(con, key.purpose_key(LINKAGE), outcome.distinct)
     _column_lookups(lookups, spec)
     select = ["a.row_number"]
-    for column in spec.columns:
+    for column in spec.kept:
         payload = _payload_sql(column)
         if payload:
             select.append(payload)

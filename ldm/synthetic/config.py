@@ -9,15 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-FEEDS = (
-    "gp_registrations",
-    "gp_events",
-    "apc_spells",
-    "op_appointments",
-    "ae_attendances",
-    "community_contacts",
-    "opt_out",
-)
+from models.feeds import FEED_TABLES
+
+FEEDS = (*FEED_TABLES, "opt_out")  # the feeds the store loads, opt-out list last
 ACTIVITY_FEEDS = FEEDS[1:6]
 
 

@@ -12,7 +12,7 @@ from great_expectations.expectations.expectation import ColumnMapExpectation
 from great_expectations.expectations.metrics import ColumnMapMetricProvider, column_condition_partial
 
 from ldm.feeds.codes import reference_values, snomed_concept_id_is_valid
-from ldm.pseudonymise.normalise import nhs_number_is_valid
+from ldm.identifiers.normalise import nhs_number_is_valid
 
 
 class ColumnValuesValidNhsNumber(ColumnMapMetricProvider):

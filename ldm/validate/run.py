@@ -4,6 +4,8 @@ Every rule in a suite looks at one column, so a rule's verdict depends only on t
 therefore checks each column's distinct values (a few thousand codes, a million NHS numbers),
 not the tens of millions of rows; DuckDB then marks every row holding a failing value. The result
 is the same as checking each row, at a fraction of the cost, and no row is loaded into pandas.
+A rule on two values of a record (a birth after the event) looks at one derived column that DuckDB
+computes per row, such as the age at the event, so it too is judged one distinct value at a time.
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
+from ldm.column_types import TYPES, days_column
 from ldm.errors import LdmError
-from ldm.feeds.codes import clean_code
 from ldm.feeds.spec import Column, FeedSpec
-from ldm.pseudonymise import normalise
 from ldm.sql import literal, quoted
-from ldm.validate.suites import days_column, gx_suite
+from ldm.validate.suites import (
+    AGE_AT_DEATH,
+    AGE_AT_EVENT,
+    AGE_IF_ALIVE,
+    DATE_ORDER,
+    gx_suite,
+    span_column,
+)
 
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
 # Extracts are validated on several threads; GX's context and registries are not known to be
@@ -80,19 +88,14 @@ def _yyyymmdd(keys: pa.Array, fmt: str) -> pa.Array:
     return pc.cast(pc.strftime(parsed, format="%Y%m%d"), pa.int64())
 
 
-def _check_columns(spec: FeedSpec) -> dict[str, _CheckColumn]:
+def _check_columns(spec: FeedSpec, today: datetime.date) -> dict[str, _CheckColumn]:
     checks = {}
     for column in spec.columns:
         source = quoted(column.source)
         plain = column.source
-        transform = None
-        if column.type == "code":
-            transform = lambda keys, system=column.code_system: clean_code(keys, system)  # noqa: E731
-        elif column.type == "postcode":
-            transform = normalise.postcode
-        elif column.type == "sex":
-            transform = lambda keys: pc.utf8_upper(pc.utf8_trim_whitespace(keys))  # noqa: E731
-        elif column.type == "integer":
+        check = TYPES[column.type].check  # what the seam will hold of a raw text (ldm.column_types)
+        transform = (lambda keys, c=column, f=check: f(keys, c)) if check else None
+        if column.type == "integer":
             # Millions of distinct record ids are all plain numbers: DuckDB folds every value that is
             # surely a number to "0" (a narrower pattern than the suite's), and GX judges "0" and
             # whatever else is there, so the verdict per row is the suite's own. Decimal columns
@@ -102,7 +105,6 @@ def _check_columns(spec: FeedSpec) -> dict[str, _CheckColumn]:
                 None,
             )
         elif column.type in ("date", "datetime"):
-            transform = pc.utf8_trim_whitespace
             if column.type == "datetime":
                 # Nearly every timestamp is distinct. One that DuckDB parses and prints back as the
                 # same text is surely well formed, so it is folded to midnight of its day (same
@@ -118,9 +120,53 @@ def _check_columns(spec: FeedSpec) -> dict[str, _CheckColumn]:
                 source, lambda keys, fmt=column.format: _yyyymmdd(keys, fmt), column.is_identifier, plain
             )
         checks[column.name] = _CheckColumn(source, transform, column.is_identifier, plain)
-    if spec.event_date and spec.column("date_of_birth"):
-        born, event = sql_date(spec.column("date_of_birth")), sql_date(spec.column(spec.event_date))
-        checks["age_at_event"] = _CheckColumn(f"date_sub('year', {born}, {event})")
+    checks.update(_record_check_columns(spec, today))
+    return checks
+
+
+def _age_sql(born: str, at: str) -> str:
+    """Completed years from `born` to `at`, or -1 when `born` is later than `at`.
+
+    DuckDB's date_sub('year', ...) truncates toward zero: a birth a few months after the date gives 0,
+    not a negative age, and so passed a rule on the age alone. -1 stands for any birth after the date.
+    """
+    return f"case when {born} > {at} then -1 else date_sub('year', {born}, {at}) end"
+
+
+def _record_check_columns(spec: FeedSpec, today: datetime.date) -> dict[str, _CheckColumn]:
+    """The derived ages that the record rules (ldm.validate.suites.record_rules) judge.
+
+    Each is a small integer per row (an age, a length of stay in days), so GX sees a few hundred
+    or thousand distinct values, not the rows.
+    """
+    checks = _span_check_columns(spec)
+    born_column = spec.column("date_of_birth")
+    if born_column is None:
+        return checks
+    born = sql_date(born_column)
+    if spec.event_date:
+        checks[AGE_AT_EVENT] = _CheckColumn(_age_sql(born, sql_date(spec.column(spec.event_date))))
+    if died_column := spec.column("date_of_death"):
+        died = sql_date(died_column)
+        checks[AGE_AT_DEATH] = _CheckColumn(_age_sql(born, died))
+        alive_at = f"cast({literal(today.isoformat())} as date)"
+        checks[AGE_IF_ALIVE] = _CheckColumn(f"case when {died} is null then {_age_sql(born, alive_at)} end")
+    return checks
+
+
+def _span_check_columns(spec: FeedSpec) -> dict[str, _CheckColumn]:
+    """Days from one date of a record to a later one (DATE_ORDER); -1 when the later comes first.
+
+    Counted in whole days, but a timestamp earlier on the same day is -1 too, so that the rule is
+    about the order, not the day.
+    """
+    checks = {}
+    for earlier, later, _ in DATE_ORDER:
+        if spec.column(earlier) and spec.column(later):
+            start, end = sql_date(spec.column(earlier)), sql_date(spec.column(later))
+            checks[span_column(earlier, later)] = _CheckColumn(
+                f"case when {end} < {start} then -1 else date_diff('day', {start}, {end}) end"
+            )
     return checks
 
 
@@ -145,7 +191,7 @@ def validate(
     A rule's row count is the sum of the counts of its failing values, so only rows that fail a
     critical rule are ever looked up one by one.
     """
-    checks = _check_columns(spec)
+    checks = _check_columns(spec, today)
     rules_by_column: dict[str, list[dict]] = defaultdict(list)
     for rule in document["expectations"]:
         rules_by_column[rule["kwargs"]["column"]].append(rule)

@@ -1,58 +1,26 @@
--- The registered population at reporting_period_end: persons with a registration open at that
--- date who had not died by then, with their practice at that date and their geography.
-with open_registrations as (
-    select
-        person_id,
-        practice_code,
-        row_number() over (
-            partition by person_id
-            order by registration_start desc, batch_id desc, source_row_number desc
-        ) as registration_rank
-    from {{ ref('stg_store__registrations') }}
-    where
-        person_id is not null
-        and registration_start <= {{ reporting_period_end() }}
-        and (registration_end is null or registration_end > {{ reporting_period_end() }})
-        and (date_of_death is null or date_of_death > {{ reporting_period_end() }})
-),
-
-persons as (
-    select
-        p.*,
-        {{ age_at('p.year_of_birth', 'p.month_of_birth', reporting_period_end()) }} as age
-    from {{ ref('stg_store__persons') }} as p
-    where p.date_of_death is null or p.date_of_death > {{ reporting_period_end() }}
-)
-
+-- The registered population at reporting_period_end: the registered list less anyone whose age at
+-- that date is outside 0 to max_plausible_age. Such an age comes from a date of birth that cannot be
+-- right (validation quarantines most: a birth after registration, a death before birth; it keeps and
+-- counts a living person over 115). The person is left out of every mart rather than stopping the
+-- run, and the data-quality test on int_registered_list.age counts them.
 select
-    persons.person_id,
-    persons.age,
-    esp.age_band,
-    esp.age_lower as age_band_lower,
-    persons.sex,
-    persons.ethnic_category,
-    reg.practice_code,
-    practices.pcn_code,
-    practices.pcn_name,
-    persons.lsoa21_code,
-    lsoa.lsoa21_name,
-    persons.lsoa11_code,
-    persons.msoa11_code,
-    msoa.msoa11_name,
-    persons.ward_code,
-    wards.ward_name,
-    persons.imd_decile,
-    persons.imd_quintile
-from persons
-inner join open_registrations as reg
-    on persons.person_id = reg.person_id and reg.registration_rank = 1
-left join {{ ref('stg_reference__esp2013') }} as esp
-    on persons.age >= esp.age_lower and (esp.age_upper is null or persons.age <= esp.age_upper)
-left join {{ ref('stg_reference__practices') }} as practices
-    on reg.practice_code = practices.practice_code
-left join {{ ref('stg_reference__lsoa21_wards') }} as lsoa
-    on persons.lsoa21_code = lsoa.lsoa21_code
-left join {{ ref('stg_reference__msoa11_names') }} as msoa
-    on persons.msoa11_code = msoa.msoa11_code
-left join {{ ref('stg_reference__wards') }} as wards
-    on persons.ward_code = wards.ward_code
+    person_id,
+    age,
+    age_band,
+    age_band_lower,
+    sex,
+    ethnic_category,
+    practice_code,
+    pcn_code,
+    pcn_name,
+    lsoa21_code,
+    lsoa21_name,
+    lsoa11_code,
+    msoa11_code,
+    msoa11_name,
+    ward_code,
+    ward_name,
+    imd_decile,
+    imd_quintile
+from {{ ref('int_registered_list') }}
+where age between 0 and {{ var('max_plausible_age') }}

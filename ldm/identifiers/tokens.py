@@ -31,7 +31,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ldm.pseudonymise.normalise import ArrayLike, empty_to_null, map_distinct
+from ldm.identifiers.normalise import ArrayLike, empty_to_null, map_distinct
 
 FIELD_SEPARATOR = "\x1f"
 TOKEN_HEX_CHARS = 64
