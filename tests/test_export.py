@@ -19,6 +19,8 @@ from ldm.cli import main
 from ldm.errors import LdmError
 from ldm.export.export import export
 from ldm.export.rules import load_rules
+from ldm.export.suppress import ROWS, published_sql, suppress
+from ldm.marts import stats_udfs
 
 RULES = load_rules()
 LOW, HIGH, BASE = RULES.suppress_min, RULES.suppress_max, RULES.round_to
@@ -274,3 +276,38 @@ def test_undeclared_columns_stop_a_mart_and_an_unready_optional_mart_is_skipped(
     with pytest.raises(LdmError, match=r"columns the rules do not declare \(patients\)"):
         export(copy, tmp_path / "out2")
     assert not (tmp_path / "out2").exists()
+
+
+# Rows whose store value the rules withhold on purpose (age-standardised rates in the inequalities mart).
+WITHHELD_ROWS = {"mart_inequalities": "m.value_type <> 'crude'"}
+
+
+@pytest.mark.parametrize("mart", ["mart_prevalence", "mart_utilisation", "mart_inequalities"])
+def test_each_recompute_expression_on_exact_counts_gives_the_marts_own_value(store: Path, mart: str) -> None:
+    """The rules restate the marts' formulas (published values come from rounded counts): on exact
+    counts they must give the store's values, so a mart whose formula changes fails here first."""
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        stats_udfs.register(con)
+        for source in (RULES.marts[i.mart] for i in RULES.marts[mart].inherit):
+            suppress(con, RULES, source)
+        suppress(con, RULES, RULES.marts[mart])
+        columns = [r[0] for r in con.execute(f"select * from marts.{mart} limit 0").description]
+        sql = published_sql(RULES, RULES.marts[mart], columns, exact=True)
+        con.execute(f"create temp table exact as {sql}")
+        withheld = WITHHELD_ROWS.get(mart, "false")
+        compared = 0
+        for rule in (d for d in RULES.marts[mart].derived if d.recompute):
+            name = rule.column
+            differing, missing, both = con.execute(
+                f"""select count(*) filter (where e.{name} is not null and (m.{name} is null
+                                                or abs(e.{name} - m.{name}) > 1e-9 * greatest(1, abs(m.{name})))),
+                           count(*) filter (where e.{name} is null and m.{name} is not null and not ({withheld})),
+                           count(*) filter (where e.{name} is not null)
+                    from exact as e join {ROWS} as m on m.row_id = e.export_row_id"""
+            ).fetchall()[0]
+            assert (differing, missing) == (0, 0), (mart, name)
+            compared += both
+        assert compared > 0
+    finally:
+        con.close()

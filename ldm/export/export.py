@@ -19,6 +19,7 @@ from ldm.errors import LdmError
 from ldm.export.manifest import store_state, write_manifest
 from ldm.export.rules import MartRules, Rules, load_rules
 from ldm.export.suppress import Suppression, published_sql, suppress
+from ldm.marts import stats_udfs
 from ldm.sql import literal
 from ldm.store import connect
 from ldm.store.connection import check_is_store
@@ -58,6 +59,7 @@ def export(
     con = connect(store, read_only=True)
     partial = out.with_name(f".{out.name}.partial")
     try:
+        stats_udfs.register(con)  # derived values are recomputed from the rounded counts with ldm.stats
         check_is_store(Path(store), con)
         chosen, skipped = _choose(con, rules, marts)
         shutil.rmtree(partial, ignore_errors=True)

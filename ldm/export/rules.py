@@ -7,6 +7,7 @@ nothing is classified by guessing from column names; a malformed file stops the 
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,13 +21,21 @@ DEFAULT_RULES = Path(__file__).resolve().parents[2] / "governance" / "sdc_rules.
 
 @dataclass(frozen=True)
 class Derived:
-    """A value computed from counts: of its own row, or with `across`, of every row of a partition."""
+    """A value computed from counts: of its own row, or with `across`, of every row of a partition.
+
+    The store's value is computed from exact counts, so publishing it would give back the counts
+    that rounding hides. It is therefore either `recompute`d from the published (rounded) counts
+    by an SQL expression, which can say nothing the rounded counts do not, or `withhold`n: never
+    published. One of the two is required; there is no third way.
+    """
 
     column: str
     sources: tuple[str, ...]
     decimals: int | None
     across_by: tuple[str, ...] = ()
     across_where: str = "true"
+    recompute: str | None = None  # SQL over the published counts (and derived columns declared before)
+    withhold: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,8 +135,8 @@ def _parse(path: Path, sha256: str, data: dict[str, Any]) -> Rules:
         person_level=frozenset(data.get("person_level") or ()),
         marts={name: _mart(name, spec or {}) for name, spec in data["marts"].items()},
     )
-    if not 0 < rules.suppress_min <= rules.suppress_max or rules.round_to < 1:
-        raise ValueError("counts need 0 < suppress_min <= suppress_max and round_to >= 1")
+    if not 0 <= rules.suppress_min <= rules.suppress_max or rules.round_to < 1:
+        raise ValueError("counts need 0 <= suppress_min <= suppress_max and round_to >= 1")
     for mart in rules.marts.values():
         if bad := [i.mart for i in mart.inherit if i.mart not in rules.marts or i.mart == mart.name]:
             raise ValueError(f"{mart.name} inherits from marts without rules: {', '.join(bad)}")
@@ -136,8 +145,26 @@ def _parse(path: Path, sha256: str, data: dict[str, Any]) -> Rules:
     return rules
 
 
+def _in_dependency_order(derived: list[Derived]) -> tuple[Derived, ...]:
+    """Derived columns ordered so that each comes after those its expression uses (YAML keeps no order
+    a rules author can rely on); a cycle is an error."""
+    names = {d.column for d in derived}
+    uses = {
+        d.column: {n for n in names if n != d.column and re.search(rf"\b{re.escape(n)}\b", d.recompute or "")}
+        for d in derived
+    }
+    ordered: list[Derived] = []
+    while len(ordered) < len(derived):
+        done = {d.column for d in ordered}
+        ready = [d for d in derived if d.column not in done and uses[d.column] <= done]
+        if not ready:
+            raise ValueError(f"derived columns use each other in a cycle: {sorted(names - done)}")
+        ordered += ready
+    return tuple(ordered)
+
+
 def _mart(name: str, spec: dict[str, Any]) -> MartRules:
-    derived = tuple(_derived(column, d) for column, d in (spec.get("derived") or {}).items())
+    derived = _in_dependency_order([_derived(column, d) for column, d in (spec.get("derived") or {}).items()])
     mart = MartRules(
         name=name,
         optional=bool(spec.get("optional", False)),
@@ -161,12 +188,20 @@ def _mart(name: str, spec: dict[str, Any]) -> MartRules:
 
 def _derived(column: str, spec: dict[str, Any]) -> Derived:
     across = spec.get("across") or {}
+    recompute, withhold = spec.get("recompute"), bool(spec.get("withhold", False))
+    if (recompute is None) == (not withhold):
+        raise ValueError(
+            f"derived column {column} needs either `recompute` (an expression over the published counts) "
+            "or `withhold: true`: a value computed from exact counts gives them back"
+        )
     return Derived(
         column,
         tuple(spec["from"]),
         spec.get("decimals"),
         tuple(across.get("by") or ()),
         across.get("where", "true"),
+        None if recompute is None else str(recompute),
+        withhold,
     )
 
 

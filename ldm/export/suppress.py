@@ -124,34 +124,56 @@ def _secondary(con: duckdb.DuckDBPyConnection, mart: MartRules) -> None:
         )
 
 
-def published_sql(rules: Rules, mart: MartRules, columns: list[str]) -> str:
+def published_sql(rules: Rules, mart: MartRules, columns: list[str], exact: bool = False) -> str:
     """The mart as it may be published: `columns` in the store's order, a flag after each count.
 
-    export_row_id keeps the declared order; it is dropped when the files are written.
+    Counts are rounded (or NULL when suppressed); each derived value is recomputed from the
+    rounded counts, in the order declared, so that it can tell no more than they do, or withheld.
+    `exact` evaluates the same expressions on the exact counts, with nothing hidden: only for the
+    test that the expressions reproduce the marts' own values. export_row_id keeps the declared
+    order; it is dropped when the files are written.
     """
-    derived = {d.column: d for d in mart.derived}
     flags = ", ".join(
         f"bool_or(col = {literal(c)} and suppressed) as {quoted('s_' + c)}" for c in mart.counts
     )
+    others = [
+        quoted(c) for c in columns if c not in mart.counts and c not in {d.column for d in mart.derived}
+    ]
+    counts = []
+    for column in mart.counts:
+        name = quoted(column)
+        rounded = f"cast(round(t.{name} / {rules.round_to}::double) * {rules.round_to} as bigint)"
+        value = f"t.{name}" if exact else f"case when s.{quoted('s_' + column)} then null else {rounded} end"
+        counts.append(f"{value} as {name}")
+    layer = (
+        f"select t.row_id as export_row_id, {', '.join(f't.{c}' for c in others) or 'null as no_dimension'}, "
+        f"{', '.join(counts)}, s.* exclude (row_id) from {ROWS} as t "
+        f"join (select row_id, {flags} from {CELLS} group by row_id) as s using (row_id)"
+    )
+    for rule in mart.derived:  # each may use the counts and the derived values declared before it
+        name = quoted(rule.column)
+        if rule.withhold:
+            value = "cast(null as double)"
+        elif rule.across_by:
+            partition = ", ".join(rule.across_by)
+            value = f"max(case when ({rule.across_where}) then ({rule.recompute}) end) over (partition by {partition})"
+        else:
+            value = f"({rule.recompute})"
+        if not exact:
+            hidden = " or ".join(f"t.{quoted('s_' + source)}" for source in rule.sources)
+            if rule.across_by:
+                hidden = f"bool_or(({rule.across_where}) and ({hidden})) over (partition by {partition})"
+            value = f"case when {hidden} then null else {value} end"
+        layer = f"select t.*, cast({value} as double) as {name} from ({layer}) as t"
     select = []
     for column in columns:
         name = quoted(column)
+        rule = next((d for d in mart.derived if d.column == column), None)
         if column in mart.counts:
-            flag = quoted("s_" + column)
-            rounded = f"cast(round(t.{name} / {rules.round_to}::double) * {rules.round_to} as bigint)"
-            select.append(f"case when {flag} then null else {rounded} end as {name}")
-            select.append(f"{flag} as {quoted(column + rules.flag_suffix)}")
-        elif column in derived:
-            rule = derived[column]
-            value = f"t.{name}" if rule.decimals is None else f"round(t.{name}, {int(rule.decimals)})"
-            hidden = " or ".join(quoted("s_" + s) for s in rule.sources)
-            if rule.across_by:
-                partition = ", ".join(rule.across_by)
-                hidden = f"bool_or(({rule.across_where}) and ({hidden})) over (partition by {partition})"
-            select.append(f"case when {hidden} then null else {value} end as {name}")
+            select.append(f"t.{name}")
+            select.append(f"t.{quoted('s_' + column)} as {quoted(column + rules.flag_suffix)}")
+        elif rule is not None and rule.decimals is not None and not exact:
+            select.append(f"round(t.{name}, {int(rule.decimals)}) as {name}")
         else:
             select.append(f"t.{name}")
-    return (
-        f"select t.row_id as export_row_id, {', '.join(select)} from {ROWS} as t "
-        f"join (select row_id, {flags} from {CELLS} group by row_id) as s using (row_id) order by t.row_id"
-    )
+    return f"select t.export_row_id, {', '.join(select)} from ({layer}) as t order by t.export_row_id"

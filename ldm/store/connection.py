@@ -51,9 +51,10 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
     except duckdb.Error as error:
         raise _explain(path, error) from None
     # DuckDB 2.0 opens some paths (e.g. *.csv) as an in-memory database instead of failing.
-    opened = con.execute(
+    found = con.execute(
         "select path from duckdb_databases() where database_name = current_database()"
-    ).fetchone()
+    ).fetchall()  # fetchone would leave the result unfinished, and the next registration would fail
+    opened = found[0] if found else None
     if not opened or not opened[0] or Path(opened[0]).absolute() != path:
         con.close()
         raise LdmError(f"{path} is not a DuckDB database file")
