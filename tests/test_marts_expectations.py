@@ -83,3 +83,16 @@ def test_an_empty_or_missing_mart_fails(store, tmp_path):
         ("mart_inequalities", "expect_table_row_count_to_be_between"),
         ("mart_person_analysis", "expect_table_row_count_to_be_between"),
     }
+
+
+@pytest.mark.parametrize(("people", "tolerated"), [(1, True), (10, True), (60, False)])
+def test_a_person_rule_tolerates_a_few_rows_and_fails_above_its_share(store, tmp_path, people, tolerated):
+    """One person aged 125 (born 1900, died 2000, aged at the period end) is a warning, not a stop."""
+    bad = store_copy(
+        store,
+        tmp_path,
+        f"update marts.mart_person_analysis set age = 125 where person_id in "
+        f"(select person_id from marts.mart_person_analysis order by person_id limit {people})",
+    )
+    ages = [f for f in validate_marts(bad) if f.rule.startswith("age is outside")]
+    assert [(f.unexpected_count, f.tolerated) for f in ages] == [(people, tolerated)]

@@ -23,6 +23,7 @@ from ldm.feeds.spec import (
     load_specs,
     parse_spec,
     patterns_overlap,
+    read_spec,
 )
 from ldm.files import file_sha256
 from ldm.load.loader import load_folder
@@ -157,6 +158,49 @@ def test_a_sound_spec_has_no_problems_and_keeps_its_provider():
         ({"event_date": "event_day"}, "event_date 'event_day' is not a column (did you mean 'event_date'?)"),
         ({"record_key": ["nhs_number"]}, "an identifier, which never crosses the seam"),
         ({"record_key": ["record"]}, "record_key names 'record', which is not a column"),
+        ({"record_key": ["unit"]}, "record_key needs a required column read from the file"),
+        (
+            {
+                "record_key": ["practice_code"],
+                "columns": {"practice_code": {"constant": "B1", "type": "text"}},
+            },
+            "record_key needs a required column read from the file",
+        ),
+        ({"event_date": "unit"}, "event_date 'unit' is not a date or datetime column"),
+        ({"event_date": ["x"]}, "event_date must be a text"),
+        ({"spec_version": 1.9}, "spec_version must be a whole number"),
+        (
+            {"columns": {"unit": {"source": "Unit", "type": "text", "required": "false"}}},
+            "required must be true or false",
+        ),
+        ({"columns": {"unit": {"source": 5, "type": "text"}}}, "source must be a column name"),
+        (
+            {"columns": {"unit": {"source": "U", "type": "text", "code_system": ["x"]}}},
+            "code_system must be a text",
+        ),
+        ({"columns": {"event_date": {"source": "When", "type": "date", "format": "%d/%m"}}}, "with a year"),
+        (
+            {"columns": {"nhs_no": {"source": "NHS2", "type": "nhs_number"}}},
+            "a nhs_number column is named nhs_number",
+        ),
+        ({"columns": {"nhs_number": None}}, "an nhs_number column is needed"),
+        (
+            {
+                "feed": "apc_spells",
+                "columns": {"diagnosis": {"source": "D{1..2}", "repeated": True, "type": "text"}},
+            },
+            "a repeated field holds codes",
+        ),
+        (
+            {
+                "feed": "op_appointments",
+                "columns": {
+                    "local_id": {"source": "H", "type": "local_id", "issuer": "iss"},
+                    "iss": {"constant": "Trust B", "type": "text", "keep": False},
+                },
+            },
+            "an issuing organisation is an ODS code",
+        ),
         (
             {"columns": {"value": {"source": "Unit", "type": "decimal", "null_values": ["-"]}}},
             "read 'Unit' with different null_values",
@@ -185,13 +229,14 @@ def test_a_local_id_needs_an_issuer_and_a_constant_issuer_will_do():
             "file_pattern": "op*.csv",
             "columns": {
                 "record_id": {"source": "Id", "type": "integer"},
+                "nhs_number": {"source": "NHS", "type": "nhs_number"},
                 "local_id": {"source": "Hosp", "type": "local_id", "issuer": "provider_code"},
                 "provider_code": {"constant": "RR8", "type": "text"},
             },
         },
     )
     assert problems == [] and spec.column("provider_code").constant == "RR8"
-    assert spec.sources == ["Id", "Hosp"]  # a constant is not looked for in the file
+    assert spec.sources == ["Id", "NHS", "Hosp"]  # a constant is not looked for in the file
 
 
 def test_a_column_declared_not_kept_is_read_but_has_no_place_to_find():
@@ -365,3 +410,73 @@ def test_the_loader_refuses_a_seam_column_the_store_would_not_keep(tmp_path):
     ):
         load_folder(out, store, key)
     assert result.done
+
+
+def test_two_providers_numbering_their_records_alike_never_revise_each_other(tmp_path):
+    """A provider's record key identifies its own records: trust B's contact 7 is not trust A's."""
+    folder = tmp_path / "specs"
+    shutil.copytree(SPEC_DIR, folder)
+    document = yaml.safe_load((SPEC_DIR / "community_contacts.yaml").read_text())
+    document |= {"provider": "trust_b", "file_pattern": "trust_b_contacts*.txt"}
+    (folder / "community_trust_b.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    extracts = tmp_path / "extracts"
+    extracts.mkdir()
+    lines = (REPO / "sample_data" / "extracts" / "community_contacts.txt").read_text().splitlines()[:41]
+    (extracts / "community_contacts.txt").write_text("\n".join(lines) + "\n")
+    other = [lines[0]] + [line.replace('"F2F"', '"Tel"') for line in lines[1:]]  # same ids, other contacts
+    (extracts / "trust_b_contacts_2025.txt").write_text("\n".join(other) + "\n")
+    key = init_key(tmp_path / "k.key")
+    result = pseudonymise_folder(
+        extracts, tmp_path / "out", key, load_specs(folder), datetime.date(2025, 4, 1)
+    )
+    assert len(result.done) == 2
+    store = tmp_path / "store.duckdb"
+    upgrade(store)
+    summary = load_folder(tmp_path / "out", store, key)
+    by_provider = {load.input_file: load for load in summary.loaded}
+    trust_b = by_provider["trust_b_contacts_2025.txt"]
+    assert (trust_b.rows_revised, trust_b.rows_resent) == (0, 0)
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        loaded = con.execute(
+            "select b.provider, count(*) from main.community_contacts c join governance.batches b using (batch_id) "
+            "group by 1 order by 1"
+        ).fetchall()
+    finally:
+        con.close()
+    assert loaded == [
+        ("standard", by_provider["community_contacts.txt"].rows_loaded),
+        ("trust_b", trust_b.rows_loaded),
+    ]
+    assert trust_b.rows_loaded > 30
+
+
+def test_a_key_written_twice_in_a_spec_is_refused(tmp_path):
+    """YAML keeps the last of two equal keys without a word: a second `procedure:` would drop the first."""
+    path = tmp_path / "twice.yaml"
+    path.write_text(yaml.safe_dump(gp_spec()) + "columns:\n  unit: {source: Unit, type: text}\n")
+    spec, problems = read_spec(path)
+    assert spec is None and "appears twice" in problems[0]
+
+
+def test_one_opt_out_list_only_in_a_folder_and_in_a_load(tmp_path):
+    """Each opt-out list is a full snapshot: a second would replace the first and let its people back in."""
+    folder = tmp_path / "specs"
+    shutil.copytree(SPEC_DIR, folder)
+    document = yaml.safe_load((SPEC_DIR / "opt_out.yaml").read_text())
+    document |= {"provider": "type1", "file_pattern": "type1_opt_out*.csv"}
+    (folder / "opt_out_type1.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    assert any("the opt-out list is one full snapshot" in p for p in check_specs(folder)[1])
+    extracts = tmp_path / "extracts"
+    extracts.mkdir()
+    numbers = (REPO / "sample_data" / "extracts" / "national_data_opt_out.csv").read_text().splitlines()
+    (extracts / "national_data_opt_out_a.csv").write_text("\n".join(numbers[:20]) + "\n")
+    (extracts / "national_data_opt_out_b.csv").write_text("\n".join([numbers[0], *numbers[20:]]) + "\n")
+    (extracts / "trust_b").mkdir()  # a subfolder is named, never skipped in silence
+    key = init_key(tmp_path / "k.key")
+    result = pseudonymise_folder(extracts, tmp_path / "out", key, builtin_specs(), datetime.date(2025, 4, 1))
+    assert [p.name for p in result.unrecognised] == ["trust_b"] and len(result.done) == 2
+    store = tmp_path / "store.duckdb"
+    upgrade(store)
+    with pytest.raises(LdmError, match="2 opt-out lists to load at once"):
+        load_folder(tmp_path / "out", store, key)

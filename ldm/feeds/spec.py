@@ -41,6 +41,14 @@ CODE_SYSTEMS = {
     "attended_yn",
 }
 DEFAULT_PROVIDER = "standard"
+# The names linkage reads each identifier by: another name would cross the seam as nothing it reads.
+CANONICAL_IDENTIFIERS = {
+    "nhs_number": ("nhs_number",),
+    "local_id": ("local_id",),
+    "postcode": ("postcode",),
+    "name": ("forename", "surname"),
+}
+ODS_CODE = re.compile(r"^[A-Za-z0-9]+$")
 SPEC_KEYS = {
     "feed",
     "provider",
@@ -185,6 +193,16 @@ def _column_problems(name: str, entry: dict, problems: list[str]) -> bool:
     if ("source" in entry) == ("constant" in entry):
         problems.append(f"{where} needs either a 'source' (the provider's column) or a 'constant'")
         return False
+    for key in ("required", "keep", "repeated"):
+        if key in entry and not isinstance(entry[key], bool):
+            problems.append(f"{where}: {key} must be true or false, not {entry[key]!r}")
+    for key in ("type", "format", "code_system", "issuer", "strip_characters"):
+        if key in entry and not isinstance(entry[key], str):
+            problems.append(f"{where}: {key} must be a text, not {entry[key]!r}")
+            return False
+    if "source" in entry and not isinstance(entry["source"], str | list):
+        problems.append(f"{where}: source must be a column name (in quotes if it looks like a number)")
+        return False
     kind = entry["type"]
     if kind not in TYPES:
         problems.append(
@@ -193,6 +211,20 @@ def _column_problems(name: str, entry: dict, problems: list[str]) -> bool:
         return False
     if kind in ("date", "datetime") and not entry.get("format"):
         problems.append(f"{where} is a {kind} and needs a 'format'")
+    elif kind in ("date", "datetime") and not ("%Y" in entry["format"] or "%y" in entry["format"]):
+        problems.append(
+            f"{where}: format {entry['format']!r} is not a strptime pattern with a year (e.g. %d/%m/%Y)"
+        )
+    if entry.get("repeated") and kind != "code":
+        problems.append(f"{where}: a repeated field holds codes (type: code)")
+    if entry.get("repeated") and "constant" in entry:
+        problems.append(f"{where}: a repeated field is read from the file, not a constant")
+        return False
+    if kind in IDENTIFIER_TYPES and name not in CANONICAL_IDENTIFIERS[kind]:
+        problems.append(
+            f"{where}: a {kind} column is named {' or '.join(CANONICAL_IDENTIFIERS[kind])}, "
+            "the names linkage reads it by"
+        )
     if kind == "code" and entry.get("code_system") not in CODE_SYSTEMS:
         system = entry.get("code_system")
         hint = closest(str(system), CODE_SYSTEMS) if system else ""
@@ -272,6 +304,12 @@ def _cross_problems(spec: FeedSpec, problems: list[str]) -> None:
                 f"column {column.name!r} names issuer {column.issuer!r}, which is not a column"
                 + closest(column.issuer, names)
             )
+        issuer = spec.column(column.issuer) if column.type == "local_id" and column.issuer else None
+        if issuer is not None and issuer.constant is not None and not ODS_CODE.match(issuer.constant):
+            problems.append(
+                f"column {issuer.name!r}: an issuing organisation is an ODS code (letters and digits), "
+                f"not {issuer.constant!r}; local ids qualified by it could not be tokenised"
+            )
         if column.type == "local_id" and not column.issuer:
             problems.append(
                 f"column {column.name!r} is a local_id and needs an 'issuer' column (a constant will do)"
@@ -280,6 +318,8 @@ def _cross_problems(spec: FeedSpec, problems: list[str]) -> None:
         problems.append(f"event_date {spec.event_date!r} is not a column{closest(spec.event_date, names)}")
     elif spec.event_date and not spec.column(spec.event_date).keep:
         problems.append(f"event_date {spec.event_date!r} is declared keep: false")
+    if spec.event_date in names and spec.column(spec.event_date).type not in ("date", "datetime"):
+        problems.append(f"event_date {spec.event_date!r} is not a date or datetime column")
     for name in spec.record_key:
         column = spec.column(name)
         if column is None:
@@ -288,6 +328,16 @@ def _cross_problems(spec: FeedSpec, problems: list[str]) -> None:
             problems.append(f"record_key names {name!r}, an identifier, which never crosses the seam")
         elif not column.keep:
             problems.append(f"record_key names {name!r}, which is declared keep: false")
+    keys = [spec.column(n) for n in spec.record_key if spec.column(n)]
+    if keys and not any(c.required and c.constant is None for c in keys):
+        problems.append(
+            "record_key needs a required column read from the file: rows whose key columns are all empty "
+            "(or constant) would all be one record, and all but one dropped as duplicates"
+        )
+    if spec.feed != "opt_out" and spec.column("nhs_number") is None:
+        problems.append(
+            "an nhs_number column is needed: linkage starts from it (a provider without one is not yet supported)"
+        )
     nulls_by_source: dict[str, tuple[str, tuple[str, ...]]] = {}
     for column in spec.columns:
         if not column.read_from_file:
@@ -341,7 +391,6 @@ def parse_spec(path: Path, raw) -> tuple[FeedSpec | None, list[str]]:
     try:
         version = int(raw["spec_version"])
     except (TypeError, ValueError):
-        problems.append(f"spec_version must be a whole number, not {raw['spec_version']!r}")
         version = 0
     if not isinstance(raw["columns"], dict) or not raw["columns"]:
         problems.append("columns must be a mapping of canonical names to entries")
@@ -352,6 +401,12 @@ def parse_spec(path: Path, raw) -> tuple[FeedSpec | None, list[str]]:
     if not isinstance(record_key, list) or not all(isinstance(name, str) for name in record_key):
         problems.append("record_key must be a list of column names")
         record_key = []
+    for key in ("event_date", "provider", "file_pattern", "description"):
+        if raw.get(key) is not None and not isinstance(raw[key], str):
+            problems.append(f"{key} must be a text, not {raw[key]!r}")
+            raw = {**raw, key: None if key != "file_pattern" else str(raw[key])}
+    if not isinstance(raw["spec_version"], int) or isinstance(raw["spec_version"], bool):
+        problems.append(f"spec_version must be a whole number, not {raw['spec_version']!r}")
     repeated = tuple(
         (field, sum(1 for c in columns if c.field == field))
         for field in dict.fromkeys(c.field for c in columns if c.field)
@@ -374,9 +429,25 @@ def parse_spec(path: Path, raw) -> tuple[FeedSpec | None, list[str]]:
     return spec, problems
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A YAML loader that refuses a key written twice in one mapping: plain YAML keeps the last
+    silently, and a spec's second `procedure:` would drop the first one's columns without a word."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def read_spec(path: Path) -> tuple[FeedSpec | None, list[str]]:
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         return None, [f"cannot be read: {' '.join(str(error).split())}"]
     return parse_spec(path, raw)
@@ -414,6 +485,12 @@ def check_specs(folder: Path) -> tuple[dict[str, FeedSpec], list[str]]:
                 f"{spec.path.name}: {earlier} is also the {spec.feed} spec of provider {spec.provider!r}; "
                 "give each provider's spec its own `provider`"
             )
+    opt_outs = sorted(s.path.name for s in specs.values() if s.feed == "opt_out")
+    if len(opt_outs) > 1:
+        problems.append(
+            f"{' and '.join(opt_outs)}: the opt-out list is one full snapshot, so a second list would replace "
+            "the first's (letting its people back in); keep one opt-out spec"
+        )
     ordered = sorted(specs.values(), key=lambda s: s.path.name)
     for i, first in enumerate(ordered):
         for second in ordered[i + 1 :]:

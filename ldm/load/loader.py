@@ -29,6 +29,7 @@ import duckdb
 import pyarrow as pa
 
 from ldm.errors import LdmError
+from ldm.feeds.spec import DEFAULT_PROVIDER
 from ldm.files import file_sha256
 from ldm.governance import audit, digests
 from ldm.linkage.columns import VALID_NHS_TOKEN, columns_of
@@ -427,9 +428,13 @@ def _recognise_records(con, manifest: Manifest, parquet: Path, load: BatchLoad) 
         "create or replace temp table in_file as "
         + records.in_file_sql(seam, columns_of(con, seam), manifest.record_key)
     )
+    # A provider's record key identifies its own records only: two providers of one feed may number
+    # theirs alike, and one's record must never revise (delete) the other's.
+    provider = literal(manifest.provider or DEFAULT_PROVIDER)
+    own = f"""(select * from main.{table} where batch_id in (select batch_id from governance.batches
+               where coalesce(provider, {literal(DEFAULT_PROVIDER)}) = {provider}))"""
     con.execute(
-        "create or replace temp table matched as "
-        + records.matches_sql("in_file", f"main.{table}", manifest.record_key)
+        "create or replace temp table matched as " + records.matches_sql("in_file", own, manifest.record_key)
     )
     con.execute(
         """create or replace temp table superseded as
@@ -720,6 +725,12 @@ def _load_all(
             summary.already_loaded.append((manifest.input_file, earlier[0][0]))
         else:
             to_load.append((manifest, parquet, earlier[0][0] if earlier else None))
+    lists = [manifest.input_file for manifest, _, _ in to_load if manifest.feed == "opt_out"]
+    if len(lists) > 1:  # each list is a full snapshot: the second would let the first's people back in
+        raise LdmError(
+            f"{len(lists)} opt-out lists to load at once ({', '.join(lists)}); each is a full snapshot that "
+            "replaces the one before, so send one list (nothing was loaded)"
+        )
     total_rows = sum(manifest.rows_accepted for manifest, _, _ in to_load)
     audit_key = key.purpose_key(AUDIT)
     for manifest, parquet, replaces in to_load:

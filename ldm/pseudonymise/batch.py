@@ -19,7 +19,7 @@ from pathlib import Path
 from ldm.errors import LdmError
 from ldm.feeds.spec import FeedSpec
 from ldm.files import FileScan, scan_file, shown
-from ldm.pseudonymise.extract import Manifest, previous_manifest, pseudonymise_extract
+from ldm.pseudonymise.extract import QUARANTINE_DIR, Manifest, previous_manifest, pseudonymise_extract
 from ldm.pseudonymise.keys import MasterKey
 from ldm.validate.run import ValidationOutcome
 from ldm.validate.suites import EXPECTATIONS_DIR, load_suite_document, suite_document
@@ -96,7 +96,11 @@ def match_extracts(
     if not folder.is_dir():
         raise LdmError(f"extract folder {folder} does not exist")
     matched, unrecognised, refused = [], [], []
-    entries = (p for p in folder.iterdir() if not p.name.startswith(".") and (p.is_symlink() or p.is_file()))
+    visible = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    unrecognised += sorted(
+        p for p in visible if p.is_dir() and not p.is_symlink() and p.name != QUARANTINE_DIR
+    )
+    entries = (p for p in visible if p.is_symlink() or p.is_file())
     for path in sorted(entries):
         matching = [s for s in specs.values() if fnmatch.fnmatchcase(path.name, s.file_pattern)]
         spec = matching[0] if matching else None
@@ -124,10 +128,10 @@ def _scan_same_sizes(matched: list[tuple[Path, FeedSpec]]) -> dict[Path, FileSca
 
 
 def _suite(spec: FeedSpec, expectations_dir: Path | None) -> dict:
-    """The committed suite of a built-in feed; a provider's own spec brings its derived suite."""
-    return (
-        suite_document(spec) if expectations_dir is None else load_suite_document(spec.name, expectations_dir)
-    )
+    """The committed suite of a built-in spec; a provider's own spec (no committed suite) brings its derived one."""
+    if expectations_dir is None or not (expectations_dir / f"{spec.name}.json").is_file():
+        return suite_document(spec)
+    return load_suite_document(spec.name, expectations_dir)
 
 
 def pseudonymise_folder(
