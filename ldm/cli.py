@@ -29,6 +29,7 @@ def _registrars() -> list[Register]:
     from ldm.pseudonymise import bench as pseudonymise_bench
     from ldm.pseudonymise import cli as pseudonymise_cli
     from ldm.pseudonymise import keys
+    from ldm.release import cli as release_cli
     from ldm.store import cli as store_cli
     from ldm.synthetic import cli as synthetic_cli
 
@@ -44,6 +45,7 @@ def _registrars() -> list[Register]:
         load_bench.register,
         run_cli.register,
         export_cli.register,
+        release_cli.register,
         demo.register,
     ]
 

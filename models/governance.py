@@ -222,3 +222,91 @@ class AuditHead(Base):
     seq: Mapped[int] = _count("seq of the newest audit entry", nullable=False)
     entry_hash: Mapped[str] = _text("entry_hash of the newest audit entry", nullable=False)
     head_mac: Mapped[str] = _text("HMAC of (seq, entry_hash) under the audit key", nullable=False)
+
+
+# Added by migration 0005: analysis projects and the person-level releases made to them (ldm.release).
+RELEASE_ID_SEQ = sequence("release_id_seq", GOVERNANCE_SCHEMA)
+
+
+class Project(Base):
+    """An analysis project approved by IG to receive person-level releases, as its project file states.
+
+    A release names its project; an unknown project, or one past its expiry date, gets nothing.
+    """
+
+    __tablename__ = "projects"
+    __table_args__ = table_args(
+        "Analysis projects approved to receive person-level releases, with purpose, approver and expiry",
+        GOVERNANCE_SCHEMA,
+    )
+
+    project: Mapped[str] = mapped_column(
+        sa.String,
+        primary_key=True,
+        comment="Project name (letters, digits, '.', '_', '-'); keys its pseudonyms (purpose release:<project>)",
+    )
+    purpose: Mapped[str] = _text("What the project will use the data for, as approved", nullable=False)
+    approver: Mapped[str] = _text("Who approved the project (a role or board, not a person's name)", False)
+    legal_basis: Mapped[str] = _text("Legal basis for the disclosure (e.g. UK GDPR articles, COPI)", False)
+    approved_on: Mapped[datetime.date | None] = mapped_column(sa.Date, comment="Date of the approval")
+    expires_on: Mapped[datetime.date] = mapped_column(
+        sa.Date, nullable=False, comment="Last day on which a release may be made to the project"
+    )
+    project_file: Mapped[str | None] = _text("Name of the project file the record was read from")
+    project_sha256: Mapped[str] = _text("SHA-256 of that project file (hex)", nullable=False)
+    registered_at: Mapped[datetime.datetime] = _at("When the project was first registered", nullable=False)
+    registered_by: Mapped[str | None] = _text("Account that registered or last amended the project")
+    amended_at: Mapped[datetime.datetime | None] = _at("When the record was last amended; NULL if never")
+
+
+class Release(Base):
+    """One person-level release to a project: recorded before anything is written, then its outcome.
+
+    Status 'recorded' while it is made; then 'written', 'refused' (smallest group below the
+    threshold) or 'failed'. Counts, sizes and attributes only: never a person or record id.
+    """
+
+    __tablename__ = "releases"
+    __table_args__ = table_args(
+        "Person-level releases to analysis projects: spec, k-anonymity check, outcome and manifest",
+        GOVERNANCE_SCHEMA,
+    )
+
+    release_id: Mapped[int] = mapped_column(
+        sa.BigInteger,
+        RELEASE_ID_SEQ,
+        primary_key=True,
+        server_default=next_value(RELEASE_ID_SEQ),
+        comment="Release id, from governance.release_id_seq",
+    )
+    project: Mapped[str] = _text("Project released to (governance.projects.project)", nullable=False)
+    release_number: Mapped[int] = mapped_column(
+        sa.Integer, nullable=False, comment="1 for the project's first release, 2 for its second, ..."
+    )
+    spec_file: Mapped[str | None] = _text("Name of the release spec file")
+    spec_sha256: Mapped[str] = _text("SHA-256 of the release spec file (hex)", nullable=False)
+    spec: Mapped[str] = _text(
+        "The release spec as JSON: cohort, tables, columns, date coarsening, quasi-identifiers, "
+        "generalisation steps, threshold",
+        nullable=False,
+    )
+    key_id: Mapped[str] = _text("Key id of the master key the project's key was derived from", False)
+    k_threshold: Mapped[int] = mapped_column(
+        sa.Integer, nullable=False, comment="Smallest group size (k) the release must reach"
+    )
+    status: Mapped[str] = _text("recorded (being made), written, refused or failed", nullable=False)
+    requested_at: Mapped[datetime.datetime] = _at("When the release was recorded", nullable=False)
+    operator: Mapped[str | None] = _text("Account that made the release")
+    out_folder: Mapped[str | None] = _text("Folder the release was (to be) written to")
+    k_smallest: Mapped[int | None] = _count(
+        "Smallest group size found over the quasi-identifiers, after the generalisation applied"
+    )
+    smallest_group: Mapped[str | None] = _text(
+        "Table and attribute values of the smallest group, as JSON (never its members)"
+    )
+    generalised: Mapped[str | None] = _text("Generalisation steps applied and the k after each, as JSON")
+    persons: Mapped[int | None] = _count("Persons released")
+    table_rows: Mapped[str | None] = _text("Rows released per table, as JSON")
+    manifest_sha256: Mapped[str | None] = _text("SHA-256 of the release's manifest.json (hex)")
+    finished_at: Mapped[datetime.datetime | None] = _at("When the outcome was recorded")
+    reason: Mapped[str | None] = _text("Why the release was refused or failed")

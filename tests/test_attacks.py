@@ -631,6 +631,9 @@ def test_a_store_from_before_keyed_audit_is_taken_over_only_by_the_deliberate_se
     con = duckdb.connect(str(city.store))
     for column in ("rows_resent", "rows_revised", "rows_duplicate", "rows_withheld", "provider", "spec_name"):
         con.execute(f"alter table governance.batches drop column {column}")  # added by 0003 and 0004
+    for table in ("projects", "releases"):  # added by 0005
+        con.execute(f"drop table governance.{table}")
+    con.execute("drop sequence governance.release_id_seq")
     con.execute("alter table governance.audit_log add column scheme varchar")
     con.close()
     rewrite_chain(city.store, unkeyed)

@@ -22,7 +22,8 @@ from ldm.load.loader import FEED_TABLES
 from models.governance import Batch
 
 FIRST, SECOND, THIRD = "0001_initial", "0002_persons_ethnic_category", "0003_record_digests_keyed_audit"
-HEAD = "0004_batch_provenance_duplicates"
+FOURTH = "0004_batch_provenance_duplicates"
+HEAD = "0005_projects_and_releases"
 VERSION_TABLE = ("governance", "alembic_version")
 
 # What DuckDB itself says the store is; alembic_version is Alembic's, not the models'.
@@ -84,7 +85,7 @@ def test_upgrade_from_empty_builds_every_table(store_file: Path) -> None:
     con.close()
     assert tables == model_tables() | {VERSION_TABLE}
     assert sequences == set(models.metadata._sequences)
-    assert len(tables) == 21
+    assert len(tables) == 23
 
 
 def test_migrations_build_exactly_what_the_models_describe(store_file: Path, tmp_path: Path) -> None:
@@ -282,7 +283,7 @@ def test_fourth_migration_keeps_every_row_and_fills_rows_withheld(store_file: Pa
     con.execute("delete from governance.opt_out_counts where batch_id % 3 = 0")  # withheld nothing
     con.close()
     before, described = contents(store_file, {}), catalog(store_file)
-    assert store.upgrade(store_file) == HEAD
+    assert store.upgrade(store_file, FOURTH) == FOURTH
     after = contents(store_file, {"batches": ADDED_BY_FOURTH})
     assert after == before
     added = query_store(
@@ -301,6 +302,26 @@ def test_fourth_migration_keeps_every_row_and_fills_rows_withheld(store_file: Pa
     assert catalog(store_file) == described  # rows_resent's comment as it was, too
 
 
+ADDED_BY_FIFTH = ("projects", "releases")
+
+
+def test_fifth_migration_keeps_every_row_and_adds_empty_project_and_release_tables(store_file: Path) -> None:
+    store.upgrade(store_file, FOURTH)
+    fill(store_file, rows=90)
+    before, described = contents(store_file, {}), catalog(store_file)
+    assert store.upgrade(store_file) == HEAD
+    after = contents(store_file, {})
+    assert {f"governance.{table}": after.pop(f"governance.{table}") for table in ADDED_BY_FIFTH} == {
+        "governance.projects": [],
+        "governance.releases": [],
+    }
+    assert after == before
+    assert "governance.release_id_seq" in {f"{s}.{n}" for s, n, *_ in catalog(store_file)["sequences"]}
+    assert store.downgrade(store_file, FOURTH) == FOURTH
+    assert contents(store_file, {}) == before
+    assert catalog(store_file) == described
+
+
 def query_store(path: Path, sql: str) -> list[tuple]:
     con = store.connect(path, read_only=True)
     try:
@@ -315,7 +336,8 @@ def test_downgrade_and_upgrade_round_trip(store_file: Path) -> None:
     fill(store_file, rows=50)
     added = {**ADDED_BY_THIRD, "batches": f"{ADDED_BY_THIRD['batches']}, {ADDED_BY_FOURTH}"}
     kept = contents(store_file, {"persons": "ethnic_category", **added})
-    kept.pop("governance.audit_head")
+    for table in ("audit_head", *ADDED_BY_FIFTH):
+        kept.pop(f"governance.{table}")
     assert store.downgrade(store_file, FIRST) == FIRST
     assert contents(store_file, {}) == kept
     assert store.downgrade(store_file, "base") is None

@@ -111,4 +111,39 @@ def audit_report(
                          from ({union}) where batch_id in ({marks}) group by all order by feed, imd_quintile""",
         ids,
     )
+    lines += _releases(con)
     return "\n".join(lines) + "\n"
+
+
+RELEASES_NOTE = (
+    "Every person-level release to an analysis project, whatever its outcome: recorded before anything was "
+    "written, then written, refused (its smallest group over the quasi-identifiers, k, below the threshold) "
+    "or failed. Person and record ids in a release are pseudonyms under the project's own key."
+)
+
+
+def _releases(con) -> list[str]:
+    """The projects approved for releases, and every release made to them (all of them, whatever batches)."""
+    lines = ["", "## Analysis projects", ""]
+    present = con.execute(
+        "select count(*) from duckdb_tables() where database_name = current_database() "
+        "and schema_name = 'governance' and table_name = 'releases'"
+    ).fetchall()[0][0]
+    if not present:
+        return [*lines, "(this store predates releases: `ldm db upgrade` adds them)"]
+    lines += _table(
+        con,
+        """select project, approver, legal_basis, approved_on, expires_on, registered_at, amended_at
+                         from governance.projects order by project""",
+        [],
+    )
+    lines += ["", "## Releases to analysis projects", "", RELEASES_NOTE, ""]
+    lines += _table(
+        con,
+        """select release_id, project, release_number, status, requested_at, operator, k_threshold,
+                                k_smallest, persons, left(spec_sha256, 16) as spec_sha256_prefix,
+                                left(manifest_sha256, 16) as manifest_sha256_prefix, out_folder, reason
+                         from governance.releases order by release_id""",
+        [],
+    )
+    return lines
