@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from ldm import __version__
 
 CHUNK = 1 << 22
 STEM_LIMIT = 100  # leaves room for ".<sha12>.manifest.json.partial" under the 255-byte name limit
@@ -88,3 +92,22 @@ def write_atomically(path: Path, content: bytes) -> None:
     temporary = path.with_name(path.name + ".partial")
     temporary.write_bytes(content)
     os.replace(temporary, path)
+
+
+def write_checksummed_manifest(folder: Path, content: dict, files: list[dict]) -> Path:
+    """Write FOLDER/manifest.json: `content`, and `files`, each entry given its file's SHA-256 and size.
+
+    One writer for every publication and release, so that each is described and checked alike.
+    """
+    for entry in files:
+        path = folder / entry["file"]
+        entry["sha256"] = file_sha256(path)
+        entry["bytes"] = path.stat().st_size
+    manifest = {
+        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "software_version": f"ldm {__version__}",
+        **content,
+    }
+    path = folder / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
+    return path

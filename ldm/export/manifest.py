@@ -6,16 +6,13 @@ audit chain (its newest entry hash) and to the exact rules file that was applied
 
 from __future__ import annotations
 
-import datetime
-import json
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from ldm import __version__
 from ldm.export.rules import Rules
-from ldm.files import file_sha256
+from ldm.files import write_checksummed_manifest
 
 MANIFEST = "manifest.json"
 
@@ -42,18 +39,11 @@ def write_manifest(
     folder: Path, store: Path, rules: Rules, state: dict[str, Any], marts: list[dict[str, Any]]
 ) -> Path:
     """Write DIR/manifest.json; `marts` already lists each mart's files with their row counts."""
-    for mart in marts:
-        for entry in mart.get("files", []):
-            path = folder / entry["file"]
-            entry["sha256"] = file_sha256(path)
-            entry["bytes"] = path.stat().st_size
-    manifest = {
-        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "software_version": f"ldm {__version__}",
+    content = {
         "store": {"file": store.name, **state},
         "rules": {"file": rules.path.name, "version": rules.version, "sha256": rules.sha256},
         "marts": marts,
     }
-    path = folder / MANIFEST
-    path.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    return path
+    return write_checksummed_manifest(
+        folder, content, [entry for mart in marts for entry in mart.get("files", [])]
+    )

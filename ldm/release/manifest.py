@@ -8,29 +8,14 @@ record id, and nothing that tells one project's pseudonyms from another's.
 
 from __future__ import annotations
 
-import datetime
-import json
 from pathlib import Path
 from typing import Any
 
-from ldm import __version__
-from ldm.files import file_sha256
+from ldm.files import write_checksummed_manifest
 
 MANIFEST = "manifest.json"
 
 
 def write_manifest(folder: Path, content: dict[str, Any], files: list[dict[str, Any]]) -> Path:
     """Write FOLDER/manifest.json; each entry of `files` gains the SHA-256 and size of its file."""
-    for entry in files:
-        path = folder / entry["file"]
-        entry["sha256"] = file_sha256(path)
-        entry["bytes"] = path.stat().st_size
-    manifest = {
-        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "software_version": f"ldm {__version__}",
-        **content,
-        "files": files,
-    }
-    path = folder / MANIFEST
-    path.write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    return path
+    return write_checksummed_manifest(folder, {**content, "files": files}, files)
