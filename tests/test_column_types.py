@@ -89,3 +89,18 @@ def test_every_spec_type_has_one_definition_and_identifiers_are_marked():
                 or kind.identifier
                 or column.type in ("date", "datetime", "code", "sex")
             )
+
+
+def test_ages_at_events_do_not_give_back_the_day_of_birth(tmp_path, key):
+    """Born 15 May 1980: events the day before and the day after the birthday give the same age."""
+    spec = builtin_specs()["community_contacts"]
+    extract = tmp_path / "community_contacts.txt"
+    header = "|".join(spec.sources)
+    rows = [
+        f'{n}|"9998914922"|"OLIVIA"|"EDWARDS"|"15/05/1980"|"F"|"LS16 0FZ"||"{day}"|"PT"|||"Y"'
+        for n, day in enumerate(["14/05/2020", "16/05/2020", "30/04/2020", "01/05/2020"], start=1)
+    ]
+    extract.write_text("\n".join([header, *rows]) + "\n")
+    seam = seam_rows(extract, spec, key, tmp_path / "out")
+    assert seam["age_at_event"].to_pylist() == [40, 40, 39, 40]
+    assert "date_of_birth" not in seam.column_names and seam["month_of_birth"].to_pylist() == [5] * 4

@@ -216,10 +216,18 @@ def _payload_sql(column: Column) -> str | None:
 
 
 def _age_sql(spec: FeedSpec) -> list[str]:
+    """Age at the event from the month of birth, as if born on its first day.
+
+    From the exact date of birth, ages at a person's exact event dates would narrow the day of
+    birth down (an age that steps up between two events names the birthday), and with the year and
+    month of birth beside it give the date of birth back. In a person's birth month the age is
+    counted as after the birthday: off by one year on those days at most.
+    """
     if not (spec.event_date and spec.column("date_of_birth")):
         return []
     event = f"lk_{spec.event_date}.value"
-    return [f"cast(date_sub('year', lk_date_of_birth.born, {event}) as smallint) as age_at_event"]
+    born = "date_trunc('month', lk_date_of_birth.born)"
+    return [f"cast(date_sub('year', {born}, {event}) as smallint) as age_at_event"]
 
 
 def _write_quarantine(con, spec: FeedSpec, path: Path) -> Path:
