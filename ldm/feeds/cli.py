@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import shutil
 import sys
 from pathlib import Path
 
 from ldm.errors import LdmError
 from ldm.feeds.read import StructuralError, check_structure
-from ldm.feeds.spec import SPEC_DIR, FeedSpec, check_specs
+from ldm.feeds.spec import SPEC_DIR, FeedSpec, check_specs, specs_matching
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def sample_problems(sample: Path, specs: dict[str, FeedSpec]) -> tuple[list[str], list[str]]:
     """Problems reading a sample extract with the spec its name matches, and notes (columns left unread)."""
-    matching = [spec for spec in specs.values() if fnmatch.fnmatchcase(sample.name, spec.file_pattern)]
+    matching = specs_matching(sample.name, specs)
     if not matching:
         patterns = ", ".join(sorted(spec.file_pattern for spec in specs.values()))
         return [f"{sample.name}: matches no spec's file pattern ({patterns})"], []

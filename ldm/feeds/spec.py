@@ -13,6 +13,7 @@ with any, in one line (`ldm specs check` lists them).
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -139,6 +140,12 @@ class FeedSpec:
     @property
     def kept(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if c.keep)
+
+
+def specs_matching(file_name: str, specs: dict[str, FeedSpec]) -> list[FeedSpec]:
+    """The specs whose file pattern matches a file name (case-sensitive, as on Linux); more than one is
+    an error for the caller to name, never a guess."""
+    return [spec for spec in specs.values() if fnmatch.fnmatchcase(file_name, spec.file_pattern)]
 
 
 def closest(name: str, known) -> str:

@@ -9,7 +9,6 @@ A file whose name or link could make ldm read or write somewhere else is refused
 from __future__ import annotations
 
 import datetime
-import fnmatch
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ldm.errors import LdmError
-from ldm.feeds.spec import FeedSpec
+from ldm.feeds.spec import FeedSpec, specs_matching
 from ldm.files import FileScan, scan_file, shown
 from ldm.pseudonymise.extract import QUARANTINE_DIR, Manifest, previous_manifest, pseudonymise_extract
 from ldm.pseudonymise.keys import MasterKey
@@ -102,7 +101,7 @@ def match_extracts(
     )
     entries = (p for p in visible if p.is_symlink() or p.is_file())
     for path in sorted(entries):
-        matching = [s for s in specs.values() if fnmatch.fnmatchcase(path.name, s.file_pattern)]
+        matching = specs_matching(path.name, specs)
         spec = matching[0] if matching else None
         fault = (name_fault(path.name) or link_fault(path, folder)) if spec else None
         if len(matching) > 1:  # never guess which provider sent it

@@ -104,17 +104,23 @@ def run_project_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_project_list(args: argparse.Namespace) -> int:
-    from ldm.release.projects import list_projects
+def _read_store(store, read):
+    """`read(con)` on the store opened read-only, after the checks every release command makes."""
     from ldm.release.record import check_store
     from ldm.store import connect
 
-    con = connect(args.store, read_only=True)
+    con = connect(store, read_only=True)
     try:
-        check_store(con, args.store, None)
-        rows = list_projects(con)
+        check_store(con, store, None)
+        return read(con)
     finally:
         con.close()
+
+
+def run_project_list(args: argparse.Namespace) -> int:
+    from ldm.release.projects import list_projects
+
+    rows = _read_store(args.store, list_projects)
     for name, approver, legal_basis, approved_on, expires_on, written in rows:
         print(
             f"{name:<30} expires {expires_on}  {written:>3} release(s)  approved {approved_on} by {approver}"
@@ -171,15 +177,9 @@ def run_write(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    from ldm.release.record import check_store, list_releases
-    from ldm.store import connect
+    from ldm.release.record import list_releases
 
-    con = connect(args.store, read_only=True)
-    try:
-        check_store(con, args.store, None)
-        rows = list_releases(con)
-    finally:
-        con.close()
+    rows = _read_store(args.store, list_releases)
     for release_id, project, number, status, requested_at, k, threshold, persons, out in rows:
         print(
             f"release {release_id:>3} {project:<30} #{number:<3} {status:<8} {requested_at:%Y-%m-%d %H:%M} "
