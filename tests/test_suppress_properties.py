@@ -57,16 +57,17 @@ def published(areas: list[int]) -> tuple[int | None, list[int | None]]:
     return city, [row[3] for row in rows if row[1] != "city"]
 
 
-def pinned(city: int | None, shown: list[int | None]) -> int:
-    """Suppressed cells an intruder pins to one value from the city less the published areas."""
-    hidden = [value for value in shown if value is None]
+def pinned(city: int | None, shown: list[int | None], true: list[int]) -> int:
+    """Suppressed cells an intruder pins to their true value, taking each for a small count (0-7),
+    from the city less the published areas (a cell suppressed to protect another may be larger)."""
+    hidden = [t for value, t in zip(shown, true, strict=True) if value is None]
     if city is None or not hidden:
         return 0
     total_low = city - HALF - sum(v + HALF for v in shown if v is not None)
     total_high = city + HALF - sum(max(v - HALF, 0) for v in shown if v is not None)
     low = max(RULES.suppress_min, total_low - RULES.suppress_max * (len(hidden) - 1))
     high = min(RULES.suppress_max, total_high)
-    return len(hidden) if low == high else 0
+    return sum(low == high == t for t in hidden)
 
 
 @settings(max_examples=60, deadline=None)
@@ -76,7 +77,7 @@ def test_no_small_count_no_lone_suppression_and_nothing_pinned(areas):
     for value in [city, *shown]:
         assert value is None or (value > RULES.suppress_max and value % RULES.round_to == 0)
     assert sum(value is None for value in shown) != 1
-    assert pinned(city, shown) == 0
+    assert pinned(city, shown, areas) == 0
     for true, value in zip(areas, shown, strict=True):
         assert value is None or abs(value - true) <= HALF
 
