@@ -45,7 +45,9 @@ class Person(Base):
     imd_quintile: Mapped[int | None] = mapped_column(
         sa.SmallInteger, comment="IMD 2019 quintile of the 2011 LSOA: 1 most deprived, 5 least deprived"
     )
-    date_of_death: Mapped[datetime.date | None] = date_column("Date of death recorded by the GP system")
+    date_of_death: Mapped[datetime.date | None] = date_column(
+        "Month of death recorded by the GP system, as its first day (the day is not kept)", month_only=True
+    )
     registered: Mapped[bool] = mapped_column(
         sa.Boolean,
         nullable=False,
@@ -77,7 +79,10 @@ class Registration(ActivityRow, RecordedDemographics, Base):
     registration_end: Mapped[datetime.date | None] = date_column(
         "Date the registration ended; NULL while it is open"
     )
-    date_of_death: Mapped[datetime.date | None] = date_column("Date of death, when the GP system records one")
+    date_of_death: Mapped[datetime.date | None] = date_column(
+        "Month of death, when the GP system records one, as its first day (the day is not kept)",
+        month_only=True,
+    )
     ethnic_category: Mapped[str | None] = code_column("NHS ethnic category code (A-S, Z not stated)")
 
 

@@ -116,9 +116,13 @@ class RecordedDemographics:
     )
 
 
-def date_column(comment: str) -> Mapped[datetime.date | None]:
-    """A nullable DATE column with its comment."""
-    return mapped_column(sa.Date, comment=comment)
+MONTH_ONLY = "month_only"  # info key: the store keeps the month of this date, as its first day
+
+
+def date_column(comment: str, month_only: bool = False) -> Mapped[datetime.date | None]:
+    """A nullable DATE column with its comment; `month_only`: the store keeps only its month (the first
+    day of it), because the day would single people out (`ldm.minimise`)."""
+    return mapped_column(sa.Date, comment=comment, info={MONTH_ONLY: True} if month_only else {})
 
 
 def code_column(comment: str) -> Mapped[str | None]:

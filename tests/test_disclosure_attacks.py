@@ -7,8 +7,10 @@
 - Successive exports: month 1, then month 2 after one person opts out; a cell suppressed in month 1
   and published as 0 in month 2 shows that the person was in it.
 
-Each attack is also run on the previous export format (rates to 4 places from the exact counts; zero
-published as 0), where it recovers cells: so each test fails for the right reason if the rules regress.
+Each attack is also run where it must succeed, so each test fails for the right reason if the rules
+regress: back-calculation and successive exports on the previous export format (rates to 4 places
+from the exact counts; zero published as 0), differencing on an export without secondary suppression
+or rounding (the previous format had both, and the attack recovers nothing there either).
 """
 
 from __future__ import annotations
@@ -70,12 +72,20 @@ def months(tmp_path_factory) -> dict[str, Path]:
     document = yaml.safe_load(DEFAULT_RULES.read_text())
     document["counts"]["suppress_min"] = 1  # the previous format published a true zero as 0
     previous_rules.write_text(yaml.safe_dump(document))
+    # Without secondary suppression or rounding: the differencing attack must find cells there, or it
+    # tests nothing (rounding alone leaves each cell +-2, which defeats it on this city).
+    ungrouped_rules = root / "ungrouped_rules.yaml"
+    document["counts"]["round_to"] = 1
+    for mart in document["marts"].values():
+        mart.pop("groups", None)
+    ungrouped_rules.write_text(yaml.safe_dump(document))
     out = {"store1": month1, "store2": month2}
     for name, store, rules in (
         ("export1", month1, None),
         ("export2", month2, None),
         ("previous1", month1, previous_rules),
         ("previous2", month2, previous_rules),
+        ("ungrouped1", month1, ungrouped_rules),
     ):
         export(store, root / name, rules)
         out[name] = root / name
@@ -168,36 +178,77 @@ def test_the_published_rates_are_those_of_the_published_counts(months):
             )
 
 
-def differenced(rows: list[dict], exact: dict[tuple, dict]) -> int:
-    """Suppressed cells pinned to one value by their level's city total less the published areas."""
+def differenced(rows: list[dict], exact: dict[tuple, dict], keys: tuple[str, ...], half: int = HALF) -> int:
+    """Suppressed cells pinned to one value by their level's city total less the published cells.
+
+    A level is a geography (LSOA, ward, PCN, practice ...) or a breakdown of the city (sex, age band,
+    IMD quintile or decile, number of conditions): its cells add up to the city, each published one
+    known to +-half. Utilisation by condition is left out: a person can have several conditions, so
+    those cells do not add up.
+    """
     recovered = 0
-    by_key = {tuple(r[k] for k in PREVALENCE_KEYS): r for r in rows}
+    item = keys[0]  # condition or measure
+    by_key = {tuple(r[k] for k in keys): r for r in rows}
     for column in ("numerator", "denominator"):
         groups: dict[tuple, list[dict]] = {}
         for row in rows:
-            if row["geography_level"] != "city":
-                groups.setdefault((row["condition"], row["geography_level"]), []).append(row)
-        for (condition, _), children in groups.items():
-            city = next(r for k, r in by_key.items() if k[0] == condition and k[1] == "city")
+            if row["geography_level"] not in ("city", "condition"):
+                groups.setdefault((row[item], row["geography_level"]), []).append(row)
+        for (name, _), children in groups.items():
+            city = next(r for k, r in by_key.items() if k[0] == name and k[1] == "city")
             hidden = [c for c in children if c[column] is None]
             if city[column] is None or not hidden:
                 continue
             shown = [c[column] for c in children if c[column] is not None]
-            low = city[column] - HALF - sum(v + HALF for v in shown)
-            high = city[column] + HALF - sum(max(v - HALF, 0) for v in shown)
+            low = city[column] - half - sum(v + half for v in shown)
+            high = city[column] + half - sum(max(v - half, 0) for v in shown)
             for cell in hidden:
                 cell_low = max(RULES.suppress_min, low - RULES.suppress_max * (len(hidden) - 1))
                 cell_high = min(RULES.suppress_max, high)
-                true = exact[tuple(cell[k] for k in PREVALENCE_KEYS)][column]
+                true = exact[tuple(cell[k] for k in keys)][column]
                 recovered += cell_low == cell_high == true
     return recovered
 
 
+UTILISATION_KEYS = ("measure", "geography_level", "area_code")
+
+
 def test_no_suppressed_cell_follows_from_its_parent_and_siblings(months):
-    rows = published(months["export1"], "mart_prevalence")
-    exact = truth(months["store1"], "mart_prevalence", PREVALENCE_KEYS)
-    assert sum(r["numerator"] is None for r in rows) > 100  # plenty of suppressed cells to attack
-    assert differenced(rows, exact) == 0
+    """Across geography levels (prevalence) and across the city's breakdowns by sex, age band, IMD
+    and number of conditions (utilisation)."""
+    for mart, keys in (("mart_prevalence", PREVALENCE_KEYS), ("mart_utilisation", UTILISATION_KEYS)):
+        rows = published(months["export1"], mart)
+        exact = truth(months["store1"], mart, keys)
+        assert sum(r["numerator"] is None for r in rows) > 20, mart  # suppressed cells to attack
+        assert differenced(rows, exact, keys) == 0, mart
+        # The same attack on the same store exported without secondary suppression or rounding finds cells.
+        assert differenced(published(months["ungrouped1"], mart), exact, keys, half=0) > 0, mart
+
+
+def shared_counts_split(folder: Path, store: Path) -> tuple[int, int]:
+    """Cells holding the same people, in one mart or across two, published in one place and suppressed
+    in another: the registered population of an area is the denominator of every all-ages register
+    in mart_prevalence and of every per-person measure in mart_utilisation; a register's list is
+    shared by every register with its minimum age. Returns (cells compared, cells split)."""
+    cells: dict[tuple, list] = {}
+    for mart, keys, shares in (
+        ("mart_prevalence", PREVALENCE_KEYS, lambda r: r["min_age"]),
+        ("mart_utilisation", UTILISATION_KEYS, lambda r: 0 if r["denominator_unit"] == "persons" else None),
+    ):
+        exact = truth(store, mart, keys)
+        for row in published(folder, mart):
+            age = shares(row)
+            if age is not None:
+                true = exact[tuple(row[k] for k in keys)]["denominator"]
+                cells.setdefault((row["geography_level"], row["area_code"], age, true), []).append(row["denominator"])
+    shared = [values for values in cells.values() if len(values) > 1]
+    return sum(map(len, shared)), sum(len({v is None for v in values}) > 1 for values in shared)
+
+
+def test_a_shared_denominator_is_published_or_suppressed_everywhere_alike(months):
+    compared, split = shared_counts_split(months["export1"], months["store1"])
+    assert compared > 1000
+    assert split == 0
 
 
 def zero_after_suppressed(first: Path, second: Path, mart: str, keys: tuple[str, ...]) -> int:

@@ -364,7 +364,7 @@ def test_next_month_updates_persons_and_adds_activity(loaded, tmp_path):
     assert before[ids[leaver]] and not after[ids[leaver]]
     assert not after[ids[deceased]]
     died = query(copy, "select date_of_death from main.persons where person_id = ?", [ids[deceased]])
-    assert died[0][0] == datetime.date(2025, 4, 20)
+    assert died[0][0] == datetime.date(2025, 4, 1)  # died on 20 April: the store keeps the month
     assert after[ids[newcomer]] and ids[newcomer] not in before
     events = query(
         copy, "select person_id, count(*) from main.gp_events where record_id >= 900001 group by 1"

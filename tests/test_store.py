@@ -5,6 +5,7 @@ Everything runs on real DuckDB files with real Alembic revisions; nothing is moc
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import duckdb
@@ -15,7 +16,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy.orm import Session
 
 import models
-from ldm import store
+from ldm import minimise, store
 from ldm.cli import main
 from ldm.errors import LdmError
 from ldm.load.loader import FEED_TABLES
@@ -23,7 +24,8 @@ from models.governance import Batch
 
 FIRST, SECOND, THIRD = "0001_initial", "0002_persons_ethnic_category", "0003_record_digests_keyed_audit"
 FOURTH = "0004_batch_provenance_duplicates"
-HEAD = "0005_projects_and_releases"
+FIFTH = "0005_projects_and_releases"
+HEAD = "0006_birth_month_dates"
 VERSION_TABLE = ("governance", "alembic_version")
 
 # What DuckDB itself says the store is; alembic_version is Alembic's, not the models'.
@@ -309,7 +311,7 @@ def test_fifth_migration_keeps_every_row_and_adds_empty_project_and_release_tabl
     store.upgrade(store_file, FOURTH)
     fill(store_file, rows=90)
     before, described = contents(store_file, {}), catalog(store_file)
-    assert store.upgrade(store_file) == HEAD
+    assert store.upgrade(store_file, FIFTH) == FIFTH
     after = contents(store_file, {})
     assert {f"governance.{table}": after.pop(f"governance.{table}") for table in ADDED_BY_FIFTH} == {
         "governance.projects": [],
@@ -320,6 +322,72 @@ def test_fifth_migration_keeps_every_row_and_adds_empty_project_and_release_tabl
     assert store.downgrade(store_file, FOURTH) == FOURTH
     assert contents(store_file, {}) == before
     assert catalog(store_file) == described
+
+
+ANALYST_TABLES = [table.name for table in models.metadata.tables.values() if table.schema is None]
+
+
+def _moved_back(row: dict, dated: list[str], births: list[tuple]) -> dict:
+    """The rules, restated in Python: the row's dates less the days from the first of a birth month
+    to its earliest date in one; a date of death as the first of its month."""
+    inside = [row[c].day - 1 for c in dated if row[c] and (row[c].year, row[c].month) in births]
+    shift = datetime.timedelta(days=min(inside, default=0))
+    moved = {c: (row[c] - shift if row[c] else None) if c in dated else v for c, v in row.items()}
+    if moved.get("date_of_death"):  # kept as a month
+        moved["date_of_death"] = moved["date_of_death"].replace(day=1)
+    return moved
+
+
+def test_sixth_migration_moves_rows_with_a_date_in_the_birth_month_back_to_its_first_day(
+    store_file: Path,
+) -> None:
+    """Every person is born in January 2020; registrations and A&E attendances 1-30 record their own
+    birth month as that of their start or arrival. Rows with a date in either move back; nothing
+    else changes, in any table."""
+    store.upgrade(store_file, FIFTH)
+    fill(store_file, rows=90)
+    con = store.connect(store_file)
+    con.execute("update persons set year_of_birth = 2020, month_of_birth = 1")
+    con.execute(
+        "update registrations set year_of_birth = year(registration_start), month_of_birth = "
+        "month(registration_start), registration_end = registration_start + 40 where row_number <= 30"
+    )
+    con.execute(
+        "update ae_attendances set arrival_time = timestamp '2024-03-01 08:00' + to_days(row_number::integer), "
+        "departure_time = timestamp '2024-03-01 20:00' + to_days(row_number::integer)"
+    )
+    con.execute("update ae_attendances set year_of_birth = 2024, month_of_birth = 3 where row_number % 2 = 0")
+    con.close()
+    dated = {table: list(minimise.dated_columns(table)) for table in ANALYST_TABLES}
+    dated = {table: columns for table, columns in dated.items() if columns}
+
+    def rows_of(table: str) -> list[dict]:
+        con = store.connect(store_file, read_only=True)
+        result = con.execute(f"select * from {table} order by all")
+        names = [d[0] for d in result.description]
+        rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        con.close()
+        return rows
+
+    before = contents(store_file, {})
+    rows_before = {table: rows_of(table) for table in dated}
+    assert store.upgrade(store_file) == HEAD
+    after = contents(store_file, {})
+    for table, rows in before.items():
+        if table.removeprefix("main.") not in dated:
+            assert after[table] == rows, table
+    moved = 0
+    for table, columns in dated.items():
+        expected = [
+            _moved_back(row, columns, [(2020, 1), (row.get("year_of_birth"), row.get("month_of_birth"))])
+            for row in rows_before[table]
+        ]
+        assert rows_of(table) == expected, table
+        moved += sum(old != new for old, new in zip(rows_before[table], expected, strict=True))
+    # Registrations and GP events of January 2020, half the attendances, the other activity of
+    # persons 1-30 and their deaths.
+    assert moved >= 30 + 30 + 45
+    assert store.downgrade(store_file, FIFTH) == FIFTH  # the schema version only: days moved stay moved
 
 
 def query_store(path: Path, sql: str) -> list[tuple]:

@@ -28,6 +28,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from ldm import minimise
 from ldm.errors import LdmError
 from ldm.feeds.spec import DEFAULT_PROVIDER
 from ldm.files import file_sha256
@@ -181,10 +182,8 @@ def _insert_rows(con, table: str, batch_id: int) -> int:
     target = columns_of(con, f"main.{table}")
     available = set(columns_of(con, "incoming")) | {"batch_id"}
     names = [name for name in target if name in available]
-    select = ", ".join("?::bigint as batch_id" if n == "batch_id" else n for n in names)
     inserted = con.execute(
-        f"insert into main.{table} ({', '.join(names)}) select {select} from incoming where not withheld",
-        [batch_id],
+        f"insert into main.{table} ({', '.join(names)}) {_insert_select(table, names)}", [batch_id]
     ).fetchall()[0][0]
     con.execute(
         """insert into linkage.record_links (batch_id, row_number, person_id, step, weight, candidates,
@@ -194,6 +193,27 @@ def _insert_rows(con, table: str, batch_id: int) -> int:
         [batch_id],
     )
     return inserted
+
+
+def _insert_select(table: str, names: list[str]) -> str:
+    """The rows of `incoming` not withheld, as `names` of `main.<table>`, with no date that gives back
+    a date of birth (`ldm.minimise`): a row with a date in the month of birth, its own or its
+    person's (as `main.persons` holds it when the batch loads), moves back to the first of it; a
+    month-only date (a date of death) keeps its month."""
+    dated = {name: timestamp for name, timestamp in minimise.dated_columns(table).items() if name in names}
+    births = minimise.birth_pairs(table, "i", ("p.year_of_birth", "p.month_of_birth"))
+    moved = minimise.shifted(dated, births, "i") if dated else {}
+    moved |= {
+        name: minimise.month_start(moved[name])
+        for name in minimise.month_only_columns(table)
+        if name in moved
+    }
+    select = ", ".join(
+        "?::bigint as batch_id" if name == "batch_id" else f"{moved.get(name, f'i.{name}')} as {name}"
+        for name in names
+    )
+    return f"""select {select} from incoming i left join main.persons p on p.person_id = i.person_id
+               where not i.withheld"""
 
 
 def child_tables(feed: str) -> tuple[str, ...]:
