@@ -240,7 +240,9 @@ def shared_counts_split(folder: Path, store: Path) -> tuple[int, int]:
             age = shares(row)
             if age is not None:
                 true = exact[tuple(row[k] for k in keys)]["denominator"]
-                cells.setdefault((row["geography_level"], row["area_code"], age, true), []).append(row["denominator"])
+                cells.setdefault((row["geography_level"], row["area_code"], age, true), []).append(
+                    row["denominator"]
+                )
     shared = [values for values in cells.values() if len(values) > 1]
     return sum(map(len, shared)), sum(len({v is None for v in values}) > 1 for values in shared)
 
