@@ -66,7 +66,13 @@ def _convert(name: str, value: object, source: str) -> object:
         if "Path" in kind:
             return Path(str(value)).expanduser()
         if "date" in kind:
-            return value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value))
+            day = value if isinstance(value, datetime.date) else datetime.date.fromisoformat(str(value))
+            if name == "reporting_period_end" and (day + datetime.timedelta(days=1)).day != 1:
+                # The store keeps dates of death and registration ends as months (ldm.minimise).
+                raise ValueError(
+                    "must be the last day of a month, as the store keeps dates of death as months"
+                )
+            return day
         if "float" in kind:
             number = float(value)
             if name == "max_quarantined_share" and not 0 <= number <= 1:

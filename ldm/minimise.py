@@ -6,18 +6,22 @@ would hand the day back, or narrow it down: a newborn's GP registration starts o
 (on a 2,000-person sample, 198 of 202 registrations in a birth month started on the exact date of
 birth), a birth spell is admitted on it, and a first check or referral bounds it.
 
-So a row with a date or time in the month of birth (as recorded on the row, or of the person it is
-linked to) is moved back in time: every date and time on the row moves back by the same number of
-days, so that the earliest of them in the birth month falls on the first of that month. The row then
-says no more than the month of birth already does, while its intervals (length of stay, time in A&E,
-length of a registration) are kept. The cost: the row's other dates move by up to 30 days, so a
-discharge or a registration end shortly after the birth month may fall in the month before its own.
-Event dates stay in their own month, so counts of events by period do not change.
+So the dates and times of a row that fall in the month of birth (as recorded on the row, or of the
+person it is linked to) move back, all by the same number of days, so that the earliest of them falls
+on the first of that month: they say no more than the month of birth already does, and intervals
+between them (a newborn's stay, an A&E visit) are kept. Dates after the birth month do not move: a
+moved date years later (a registration's end) would show, against the next registration's exact
+start, by how many days it moved, which is the day of birth. The cost: an interval that crosses the
+end of the birth month grows by up to 30 days (a stay admitted on the 29th and discharged on the 1st
+shows from the 1st to the 1st), and such a short stay still bounds the day of birth to the last days
+of its month. Every date stays in its own month, so counts by period do not change.
 
-Dates of death are kept as months (the first day of the month), in every analyst table: a death is
-public (a notice, a funeral), and at city scale an exact date of death with the MSOA singles out 86%
-of the deceased, the month with the MSOA 2.4% (850,000 generated persons). Mortality needs only the
-month: deaths by period, and age at death from the month of birth.
+Dates of death, and the end of a registration (which for a death is its date), are kept as months,
+the first day of the month, in every analyst table, and never moved: a death is public (a notice, a
+funeral), and at city scale an exact date of death with the MSOA singles out 86% of the deceased,
+the month with the MSOA 2.4% (850,000 generated persons). Mortality needs only the month: deaths by
+period, and age at death from the month of birth; a registered list needs only the month when
+periods end on a month's last day.
 
 The loader applies the rules to every row it writes and migration 0006 to the rows stored before it;
 both build their SQL here.
@@ -51,12 +55,25 @@ def shift_days(columns: Sequence[str], births: Sequence[tuple[str, str]]) -> str
 
 def shifted(columns: dict[str, bool], births: Sequence[tuple[str, str]], row: str) -> dict[str, str]:
     """Each of a row's date and time `columns` (name: True for a timestamp), read from alias `row`,
-    moved back by the row's shift: SQL expressions by column name."""
+    moved back by the row's shift when it falls in a birth month, else as it is: SQL by column name."""
     shift = shift_days([f"{row}.{name}" for name in columns], births)
-    return {
-        name: f"{row}.{name} - to_days({shift})" if timestamp else f"{row}.{name} - {shift}"
-        for name, timestamp in columns.items()
-    }
+    moved = {}
+    for name, timestamp in columns.items():
+        value = f"{row}.{name}"
+        back = f"{value} - to_days({shift})" if timestamp else f"{value} - {shift}"
+        moved[name] = f"case when {in_birth_month(value, births)} then {back} else {value} end"
+    return moved
+
+
+def minimised(
+    table: str, row: str, births: Sequence[tuple[str, str]], present: Sequence[str]
+) -> dict[str, str]:
+    """The SQL that stores each date and time column of `table` among `present` (read from alias
+    `row`): month-only columns as the first of their month, the others shifted out of the birth month."""
+    month_only = set(month_only_columns(table))
+    dated = {n: ts for n, ts in dated_columns(table).items() if n in present and n not in month_only}
+    out = shifted(dated, births, row) if dated and births else {}
+    return out | {n: month_start(f"{row}.{n}") for n in month_only if n in present}
 
 
 def dated_columns(table: str) -> dict[str, bool]:

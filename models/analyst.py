@@ -77,7 +77,9 @@ class Registration(ActivityRow, RecordedDemographics, Base):
     practice_code: Mapped[str | None] = code_column("GP practice (ODS code) of the registration")
     registration_start: Mapped[datetime.date | None] = date_column("Date the registration started")
     registration_end: Mapped[datetime.date | None] = date_column(
-        "Date the registration ended; NULL while it is open"
+        "Month the registration ended, as its first day (the day is not kept: for a death it is the date "
+        "of death); NULL while it is open",
+        month_only=True,
     )
     date_of_death: Mapped[datetime.date | None] = date_column(
         "Month of death, when the GP system records one, as its first day (the day is not kept)",

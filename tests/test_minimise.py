@@ -20,8 +20,10 @@ PERSON = [("r.person_year", "r.person_month")]
 @pytest.mark.parametrize(
     ("dates", "born", "person", "births", "expected"),
     [
-        # A newborn's spell: admitted on the day of birth, discharged three days later, in the next month.
-        ((D(2024, 3, 29), D(2024, 4, 1)), (2024, 3), (None, None), OWN, (D(2024, 3, 1), D(2024, 3, 4))),
+        # A newborn's stay, admitted on the day of birth: the interval inside the birth month is kept.
+        ((D(2024, 3, 17), D(2024, 3, 20)), (2024, 3), (None, None), OWN, (D(2024, 3, 1), D(2024, 3, 4))),
+        # Only dates inside the birth month move: a later one would show by how much the row moved.
+        ((D(2024, 3, 29), D(2024, 4, 1)), (2024, 3), (None, None), OWN, (D(2024, 3, 1), D(2024, 4, 1))),
         ((D(2024, 3, 1), D(2024, 3, 9)), (2024, 3), (None, None), OWN, (D(2024, 3, 1), D(2024, 3, 9))),
         ((D(2024, 4, 2), D(2024, 4, 5)), (2024, 3), (None, None), OWN, (D(2024, 4, 2), D(2024, 4, 5))),
         ((D(2025, 3, 17), None), (2024, 3), (None, None), OWN, (D(2025, 3, 17), None)),  # a birthday later
@@ -45,9 +47,7 @@ PERSON = [("r.person_year", "r.person_month")]
         ((None, None), (2024, 3), (2024, 3), BOTH, (None, None)),
     ],
 )
-def test_a_row_with_a_date_in_the_birth_month_moves_back_to_its_first_day(
-    dates, born, person, births, expected
-):
+def test_dates_in_the_birth_month_move_back_to_its_first_day(dates, born, person, births, expected):
     con = duckdb.connect()
     con.execute(
         "create table r (a date, b date, t timestamp, year_of_birth smallint, month_of_birth smallint, "
@@ -60,6 +60,25 @@ def test_a_row_with_a_date_in_the_birth_month_moves_back_to_its_first_day(
     assert got[:2] == expected
     # A time moves with the dates of its row, by whole days: the interval to them is kept.
     assert got[2] == (T.combine(expected[0], datetime.time(23, 10)) if dates[0] else None)
+
+
+def test_dates_of_death_and_registration_ends_are_months_and_never_moved():
+    """An infant death: born and registered on 22 September, died on 5 October. The registration's
+    start moves to 1 September; its end and the death keep their own month, October."""
+    con = duckdb.connect()
+    con.execute(
+        "create table i as select date '2024-09-22' as registration_start, date '2024-10-05' as registration_end, "
+        "date '2024-10-05' as date_of_death, 2024 as year_of_birth, 9 as month_of_birth"
+    )
+    births = minimise.birth_pairs("registrations", "i", None)
+    stored = minimise.minimised(
+        "registrations", "i", births, ["registration_start", "registration_end", "date_of_death"]
+    )
+    assert con.execute(
+        f"select {stored['registration_start']}, {stored['registration_end']}, {stored['date_of_death']} from i"
+    ).fetchall() == [(D(2024, 9, 1), D(2024, 10, 1), D(2024, 10, 1))]
+    assert set(stored) == {"registration_start", "registration_end", "date_of_death"}
+    assert minimise.minimised("registrations", "i", births, ["practice_code"]) == {}
 
 
 def test_the_rule_needs_a_birth_month_to_compare_with():
@@ -128,13 +147,17 @@ def test_no_stored_row_gives_back_a_true_date_of_birth(sample_marts_store: Path)
 
 
 def test_dates_of_death_are_kept_as_months_everywhere_analysts_look(sample_marts_store: Path):
-    tables = {"main.persons": "date_of_death", "main.registrations": "date_of_death"}
-    tables["marts.mart_person_analysis"] = "date_of_death"
-    for table, column in tables.items():
+    tables = [
+        ("main.persons", "date_of_death"),
+        ("main.registrations", "date_of_death"),
+        ("main.registrations", "registration_end"),
+        ("marts.mart_person_analysis", "date_of_death"),
+    ]
+    for table, column in tables:
         deaths, with_a_day = query(
             sample_marts_store,
             f"select count({column}), count(*) filter (where day({column}) <> 1) from {table}",
         )[0]
         assert deaths > 0 and with_a_day == 0, table
-    assert minimise.month_only_columns("registrations") == ["date_of_death"]
+    assert minimise.month_only_columns("registrations") == ["registration_end", "date_of_death"]
     assert minimise.month_only_columns("gp_events") == []

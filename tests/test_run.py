@@ -167,6 +167,27 @@ def test_settings_come_from_file_then_environment_then_options(tmp_path, monkeyp
         load_settings(config)
 
 
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [
+        ("2025-03-31", True),
+        ("2024-02-29", True),
+        ("2025-12-31", True),
+        ("2025-03-15", False),
+        ("2025-02-28x", False),
+    ],
+)
+def test_the_reporting_period_ends_on_the_last_day_of_a_month(monkeypatch, value, valid):
+    """Dates of death and registration ends are kept as months, so only a month's last day is a
+    point in time at which the store knows who was alive and registered."""
+    monkeypatch.setenv("LDM_REPORTING_PERIOD_END", value)
+    if valid:
+        assert load_settings(None).reporting_period_end == datetime.date.fromisoformat(value)
+    else:
+        with pytest.raises(LdmError, match="LDM_REPORTING_PERIOD_END"):
+            load_settings(None)
+
+
 def test_the_example_settings_file_is_valid():
     settings = load_settings(REPO / "ldm.example.toml")
     assert settings.max_quarantined_share == 0.05

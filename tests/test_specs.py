@@ -158,6 +158,7 @@ def test_a_sound_spec_has_no_problems_and_keeps_its_provider():
         ({"event_date": "event_day"}, "event_date 'event_day' is not a column (did you mean 'event_date'?)"),
         ({"record_key": ["nhs_number"]}, "an identifier, which never crosses the seam"),
         ({"record_key": ["record"]}, "record_key names 'record', which is not a column"),
+        ({"record_key": ["record_id", "event_date"]}, "record_key names 'event_date', a date"),
         ({"record_key": ["unit"]}, "record_key needs a required column read from the file"),
         (
             {

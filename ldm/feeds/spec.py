@@ -335,6 +335,12 @@ def _cross_problems(spec: FeedSpec, problems: list[str]) -> None:
             problems.append(f"record_key names {name!r}, an identifier, which never crosses the seam")
         elif not column.keep:
             problems.append(f"record_key names {name!r}, which is declared keep: false")
+        elif column.type in ("date", "datetime"):
+            problems.append(
+                f"record_key names {name!r}, a date: the store keeps some dates coarsened (in a month of "
+                "birth, of death), so the record could not be recognised when sent again; key it by the "
+                "provider's record id, or leave record_key out to recognise records by their content"
+            )
     keys = [spec.column(n) for n in spec.record_key if spec.column(n)]
     if keys and not any(c.required and c.constant is None for c in keys):
         problems.append(

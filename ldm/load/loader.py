@@ -197,17 +197,11 @@ def _insert_rows(con, table: str, batch_id: int) -> int:
 
 def _insert_select(table: str, names: list[str]) -> str:
     """The rows of `incoming` not withheld, as `names` of `main.<table>`, with no date that gives back
-    a date of birth (`ldm.minimise`): a row with a date in the month of birth, its own or its
-    person's (as `main.persons` holds it when the batch loads), moves back to the first of it; a
-    month-only date (a date of death) keeps its month."""
-    dated = {name: timestamp for name, timestamp in minimise.dated_columns(table).items() if name in names}
+    a date of birth or of death (`ldm.minimise`): dates in the month of birth, the row's own or its
+    person's (as `main.persons` holds it when the batch loads), move back to its first day; dates of
+    death and registration ends are kept as months."""
     births = minimise.birth_pairs(table, "i", ("p.year_of_birth", "p.month_of_birth"))
-    moved = minimise.shifted(dated, births, "i") if dated else {}
-    moved |= {
-        name: minimise.month_start(moved[name])
-        for name in minimise.month_only_columns(table)
-        if name in moved
-    }
+    moved = minimise.minimised(table, "i", births, names)
     select = ", ".join(
         "?::bigint as batch_id" if name == "batch_id" else f"{moved.get(name, f'i.{name}')} as {name}"
         for name in names

@@ -1,20 +1,21 @@
-"""Rows with a date in the month of birth move back to its first day; dates of death become months.
+"""Dates in the month of birth move to its first day; dates of death and registration ends become months.
 
 Revision ID: 0006_birth_month_dates
 Revises: 0005_projects_and_releases
 Created: 2026-12-02
 
 A date recorded in the month a person was born gives their date of birth back, or narrows it
-down, to every analyst (a newborn's registration starts on the day of birth). The loader now moves
-such rows back in time (`ldm.minimise`: every date and time of the row by the same days, so that the
-earliest in the birth month falls on its first day); this revision does the same to the rows loaded
-before it, with the same SQL: the birth month is the one recorded on the row or that of the person the
-row is linked to. A person's date of death is then taken again from their registrations, as the
-loader takes it.
+down, to every analyst (a newborn's registration starts on the day of birth); an exact date of death
+with a small area singles most of the deceased out. The loader now stores such dates minimised
+(`ldm.minimise`); this revision does the same to the rows loaded before it, with the same SQL:
 
-Dates of death (`persons`, `registrations`) are kept as months, as the first day of the month: at city
-scale an exact date of death with the MSOA singles out most of the deceased. Their column comments
-say so.
+- the dates and times of a row that fall in the month of birth (recorded on the row, or that of the
+  person the row is linked to) move back by the same number of days, so that the earliest is the
+  first of the month;
+- dates of death (`persons`, `registrations`) and registration ends are kept as months, as the first
+  day of the month; their column comments say so. So is the date of death in
+  `marts.mart_person_analysis` when the store has it, so that the marts hold no exact date until the
+  next build.
 
 No row is added or removed and no other column changes; the audit seals the rewritten tables at the
 upgrade. The days cannot be restored: the downgrade puts the comments back, nothing else.
@@ -37,38 +38,27 @@ depends_on: str | Sequence[str] | None = None
 ACTIVITY_TABLES = tuple(FEED_TABLES.values())  # every feed's table (the opt-out list has none)
 
 
-def shift_sql(table: str) -> str:
-    """One UPDATE that moves back the rows of an activity table with a date in a birth month."""
-    dated = minimise.dated_columns(table)
+def minimise_sql(table: str) -> str:
+    """One UPDATE that stores every date and time column of an activity table minimised."""
+    dated = list(minimise.dated_columns(table))
     births = minimise.birth_pairs(table, "b", ("b.person_year_of_birth", "b.person_month_of_birth"))
-    moved = minimise.shifted(dated, births, "b")
+    stored = minimise.minimised(table, "b", births, dated)
     own = ["year_of_birth", "month_of_birth"] if minimise.has_recorded_birth(table) else []
     read = ", ".join(f"r.{name}" for name in ["batch_id", "row_number", *dated, *own])
-    return f"""update {table} set {", ".join(f"{name} = {moved[name]}" for name in dated)}
+    return f"""update {table} set {", ".join(f"{name} = {stored[name]}" for name in dated)}
                from (select {read}, p.year_of_birth as person_year_of_birth, p.month_of_birth as person_month_of_birth
                      from {table} r left join persons p on p.person_id = r.person_id) b
-               where b.batch_id = {table}.batch_id and b.row_number = {table}.row_number
-                 and ({" or ".join(minimise.in_birth_month(f"b.{name}", births) for name in dated)})"""
-
-
-# A death in the birth month: the person's date is the latest of their registrations' (as loaded),
-# or, with none to take it from, moved to the first of that month by the same rule.
-PERSONS_SQL = f"""
-update persons set date_of_death = coalesce(
-    (select max(r.date_of_death) from registrations r where r.person_id = persons.person_id),
-    {
-    minimise.shifted({"date_of_death": False}, minimise.birth_pairs("persons", "persons", None), "persons")[
-        "date_of_death"
-    ]
-})
-where {minimise.in_birth_month("date_of_death", minimise.birth_pairs("persons", "persons", None))}
-"""
+               where b.batch_id = {table}.batch_id and b.row_number = {table}.row_number"""
 
 
 MONTH_ONLY = {
     "persons": {"date_of_death": "Date of death recorded by the GP system"},
-    "registrations": {"date_of_death": "Date of death, when the GP system records one"},
+    "registrations": {
+        "registration_end": "Date the registration ended; NULL while it is open",
+        "date_of_death": "Date of death, when the GP system records one",
+    },
 }  # with the comments they had before this revision
+PERSON_MART = ("marts", "mart_person_analysis")
 
 
 def _comment(table: str, column: str, comment: str) -> None:
@@ -78,12 +68,18 @@ def _comment(table: str, column: str, comment: str) -> None:
 
 def upgrade() -> None:
     for table in ACTIVITY_TABLES:
-        op.execute(shift_sql(table))
-    op.execute(PERSONS_SQL)
+        op.execute(minimise_sql(table))
+    persons = minimise.minimised("persons", "persons", [], ["date_of_death"])
+    op.execute(f"update persons set date_of_death = {persons['date_of_death']}")
     for table, columns in MONTH_ONLY.items():
         for column in columns:
-            op.execute(f"update {table} set {column} = {minimise.month_start(column)}")
             _comment(table, column, models.metadata.tables[table].columns[column].comment)
+    schema, mart = PERSON_MART
+    found = op.get_bind().exec_driver_sql(
+        "select count(*) from duckdb_tables() where schema_name = ? and table_name = ?", (schema, mart)
+    )
+    if found.scalar():
+        op.execute(f"update {schema}.{mart} set date_of_death = {minimise.month_start('date_of_death')}")
 
 
 def downgrade() -> None:
