@@ -14,7 +14,7 @@ documented in column comments and checked by tests and dbt relationship tests in
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from ldm.sql import literal
 
@@ -45,6 +45,13 @@ def sequence(name: str, schema: str) -> sa.Sequence:
 def next_value(seq: sa.Sequence) -> sa.TextClause:
     """A server default drawing from `seq`, so that plain SQL inserts (not only the ORM) get ids."""
     return sa.text(f"nextval({literal(f'{seq.schema}.{seq.name}')})")
+
+
+def sequence_key(seq: sa.Sequence, comment: str) -> Mapped[int]:
+    """A BIGINT primary key whose values `seq` issues (by the ORM and by plain SQL inserts alike)."""
+    return mapped_column(
+        sa.BigInteger, seq, primary_key=True, server_default=next_value(seq), comment=comment
+    )
 
 
 def table_args(comment: str, schema: str | None = None) -> dict[str, str]:

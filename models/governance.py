@@ -12,7 +12,7 @@ import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import GOVERNANCE_SCHEMA, Base, next_value, sequence, table_args
+from models.base import GOVERNANCE_SCHEMA, Base, sequence, sequence_key, table_args
 
 BATCH_ID_SEQ = sequence("batch_id_seq", GOVERNANCE_SCHEMA)
 LINKAGE_LOG_ID_SEQ = sequence("linkage_log_id_seq", GOVERNANCE_SCHEMA)
@@ -44,12 +44,8 @@ class Batch(Base):
         {"schema": GOVERNANCE_SCHEMA, "comment": "Every extract that came in, from its manifest"},
     )
 
-    batch_id: Mapped[int] = mapped_column(
-        sa.BigInteger,
-        BATCH_ID_SEQ,
-        primary_key=True,
-        server_default=next_value(BATCH_ID_SEQ),
-        comment="Batch id, from governance.batch_id_seq; every loaded row carries it",
+    batch_id: Mapped[int] = sequence_key(
+        BATCH_ID_SEQ, "Batch id, from governance.batch_id_seq; every loaded row carries it"
     )
     feed: Mapped[str] = _text("Feed name, e.g. gp_registrations, apc_spells", nullable=False)
     input_file: Mapped[str] = _text("File name of the extract as received", nullable=False)
@@ -121,12 +117,8 @@ class LinkageLog(Base):
         "Records in, linked, ambiguous and unlinked per linkage run, batch and step", GOVERNANCE_SCHEMA
     )
 
-    log_id: Mapped[int] = mapped_column(
-        sa.BigInteger,
-        LINKAGE_LOG_ID_SEQ,
-        primary_key=True,
-        server_default=next_value(LINKAGE_LOG_ID_SEQ),
-        comment="Entry id, from governance.linkage_log_id_seq (a batch may be re-linked)",
+    log_id: Mapped[int] = sequence_key(
+        LINKAGE_LOG_ID_SEQ, "Entry id, from governance.linkage_log_id_seq (a batch may be re-linked)"
     )
     batch_id: Mapped[int] = _count("Batch linked (governance.batches.batch_id)", nullable=False)
     step: Mapped[str] = _text("Linkage step, in the order the steps run", nullable=False)
@@ -152,13 +144,7 @@ class OptOutCount(Base):
         "Records and persons removed by each application of the national data opt-out", GOVERNANCE_SCHEMA
     )
 
-    run_id: Mapped[int] = mapped_column(
-        sa.BigInteger,
-        OPT_OUT_RUN_ID_SEQ,
-        primary_key=True,
-        server_default=next_value(OPT_OUT_RUN_ID_SEQ),
-        comment="Run id, from governance.opt_out_run_id_seq",
-    )
+    run_id: Mapped[int] = sequence_key(OPT_OUT_RUN_ID_SEQ, "Run id, from governance.opt_out_run_id_seq")
     batch_id: Mapped[int | None] = _count("Batch whose records were filtered, or the opt-out list batch")
     records_removed: Mapped[int] = _count("Records removed or withheld", nullable=False)
     persons_removed: Mapped[int] = _count("Distinct persons removed", nullable=False)
@@ -187,13 +173,7 @@ class AuditLogEntry(Base):
         GOVERNANCE_SCHEMA,
     )
 
-    seq: Mapped[int] = mapped_column(
-        sa.BigInteger,
-        AUDIT_LOG_SEQ,
-        primary_key=True,
-        server_default=next_value(AUDIT_LOG_SEQ),
-        comment="Position in the log, from governance.audit_log_seq",
-    )
+    seq: Mapped[int] = sequence_key(AUDIT_LOG_SEQ, "Position in the log, from governance.audit_log_seq")
     logged_at: Mapped[datetime.datetime] = _at("When the action happened", nullable=False)
     operator: Mapped[str] = _text("Account that performed the action", nullable=False)
     action: Mapped[str] = _text("What was done, e.g. load, link, opt_out, upgrade", nullable=False)
@@ -272,13 +252,7 @@ class Release(Base):
         GOVERNANCE_SCHEMA,
     )
 
-    release_id: Mapped[int] = mapped_column(
-        sa.BigInteger,
-        RELEASE_ID_SEQ,
-        primary_key=True,
-        server_default=next_value(RELEASE_ID_SEQ),
-        comment="Release id, from governance.release_id_seq",
-    )
+    release_id: Mapped[int] = sequence_key(RELEASE_ID_SEQ, "Release id, from governance.release_id_seq")
     project: Mapped[str] = _text("Project released to (governance.projects.project)", nullable=False)
     release_number: Mapped[int] = mapped_column(
         sa.Integer, nullable=False, comment="1 for the project's first release, 2 for its second, ..."

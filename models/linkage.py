@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import LINKAGE_SCHEMA, Base, next_value, sequence, table_args
+from models.base import LINKAGE_SCHEMA, Base, sequence, sequence_key, table_args
 
 PERSON_ID_SEQ = sequence("person_id_seq", LINKAGE_SCHEMA)
 
@@ -30,12 +30,8 @@ class PersonKey(Base):
         "The linkage spine: one row per person id with the tokens used to match records to it", LINKAGE_SCHEMA
     )
 
-    person_id: Mapped[int] = mapped_column(
-        sa.BigInteger,
-        PERSON_ID_SEQ,
-        primary_key=True,
-        server_default=next_value(PERSON_ID_SEQ),
-        comment="Pseudonymous person id, drawn once from linkage.person_id_seq and then kept",
+    person_id: Mapped[int] = sequence_key(
+        PERSON_ID_SEQ, "Pseudonymous person id, drawn once from linkage.person_id_seq and then kept"
     )
     nhs_number_token: Mapped[str | None] = _token("NHS number (valid numbers only)")
     date_of_birth_token: Mapped[str | None] = _token("date of birth")

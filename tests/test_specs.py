@@ -413,13 +413,19 @@ def test_the_loader_refuses_a_seam_column_the_store_would_not_keep(tmp_path):
     assert result.done
 
 
-def test_two_providers_numbering_their_records_alike_never_revise_each_other(tmp_path):
-    """A provider's record key identifies its own records: trust B's contact 7 is not trust A's."""
+def built_in_specs_and(tmp_path: Path, feed: str, provider: str, file_pattern: str) -> Path:
+    """A folder of the built-in specs plus a second provider's copy of one of them."""
     folder = tmp_path / "specs"
     shutil.copytree(SPEC_DIR, folder)
-    document = yaml.safe_load((SPEC_DIR / "community_contacts.yaml").read_text())
-    document |= {"provider": "trust_b", "file_pattern": "trust_b_contacts*.txt"}
-    (folder / "community_trust_b.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    document = yaml.safe_load((SPEC_DIR / f"{feed}.yaml").read_text())
+    document |= {"provider": provider, "file_pattern": file_pattern}
+    (folder / f"{feed}_{provider}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    return folder
+
+
+def test_two_providers_numbering_their_records_alike_never_revise_each_other(tmp_path):
+    """A provider's record key identifies its own records: trust B's contact 7 is not trust A's."""
+    folder = built_in_specs_and(tmp_path, "community_contacts", "trust_b", "trust_b_contacts*.txt")
     extracts = tmp_path / "extracts"
     extracts.mkdir()
     lines = (REPO / "sample_data" / "extracts" / "community_contacts.txt").read_text().splitlines()[:41]
@@ -462,11 +468,7 @@ def test_a_key_written_twice_in_a_spec_is_refused(tmp_path):
 
 def test_one_opt_out_list_only_in_a_folder_and_in_a_load(tmp_path):
     """Each opt-out list is a full snapshot: a second would replace the first and let its people back in."""
-    folder = tmp_path / "specs"
-    shutil.copytree(SPEC_DIR, folder)
-    document = yaml.safe_load((SPEC_DIR / "opt_out.yaml").read_text())
-    document |= {"provider": "type1", "file_pattern": "type1_opt_out*.csv"}
-    (folder / "opt_out_type1.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+    folder = built_in_specs_and(tmp_path, "opt_out", "type1", "type1_opt_out*.csv")
     assert any("the opt-out list is one full snapshot" in p for p in check_specs(folder)[1])
     extracts = tmp_path / "extracts"
     extracts.mkdir()
