@@ -1,7 +1,8 @@
 -- The registered list at reporting_period_end: persons with a registration open at that date who
--- had not died by then, with their age, their practice at that date and their geography. Every age
--- is kept here, even one no date of birth can give; int_registered_population leaves those out, and
--- the data-quality test on this model's age counts them.
+-- had not died by then, with their age, their practice at that date and where they lived then
+-- (int_residence). Every age is kept here, even one no date of birth can give;
+-- int_registered_population leaves those out, and the data-quality test on this model's age
+-- counts them.
 {{ config(materialized='view') }}
 
 with open_registrations as (
@@ -38,25 +39,27 @@ select
     reg.practice_code,
     practices.pcn_code,
     practices.pcn_name,
-    persons.lsoa21_code,
+    residence.lsoa21_code,
     lsoa.lsoa21_name,
-    persons.lsoa11_code,
-    persons.msoa11_code,
+    residence.lsoa11_code,
+    residence.msoa11_code,
     msoa.msoa11_name,
-    persons.ward_code,
+    residence.ward_code,
     wards.ward_name,
-    persons.imd_decile,
-    persons.imd_quintile
+    residence.imd_decile,
+    residence.imd_quintile
 from persons
 inner join open_registrations as reg
     on persons.person_id = reg.person_id and reg.registration_rank = 1
+inner join {{ ref('int_residence') }} as residence
+    on persons.person_id = residence.person_id
 left join {{ ref('stg_reference__esp2013') }} as esp
     on persons.age >= esp.age_lower and (esp.age_upper is null or persons.age <= esp.age_upper)
 left join {{ ref('stg_reference__practices') }} as practices
     on reg.practice_code = practices.practice_code
 left join {{ ref('stg_reference__lsoa21_wards') }} as lsoa
-    on persons.lsoa21_code = lsoa.lsoa21_code
+    on residence.lsoa21_code = lsoa.lsoa21_code
 left join {{ ref('stg_reference__msoa11_names') }} as msoa
-    on persons.msoa11_code = msoa.msoa11_code
+    on residence.msoa11_code = msoa.msoa11_code
 left join {{ ref('stg_reference__wards') }} as wards
-    on persons.ward_code = wards.ward_code
+    on residence.ward_code = wards.ward_code

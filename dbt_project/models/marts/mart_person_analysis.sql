@@ -1,4 +1,5 @@
--- One row per person in the store, for analysts' own SQL: demographics, geography, deprivation,
+-- One row per person in the store, for analysts' own SQL: demographics, where they lived at
+-- reporting_period_end (int_residence) and its deprivation,
 -- register flags at reporting_period_end and use of services in the 12 months to that date.
 with flags as (
     select
@@ -21,13 +22,13 @@ select
     persons.ethnic_category,
     coalesce(pop.practice_code, persons.practice_code) as practice_code,
     practices.pcn_code,
-    persons.lsoa21_code,
-    persons.lsoa11_code,
-    persons.msoa11_code,
-    persons.ward_code,
+    residence.lsoa21_code,
+    residence.lsoa11_code,
+    residence.msoa11_code,
+    residence.ward_code,
     wards.ward_name,
-    persons.imd_decile,
-    persons.imd_quintile,
+    residence.imd_decile,
+    residence.imd_quintile,
     persons.date_of_death,
     {% for register in ldm_registers() %}
         coalesce(flags.has_{{ register.condition }}, 0) = 1 as has_{{ register.condition }},
@@ -42,6 +43,8 @@ select
     cast(utilisation.community_contacts as integer) as community_contacts,
     {{ reporting_period_end() }} as reporting_period_end
 from {{ ref('stg_store__persons') }} as persons
+inner join {{ ref('int_residence') }} as residence
+    on persons.person_id = residence.person_id
 left join {{ ref('int_registered_population') }} as pop
     on persons.person_id = pop.person_id
 left join flags
@@ -59,4 +62,4 @@ left join {{ ref('stg_reference__esp2013') }} as esp
 left join {{ ref('stg_reference__practices') }} as practices
     on coalesce(pop.practice_code, persons.practice_code) = practices.practice_code
 left join {{ ref('stg_reference__wards') }} as wards
-    on persons.ward_code = wards.ward_code
+    on residence.ward_code = wards.ward_code
