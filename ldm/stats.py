@@ -11,6 +11,8 @@ indicators:
   on the total count (``phe_dsr`` / ``calculate_dsr``).
 * ``sii``: slope and relative index of inequality, with confidence limits by
   simulation (``phe_sii``).
+* ``life_expectancy``: Chiang II abridged life table with Silcocks' confidence
+  limits, at every start age (``phe_life_expectancy``).
 
 The scalar helpers ``wilson_lower``/``wilson_upper``/``byar_lower``/``byar_upper``
 return plain floats (or ``None``) so they can be registered as DuckDB scalar UDFs
@@ -21,16 +23,20 @@ from __future__ import annotations
 
 import functools
 import math
+import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.stats import norm
 
 __all__ = [
+    "LifeExpectancy",
     "byar_ci",
     "byar_lower",
     "byar_upper",
     "dsr",
+    "life_expectancy",
     "sii",
     "wilson_ci",
     "wilson_lower",
@@ -43,6 +49,13 @@ DSR_MIN_TOTAL_COUNT = 10
 SII_MIN_QUANTILES = 5
 SII_MAX_QUANTILES = 100
 SII_MIN_REPETITIONS = 1000
+# phe_life_expectancy: the start ages of its 20 bands (0, 1-4, 5-9, ..., 85-89, 90+), the total
+# population at or below which it publishes nothing, the lowest confidence it accepts, and the width
+# of the 95% interval above which it suppresses the value (but still shows the limits).
+LE_AGE_STARTS = (0, 1, *range(5, 95, 5))
+LE_MIN_TOTAL_POPULATION = 5000
+LE_MIN_CONFIDENCE = 0.9
+LE_MAX_CI_WIDTH = 20.0
 
 
 @functools.cache
@@ -263,4 +276,160 @@ def sii(
         "sii_upper": float(sim_sii[upper_pos - 1]),
         "rii_lower": float(sim_rii[lower_pos - 1]),
         "rii_upper": float(sim_rii[upper_pos - 1]),
+    }
+
+
+# --------------------------------------------------------------------------- life expectancy
+
+
+@dataclass(frozen=True)
+class LifeExpectancy:
+    """Life expectancy (in years) at ``start_age`` with its confidence limits.
+
+    ``value`` is NaN where phe_life_expectancy returns NA for it: the 95% interval
+    is wider than 20 years, or the whole table is suppressed (total population
+    <= 5,000, when the limits are NaN too). The limits are left as computed, so
+    they may fall below 0 or be infinite, as the package's are.
+    """
+
+    start_age: int
+    value: float
+    lower: float
+    upper: float
+
+
+def life_expectancy(
+    deaths: Sequence[float],
+    populations: Sequence[float],
+    age_starts: Sequence[int],
+    confidence: float = 0.95,
+) -> dict[int, LifeExpectancy]:
+    """Life expectancy at every start age of one area's abridged life table.
+
+    The method of ``phe_life_expectancy`` (PHEindicatormethods), of PHE's Life
+    Expectancy Calculator and of ONS local life expectancy (Chiang 1984; Silcocks,
+    Jenner & Reza 2001), so that our figures can be compared with Fingertips';
+    checked against the package's published test expectations. The three sequences
+    are aligned by age band; the bands are 0, 1-4, 5-9, ..., 85-89 and 90+,
+    named by ``age_starts`` (0, 1, 5, 10, ..., 85, 90) in any order, each once.
+
+    Returns ``{start_age: LifeExpectancy}`` for all 20 start ages, in ascending
+    order. Life table (Chiang II): mortality M = deaths/population; fraction of
+    the interval lived by those who die a = 0.1 at age 0 and 0.5 elsewhere;
+    q = nM / (1 + nM(1 - a)), or 1 when deaths > population/(n a); 100,000
+    survivors at birth; the 90+ band lives l/M person-years. The variance of
+    q is q^2(1 - q)/deaths (0 where nobody dies in the band) and, for 90+,
+    Silcocks et al's 4/(deaths M^2), the variance of its mean survival, which
+    Chiang would take as zero (Silcocks, Jenner & Reza 2001).
+
+    What the package does with awkward input, and so does this:
+
+    * total population <= 5,000 (Toson & Baker's minimum for robust life
+      expectancy): a warning, and value and limits NaN at every age;
+    * 95% interval wider than 20 years at an age: a warning, and value NaN
+      there, the limits still given. Always judged at 95%, whatever
+      ``confidence`` is;
+    * zero deaths in a band below 90 is fine. Zero deaths in 90+ makes its
+      mortality 0 and every expectancy infinite; the package's documentation
+      says at least one death is needed there but its code does not refuse it:
+      it returns value NA with NaN or Inf limits, and so does this (value NaN,
+      limits NaN or inf, with the wide-interval warning). Ages beyond a band
+      where q = 1 have expectancy 0 and NaN limits, as in the package.
+
+    Where the package warns and returns NAs for malformed input, this raises
+    ValueError, since a caller passing one area wants to be told: negative
+    deaths, a population <= 0, deaths greater than population, and anything
+    other than exactly the 20 bands. Also refused: unequal lengths, missing
+    (None/NaN) or infinite counts, which the package would carry through as NA,
+    and confidence outside 0.9 <= confidence < 1. The package also accepts 1
+    (infinite limits) and percentages 90-100; here confidence is a proportion,
+    as for the other functions in this module. One confidence level per call.
+    """
+    n_bands = len(LE_AGE_STARTS)
+    if not (len(deaths) == len(populations) == len(age_starts)):
+        raise ValueError(
+            "deaths, populations and age_starts must have the same length, got "
+            f"{len(deaths)}, {len(populations)} and {len(age_starts)}"
+        )
+    if len(age_starts) != n_bands:
+        raise ValueError(
+            f"life expectancy needs exactly {n_bands} age bands starting at "
+            f"{', '.join(map(str, LE_AGE_STARTS))} (the last is 90+), got {len(age_starts)}"
+        )
+    ages = list(age_starts)
+    missing = [a for a in LE_AGE_STARTS if a not in ages]
+    unexpected = [a for a in ages if a not in LE_AGE_STARTS]
+    repeated = sorted({a for a in ages if a in LE_AGE_STARTS and ages.count(a) > 1})
+    if missing or unexpected or repeated:
+        raise ValueError(
+            f"age_starts must be {', '.join(map(str, LE_AGE_STARTS))}, each once; "
+            f"missing {missing}, unexpected {unexpected}, repeated {repeated}"
+        )
+    if not LE_MIN_CONFIDENCE <= confidence < 1.0:
+        raise ValueError(
+            f"confidence must be a proportion from {LE_MIN_CONFIDENCE} up to (not including) 1, "
+            f"e.g. 0.95; got {confidence!r}"
+        )
+    z = _z(confidence)
+
+    try:
+        d = np.asarray(deaths, dtype=float)
+        pop = np.asarray(populations, dtype=float)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"deaths and populations must be numbers: {error}") from None
+    if not (np.all(np.isfinite(d)) and np.all(np.isfinite(pop))):
+        raise ValueError("deaths and populations must all be finite numbers (none missing)")
+    if np.any(d < 0):
+        raise ValueError("deaths must all be >= 0")
+    if np.any(pop <= 0):
+        raise ValueError("populations must all be > 0")
+    if np.any(d > pop):
+        raise ValueError("deaths must not exceed the population in any age band")
+
+    order = np.argsort([float(a) for a in ages], kind="stable")
+    d, pop = d[order], pop[order]
+    start = np.asarray(LE_AGE_STARTS, dtype=float)
+
+    if pop.sum() <= LE_MIN_TOTAL_POPULATION:
+        warnings.warn(
+            f"total population {pop.sum():g} is not more than {LE_MIN_TOTAL_POPULATION:,}; "
+            "life expectancy suppressed to NaN",
+            stacklevel=2,
+        )
+        return {a: LifeExpectancy(a, math.nan, math.nan, math.nan) for a in LE_AGE_STARTS}
+
+    # IEEE arithmetic, as in R: zero deaths at 90+ must give inf/NaN, not an exception.
+    # Each line is the package's column of the same meaning, in the same order of operations.
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        m = d / pop
+        width = np.append(np.diff(start), 2.0 / m[-1])  # 90+ width is unused but for q
+        a = np.where(start == 0, 0.1, 0.5)
+        q = np.where(d <= pop / width / a, m * width / (1.0 + m * width * (1.0 - a)), 1.0)
+        p = 1.0 - q
+        alive = np.cumprod(np.append(1e5, np.ones(n_bands - 1)) * np.append(1.0, p[:-1]))
+        died = alive - np.append(alive[1:], 0.0)
+        lived = np.append(width[:-1] * (alive[1:] + a[:-1] * died[:-1]), alive[-1] / m[-1])
+        remaining = np.cumsum(lived[::-1])[::-1]
+        expectancy = np.where(alive == 0, 0.0, remaining / alive)
+        var_q = np.where(died == 0, 0.0, q**2 * (1.0 - q) / d)
+        var_q[-1] = 4.0 / (d[-1] * m[-1] ** 2)
+        weighted = np.append(
+            var_q[:-1] * alive[:-1] ** 2 * ((1.0 - a[:-1]) * width[:-1] + expectancy[1:]) ** 2,
+            (alive[-1] / 2.0) ** 2 * var_q[-1],
+        )
+        se = np.sqrt(np.cumsum(weighted[::-1])[::-1] / alive**2)
+        lower = expectancy - z * se
+        upper = expectancy + z * se
+        too_wide = _z(0.95) * se > LE_MAX_CI_WIDTH / 2.0
+
+    value = np.where(np.isinf(expectancy) | too_wide, math.nan, expectancy)
+    if too_wide.any():
+        warnings.warn(
+            f"life expectancy at some ages has a 95% confidence interval wider than "
+            f"{LE_MAX_CI_WIDTH:g} years; those values are suppressed to NaN",
+            stacklevel=2,
+        )
+    return {
+        age: LifeExpectancy(age, float(value[i]), float(lower[i]), float(upper[i]))
+        for i, age in enumerate(LE_AGE_STARTS)
     }
