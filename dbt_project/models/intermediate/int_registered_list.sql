@@ -37,6 +37,7 @@ select
     persons.sex,
     persons.ethnic_category,
     reg.practice_code,
+    practices.practice_name,
     practices.pcn_code,
     practices.pcn_name,
     residence.lsoa21_code,
@@ -47,7 +48,9 @@ select
     residence.ward_code,
     wards.ward_name,
     residence.imd_decile,
-    residence.imd_quintile
+    residence.imd_quintile,
+    coalesce(ethnic.ethnic_group, 'unknown') as ethnic_group,
+    coalesce(ethnic.ethnic_group_name, 'Not known') as ethnic_group_name
 from persons
 inner join open_registrations as reg
     on persons.person_id = reg.person_id and reg.registration_rank = 1
@@ -55,6 +58,8 @@ inner join {{ ref('int_residence') }} as residence
     on persons.person_id = residence.person_id
 left join {{ ref('stg_reference__esp2013') }} as esp
     on persons.age >= esp.age_lower and (esp.age_upper is null or persons.age <= esp.age_upper)
+left join {{ ref('stg_reference__ethnic_groups') }} as ethnic
+    on persons.ethnic_category = ethnic.ethnic_category
 left join {{ ref('stg_reference__practices') }} as practices
     on reg.practice_code = practices.practice_code
 left join {{ ref('stg_reference__lsoa21_wards') }} as lsoa

@@ -1,10 +1,10 @@
 -- Use of services in the 12 months to reporting_period_end by the registered population at that
--- date, per breakdown level, area and ESP2013 age band: events of each kind and the persons they
--- come from. The inputs of mart_utilisation (its counts, rates and age-standardised rates).
+-- date, per geography level (every place tier and breakdown of geography_levels()), area and ESP2013
+-- age band: events of each kind and the persons they come from. The inputs of mart_utilisation (its
+-- counts, rates and age-standardised rates).
 {% set measures = [
     'emergency_admissions', 'elective_admissions', 'bed_days',
     'outpatient_attendances', 'outpatient_dnas', 'ae_attendances', 'community_contacts'] %}
-{% set levels = ['city', 'age_band', 'sex', 'imd_quintile', 'imd_decile'] %}
 with condition_counts as (
     select
         pop.person_id,
@@ -22,7 +22,6 @@ breakdowns as (
         area_code,
         area_name
     from {{ ref('int_population_by_area') }}
-    where geography_level in ('{{ levels | join("', '") }}')
     union all
     -- A person is in the cell of every register they are on: these cells overlap.
     select
