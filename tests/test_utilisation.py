@@ -13,12 +13,17 @@ import pytest
 import yaml
 from conftest import query
 
+from ldm.sql import literal
+
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_VARS = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text())["vars"]
 CONDITIONS = {register["condition"] for register in PROJECT_VARS["registers"]}
+INDICATORS = {
+    indicator["measure"]: indicator["codelist"] for indicator in PROJECT_VARS["admission_indicators"]
+}
 MEASURES = {
     "emergency_admissions", "elective_admissions", "bed_days", "outpatient_attendances",
-    "outpatient_dna_rate", "ae_attendances", "community_contacts",
+    "outpatient_dna_rate", "ae_attendances", "community_contacts", *INDICATORS,
 }  # fmt: skip
 COUNT_GROUPS = {"0", "1", "2", "3", "4+"}
 
@@ -176,3 +181,42 @@ def test_dsr_is_null_below_ten_events_and_where_it_does_not_apply(store):
     assert shown and small  # the sample has both kinds of cell
     levels = {level for _, level, *_ in rows}
     assert levels >= {"city", "sex", "imd_quintile", "imd_decile", "condition", "condition_count"}
+
+
+@pytest.mark.parametrize("measure", sorted(INDICATORS))
+def test_emergency_admissions_for_a_condition_agree_with_an_independent_count(store, measure):
+    """Recomputed from the store's own tables and the codelist file: emergency admissions (21-28)
+    in the 12 months to the period end whose primary diagnosis is in the codelist, of people in
+    the registered population, by IMD quintile and for the city."""
+    codelist = REPO / "ldm" / "reference" / "codelists" / "icd10" / f"{INDICATORS[measure]}.csv"
+    expected = dict(
+        query(
+            store,
+            f"""with period as (select max(reporting_period_end) as last_day from marts.mart_utilisation)
+                select coalesce(cast(pop.imd_quintile as varchar), 'unknown'), count(*)
+                from main.apc_spells s
+                join main.spell_diagnoses d using (batch_id, row_number)
+                join intermediate.int_registered_population pop using (person_id), period
+                where d.position = 0
+                  and d.icd10_code in (select code from read_csv({literal(codelist)}, all_varchar = true))
+                  and s.admission_method in ('21', '22', '23', '24', '25', '2A', '2B', '2C', '2D', '28')
+                  and s.admission_date > period.last_day - interval 1 year and s.admission_date <= period.last_day
+                group by all""",
+        )
+    )
+    assert sum(expected.values()) > 0
+    published = dict(
+        query(
+            store,
+            "select area_code, numerator from marts.mart_utilisation "
+            "where measure = ? and geography_level = 'imd_quintile' and numerator > 0",
+            measure,
+        )
+    )
+    assert published == expected
+    city = query(
+        store,
+        "select numerator from marts.mart_utilisation where measure = ? and geography_level = 'city'",
+        measure,
+    )
+    assert city == [(sum(expected.values()),)]

@@ -4,7 +4,8 @@
 -- counts, rates and age-standardised rates).
 {% set measures = [
     'emergency_admissions', 'elective_admissions', 'bed_days',
-    'outpatient_attendances', 'outpatient_dnas', 'ae_attendances', 'community_contacts'] %}
+    'outpatient_attendances', 'outpatient_dnas', 'ae_attendances', 'community_contacts']
+    + ldm_admission_indicators() | map(attribute='measure') | list %}
 with condition_counts as (
     select
         pop.person_id,
