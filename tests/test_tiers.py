@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, query
 
-PLACES = ["pcn", "practice", "ward", "msoa11", "lsoa21"]
+PLACES = ["icb", "sub_icb", "pcn", "practice", "ward", "msoa11", "lsoa21"]
 BREAKDOWNS = ["imd_quintile", "imd_decile", "age_band", "sex", "ethnic_group"]
 
 
@@ -54,7 +54,7 @@ def test_practices_and_areas_have_names(sample_marts_store: Path):
     unnamed = query(
         sample_marts_store,
         """select geography_level, count(*) from marts.mart_utilisation
-           where geography_level in ('practice', 'pcn', 'ward', 'msoa11') and area_code <> 'unknown'
+           where geography_level in ('icb', 'sub_icb', 'practice', 'pcn', 'ward', 'msoa11') and area_code <> 'unknown'
              and area_name is null group by all""",
     )
     assert unnamed == []
