@@ -111,7 +111,11 @@ def _migrate(work: Path, store: Path, key: MasterKey) -> None:
     seal_upgrade(work, key, before, upgrade(work))
 
 
-def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None = None) -> RunReport:
+def run_pipeline(
+    extracts: Path, settings: Settings, progress: Progress | None = None, full_refresh: bool = False
+) -> RunReport:
+    """Every stage on a folder of extracts; `full_refresh` computes every period of the marts again
+    (otherwise a run adds the periods not yet built and keeps the others)."""
     if settings.store is None:
         raise LdmError("no store given: pass --store FILE or set LDM_STORE")
     store = settings.store.resolve()
@@ -121,12 +125,14 @@ def run_pipeline(extracts: Path, settings: Settings, progress: Progress | None =
     progress = progress or Progress(bars=False)
     with store_lock(store, progress):
         try:
-            return _run(extracts, settings, store, key, progress)
+            return _run(extracts, settings, store, key, progress, full_refresh)
         except OSError as error:
             raise system_error(error, "(store unchanged)") from None
 
 
-def _run(extracts: Path, settings: Settings, store: Path, key: MasterKey, progress: Progress) -> RunReport:
+def _run(
+    extracts: Path, settings: Settings, store: Path, key: MasterKey, progress: Progress, full_refresh: bool
+) -> RunReport:
     check_store_key(store, key)  # before anything is written
     specs = load_specs(
         settings.specs
@@ -188,7 +194,9 @@ def _run(extracts: Path, settings: Settings, store: Path, key: MasterKey, progre
             )  # fmt: skip
         with _stage(report, progress, "build and test marts (dbt)", unit="node", bar=True):
             variables = {"reporting_period_end": settings.reporting_period_end.isoformat()}
-            report.marts = build_marts(work, store.parent / ".ldm-dbt", variables, progress.advance)
+            report.marts = build_marts(
+                work, store.parent / ".ldm-dbt", variables, progress.advance, full_refresh=full_refresh
+            )
             seal_marts(work, key, report.marts)
         with _stage(report, progress, "check marts (Great Expectations)"):
             checked = validate_marts(work)

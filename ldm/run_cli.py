@@ -45,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--specs", type=Path, help="folder of feed specs (default: setting specs / LDM_SPECS, else built in)"
     )
+    run.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="compute every period of the marts again (a run otherwise adds the periods not yet built, "
+        "and those whose definitions changed, and keeps the others)",
+    )
     run.set_defaults(handler=run_run)
 
     doctor = subparsers.add_parser(
@@ -109,7 +115,7 @@ def run_run(args: argparse.Namespace) -> int:
     settings = load_settings(
         args.config, store=args.store, key_file=args.key_file, today=args.today, specs=args.specs
     )
-    report = run_pipeline(args.extracts, settings, Progress())
+    report = run_pipeline(args.extracts, settings, Progress(), full_refresh=args.full_refresh)
     print_summary(report)
     return 0
 

@@ -217,3 +217,53 @@ class CommunityContact(ActivityRow, RecordedDemographics, Base):
     team_type: Mapped[str | None] = code_column("Team type, as sent")
     contact_mode: Mapped[str | None] = code_column("Contact mode: F2F face to face, TEL telephone, VID video")
     attended: Mapped[str | None] = code_column("Attendance: Y attended, N did not attend, C cancelled")
+
+
+class Death(ActivityRow, RecordedDemographics, Base):
+    """Registered deaths (civil registration, Primary Care Mortality Database shape), one row per
+    registration; the causes are in `death_causes`, one row each, as a spell's diagnoses are.
+
+    Both dates are kept as months: an exact date of death with a small area singles most of the
+    deceased out (ldm.minimise). The recorded demographics are those of the registration: the age at
+    the event is the age at death, and the areas are those of the postcode of usual residence.
+    """
+
+    __tablename__ = "deaths"
+    __table_args__ = table_args(
+        "Registered deaths (civil registration, PCMD shape), one row per death registration; "
+        "causes of death in death_causes"
+    )
+
+    date_of_death: Mapped[datetime.date | None] = date_column(
+        "Month of death, as its first day (the day is not kept)", month_only=True
+    )
+    registration_date: Mapped[datetime.date | None] = date_column(
+        "Month the death was registered, as its first day (the day is not kept)", month_only=True
+    )
+    place_of_death: Mapped[str | None] = code_column(
+        "Place of death, ONS categories: HOME the usual residence, CARE_HOME a care home, HOSPITAL, "
+        "HOSPICE, OTHER_COMMUNAL another communal establishment, ELSEWHERE any other place"
+    )
+
+
+class DeathCause(Base):
+    """Causes of a death, one row each: the underlying cause first, then the contributing ones."""
+
+    __tablename__ = "death_causes"
+    __table_args__ = table_args("ICD-10 causes of each death; position 0 is the underlying cause of death")
+
+    batch_id: Mapped[int] = mapped_column(
+        sa.BigInteger, primary_key=True, comment="Death's batch (deaths.batch_id)"
+    )
+    row_number: Mapped[int] = mapped_column(
+        sa.BigInteger, primary_key=True, comment="Death's row (deaths.row_number)"
+    )
+    position: Mapped[int] = mapped_column(
+        sa.SmallInteger,
+        primary_key=True,
+        autoincrement=False,
+        comment="0 for the underlying cause of death, 1 and up for contributing causes in the order sent",
+    )
+    icd10_code: Mapped[str] = mapped_column(
+        sa.String, nullable=False, comment="ICD-10 code without the dot, e.g. I219"
+    )

@@ -20,6 +20,7 @@ FEEDS = (
     "op_appointments",
     "ae_attendances",
     "community_contacts",
+    "deaths",
 )
 FEED_TABLES = {
     "gp_registrations": "registrations",
@@ -28,6 +29,7 @@ FEED_TABLES = {
     "op_appointments": "op_appointments",
     "ae_attendances": "ae_attendances",
     "community_contacts": "community_contacts",
+    "deaths": "deaths",
 }
 
 
@@ -45,6 +47,8 @@ REPEATED_FIELDS: dict[str, dict[str, RepeatedField]] = {
         "diagnosis": RepeatedField("spell_diagnoses", "icd10_code", "icd10"),
         "procedure": RepeatedField("spell_procedures", "opcs4_code", "opcs4"),
     },
+    # Position 0 is the underlying cause of death, then the contributing causes in the order sent.
+    "deaths": {"cause": RepeatedField("death_causes", "icd10_code", "icd10")},
 }
 
 

@@ -27,10 +27,12 @@ from ldm.pseudonymise.keys import LINKAGE, init_key
 from ldm.store import connect, upgrade
 from ldm.synthetic.config import SampleConfig
 from ldm.synthetic.generate import generate
+from models.feeds import FEEDS
 
 REPO = Path(__file__).resolve().parent.parent
 TODAY = datetime.date(2025, 4, 1)
 TRUTH = REPO / "sample_data" / "ground_truth"
+BATCHES = len(FEEDS)  # the sample has one extract per feed: one batch, and one audit entry, each
 
 
 def fresh_store(path: Path) -> Path:
@@ -123,14 +125,14 @@ def test_a_batch_already_loaded_is_refused_and_replace_reloads_it(loaded, tmp_pa
     shutil.copy(store, copy)
     shutil.copy(str(store) + ".audit-head", str(copy) + ".audit-head")
     again = load_folder(root / "out", copy, key)
-    assert not again.loaded and len(again.already_loaded) == 7
+    assert not again.loaded and len(again.already_loaded) == BATCHES
     persons_before = query(copy, "select count(*), sum(person_id) from main.persons")
     counts_before = query(copy, "select count(*) from main.gp_events")
     replaced = load_folder(root / "out", copy, key, replace=True)
-    assert len(replaced.loaded) == 7
+    assert len(replaced.loaded) == BATCHES
     assert query(copy, "select count(*), sum(person_id) from main.persons") == persons_before  # stable ids
     assert query(copy, "select count(*) from main.gp_events") == counts_before
-    assert query(copy, "select count(*) from governance.batches where status = 'superseded'")[0][0] == 7
+    assert query(copy, "select count(*) from governance.batches where status = 'superseded'")[0][0] == BATCHES
     assert main(["audit", "verify", "--store", str(copy), "--key-file", str(root / "ldm.key")]) == 0
 
 
@@ -196,7 +198,7 @@ def test_a_killed_load_leaves_whole_batches_only(tmp_path):
     con.close()
     assert main(["audit", "verify", "--store", str(store), "--key-file", str(tmp_path / "k.key")]) == 0
     finished = load_folder(tmp_path / "out", store, key)  # the rest loads on the next run
-    assert len(finished.loaded) + len(finished.already_loaded) == 7
+    assert len(finished.loaded) + len(finished.already_loaded) == BATCHES
 
 
 def test_a_second_writer_is_told_the_store_is_busy(loaded, tmp_path):
@@ -258,14 +260,14 @@ def test_a_person_who_opts_out_later_is_removed(loaded, tmp_path):
         ),
         ("delete from governance.audit_log where seq = 4", "entry 5"),
         (
-            """insert into governance.audit_log
+            f"""insert into governance.audit_log
                    (seq, logged_at, operator, action, subject, detail, previous_hash, entry_hash)
-            select 8, logged_at, operator, action, subject, detail, entry_hash, entry_hash
-            from governance.audit_log where seq = 7""",
-            "entry 8",
+            select {BATCHES + 1}, logged_at, operator, action, subject, detail, entry_hash, entry_hash
+            from governance.audit_log where seq = {BATCHES}""",
+            f"entry {BATCHES + 1}",
         ),
         ("""update governance.audit_log set seq = seq + 1 where seq >= 5""", "entry 6"),
-        ("delete from governance.audit_log where seq = 7", "anchor"),
+        (f"delete from governance.audit_log where seq = {BATCHES}", "anchor"),
     ],
 )
 def test_audit_verify_names_the_tampered_entry(loaded, tmp_path, capsys, tamper, named):
@@ -298,7 +300,7 @@ def test_audit_report_tells_an_ig_lead_what_happened(loaded, tmp_path):
         "IMD quintile",
     ):
         assert heading in text
-    assert "Audit chain: intact, 7 entries" in text
+    assert f"Audit chain: intact, {BATCHES} entries" in text
 
 
 def nhs_number_with_check_digit(stem: int) -> str | None:
@@ -350,7 +352,7 @@ def test_next_month_updates_persons_and_adds_activity(loaded, tmp_path):
     shutil.copytree(root / "out", tmp_path / "all", dirs_exist_ok=True)
     shutil.copytree(root / "out_month2", tmp_path / "all", dirs_exist_ok=True)
     summary = load_folder(tmp_path / "all", copy, key)
-    assert len(summary.already_loaded) == 7 and [b.feed for b in summary.loaded] == [
+    assert len(summary.already_loaded) == BATCHES and [b.feed for b in summary.loaded] == [
         "gp_registrations",
         "gp_events",
     ]

@@ -30,6 +30,13 @@ IDENTIFIER_SOURCES = {  # provider column names holding direct identifiers, by e
     "op_appointments.csv": ["NHSNumber", "HospitalNumber", "BirthDate", "Postcode"],
     "ae_attendances.csv": ["NHS_NUMBER", "LOCAL_PATIENT_IDENTIFIER", "BIRTH_DATE", "POSTCODE"],
     "community_contacts.txt": ["NHS_No", "Forename", "Surname", "DOB", "Postcode"],
+    "deaths.csv": [
+        "DEC_NHS_NUMBER",
+        "DEC_FORENAMES",
+        "DEC_SURNAME",
+        "DEC_DATE_OF_BIRTH",
+        "DEC_USUAL_ADDRESS_POSTCODE",
+    ],
     "national_data_opt_out.csv": ["NHS_NUMBER"],
 }
 
@@ -45,7 +52,14 @@ def run(tmp_path_factory):
     return root, key, result
 
 
-DATE_OF_BIRTH_SOURCES = {"Date of Birth", "PERSON_BIRTH_DATE", "BirthDate", "BIRTH_DATE", "DOB"}
+DATE_OF_BIRTH_SOURCES = {
+    "Date of Birth",
+    "PERSON_BIRTH_DATE",
+    "BirthDate",
+    "BIRTH_DATE",
+    "DOB",
+    "DEC_DATE_OF_BIRTH",
+}
 
 
 def raw_identifiers(extracts: Path, dates_of_birth: bool) -> set[str]:
@@ -69,6 +83,8 @@ def raw_identifiers(extracts: Path, dates_of_birth: bool) -> set[str]:
                     if value.count("/") == 2:
                         day, month, year = value.split("/")
                         values.add(f"{year}-{month.zfill(2)}-{day.zfill(2)}")
+                    if len(value) == 8 and value.isdigit() and column in DATE_OF_BIRTH_SOURCES:  # yyyymmdd
+                        values.add(f"{value[:4]}-{value[4:6]}-{value[6:]}")
     return values
 
 

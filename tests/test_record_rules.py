@@ -70,13 +70,25 @@ CASES = [
      "departure_time is before arrival_time", "warning"),  # earlier on the same day: kept, counted
     ("ae_attendances", {"ARRIVAL_DATETIME": "2025-03-28 23:05:00", "DEPARTURE_DATETIME": "2025-03-29 01:00:00"},
      None, None),  # left after midnight
-    ("ae_attendances", {"BIRTH_DATE": "2025-03-28", "ARRIVAL_DATETIME": "2025-03-28 11:05:00"},
+    ("ae_attendances", {"BIRTH_DATE": "2025-03-28", "ARRIVAL_DATETIME": "2025-03-28 11:05:00",
+                        "DEPARTURE_DATETIME": "2025-03-28 14:00:00"},
      None, None),  # brought in on the day of birth
-    ("ae_attendances", {"BIRTH_DATE": "2025-03-29", "ARRIVAL_DATETIME": "2025-03-28 11:05:00"},
+    ("ae_attendances", {"BIRTH_DATE": "2025-03-29", "ARRIVAL_DATETIME": "2025-03-28 11:05:00",
+                        "DEPARTURE_DATETIME": "2025-03-28 14:00:00"},
      "date_of_birth is after arrival_time", "critical"),
+    ("deaths", {"DEC_DATE_OF_BIRTH": "20240311", "REG_DATE_OF_DEATH": "20240310", "REG_DATE": "20240312"},
+     "date_of_death is before date_of_birth", "critical"),
+    ("deaths", {"DEC_DATE_OF_BIRTH": "20240310", "REG_DATE_OF_DEATH": "20240310", "REG_DATE": "20240312"},
+     None, None),  # died on the day of birth
+    ("deaths", {"REG_DATE_OF_DEATH": "20250602", "REG_DATE": ""},
+     "date_of_death is in the future or implausibly early", "critical"),  # the day after TODAY
+    ("deaths", {"REG_DATE_OF_DEATH": "20250601", "REG_DATE": "20250601"},
+     None, None),  # died and registered TODAY
+    ("deaths", {"REG_DATE_OF_DEATH": "20240310", "REG_DATE": "20240309"},
+     "registration_date is before date_of_death", "critical"),
 ]  # fmt: skip
 FILES = {"gp_registrations": "gp_registrations.csv", "apc_spells": "apc_spells.csv",
-         "ae_attendances": "ae_attendances.csv"}  # fmt: skip
+         "ae_attendances": "ae_attendances.csv", "deaths": "deaths.csv"}  # fmt: skip
 
 
 def planted_extract(feed: str, folder: Path) -> Path:
@@ -146,9 +158,13 @@ def test_each_feed_with_the_dates_has_its_record_rules_and_the_committed_suites_
                            (f"age at arrival_time is over {MAX_AGE} (date of birth wrong?)", "critical"),
                            ("departure_time is before arrival_time", "warning")},
         "gp_events": set(),  # no date of birth, no second date
+        # A death is the event: one rule on its order with the birth, none on people alive too long.
+        "deaths": {("date_of_death is before date_of_birth", "critical"),
+                   (f"age at date_of_death is over {MAX_AGE} (date of birth wrong?)", "critical"),
+                   ("registration_date is before date_of_death", "critical")},
     }  # fmt: skip
     derived = {"age_at_event", "age_at_death", "age_if_alive", "days_admission_date_to_discharge_date",
-               "days_arrival_time_to_departure_time"}  # fmt: skip
+               "days_arrival_time_to_departure_time", "days_date_of_death_to_registration_date"}  # fmt: skip
     for feed, rules in expected.items():
         for document in (suite_document(builtin_specs()[feed]), load_suite_document(feed)):
             found = {

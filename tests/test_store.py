@@ -25,7 +25,8 @@ from models.governance import Batch
 FIRST, SECOND, THIRD = "0001_initial", "0002_persons_ethnic_category", "0003_record_digests_keyed_audit"
 FOURTH = "0004_batch_provenance_duplicates"
 FIFTH = "0005_projects_and_releases"
-HEAD = "0006_birth_month_dates"
+SIXTH = "0006_birth_month_dates"
+SEVENTH = HEAD = "0007_deaths"
 VERSION_TABLE = ("governance", "alembic_version")
 
 # What DuckDB itself says the store is; alembic_version is Alembic's, not the models'.
@@ -87,7 +88,7 @@ def test_upgrade_from_empty_builds_every_table(store_file: Path) -> None:
     con.close()
     assert tables == model_tables() | {VERSION_TABLE}
     assert sequences == set(models.metadata._sequences)
-    assert len(tables) == 23
+    assert len(tables) == 25
 
 
 def test_migrations_build_exactly_what_the_models_describe(store_file: Path, tmp_path: Path) -> None:
@@ -324,6 +325,7 @@ def test_fifth_migration_keeps_every_row_and_adds_empty_project_and_release_tabl
     assert catalog(store_file) == described
 
 
+ADDED_BY_SEVENTH = ("deaths", "death_causes")
 ANALYST_TABLES = [table.name for table in models.metadata.tables.values() if table.schema is None]
 
 
@@ -369,7 +371,11 @@ def test_sixth_migration_moves_rows_with_a_date_in_the_birth_month_back_to_its_f
         "create table marts.mart_person_analysis as select 1 as person_id, date '2021-06-17' as date_of_death"
     )
     con.close()
-    dated = {table: list(minimise.dated_columns(table)) for table in ANALYST_TABLES}
+    dated = {
+        table: list(minimise.dated_columns(table))
+        for table in ANALYST_TABLES
+        if table not in ADDED_BY_SEVENTH
+    }
     dated = {table: columns for table, columns in dated.items() if columns}
 
     def rows_of(table: str) -> list[dict]:
@@ -382,7 +388,7 @@ def test_sixth_migration_moves_rows_with_a_date_in_the_birth_month_back_to_its_f
 
     before = contents(store_file, {})
     rows_before = {table: rows_of(table) for table in dated}
-    assert store.upgrade(store_file) == HEAD
+    assert store.upgrade(store_file, SIXTH) == SIXTH
     after = contents(store_file, {})
     for table, rows in before.items():
         if table.removeprefix("main.") not in dated and table != "marts.mart_person_analysis":
@@ -402,6 +408,33 @@ def test_sixth_migration_moves_rows_with_a_date_in_the_birth_month_back_to_its_f
     assert store.downgrade(store_file, FIFTH) == FIFTH  # the schema version only: days moved stay moved
 
 
+def test_seventh_migration_keeps_every_row_and_adds_empty_death_tables(store_file: Path) -> None:
+    """An existing store at 0006, with rows in every table, gains the two death tables, empty and
+    exactly as the models describe them; the downgrade removes them and nothing else."""
+    store.upgrade(store_file, SIXTH)
+    fill(store_file, rows=90)
+    before, described = contents(store_file, {}), catalog(store_file)
+    assert store.upgrade(store_file) == HEAD == SEVENTH
+    after = contents(store_file, {})
+    assert [after.pop(f"main.{table}") for table in ADDED_BY_SEVENTH] == [[], []]
+    assert after == before
+    reference = catalog(built_from_models(store_file.with_name("from_models.duckdb")))
+    migrated = catalog(store_file)
+    for part in CATALOG:
+        new = [row for row in migrated[part] if row[1] in ADDED_BY_SEVENTH]
+        assert new == [row for row in reference[part] if row[1] in ADDED_BY_SEVENTH], part
+    comments = query_store(
+        store_file,
+        "select column_name, comment from duckdb_columns() where table_name = 'deaths' and "
+        "column_name in ('date_of_death', 'registration_date', 'place_of_death')",
+    )
+    assert all(comment for _, comment in comments) and len(comments) == 3
+    assert minimise.month_only_columns("deaths") == ["date_of_death", "registration_date"]
+    assert store.downgrade(store_file, SIXTH) == SIXTH
+    assert contents(store_file, {}) == before
+    assert catalog(store_file) == described
+
+
 def query_store(path: Path, sql: str) -> list[tuple]:
     con = store.connect(path, read_only=True)
     try:
@@ -418,6 +451,8 @@ def test_downgrade_and_upgrade_round_trip(store_file: Path) -> None:
     kept = contents(store_file, {"persons": "ethnic_category", **added})
     for table in ("audit_head", *ADDED_BY_FIFTH):
         kept.pop(f"governance.{table}")
+    for table in ADDED_BY_SEVENTH:
+        kept.pop(f"main.{table}")
     assert store.downgrade(store_file, FIRST) == FIRST
     assert contents(store_file, {}) == kept
     assert store.downgrade(store_file, "base") is None

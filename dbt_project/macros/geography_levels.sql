@@ -18,3 +18,40 @@
         {'level': 'ethnic_group', 'code': 'ethnic_group', 'name': 'ethnic_group_name'},
     ]) }}
 {%- endmacro %}
+
+{#- Every level of the marts' place and breakdown columns: the city's own levels (geography_levels())
+    and the place tiers of the place_tiers var (their code and name from the joined lookup aliased
+    tier_<level>). int_population_by_area gives each level a <level>_code and <level>_name column. -#}
+{% macro all_geography_levels() -%}
+    {%- set levels = [] -%}
+    {%- for g in geography_levels() -%}{%- do levels.append(g) -%}{%- endfor -%}
+    {%- for tier in ldm_place_tiers() -%}
+        {%- do levels.append({'level': tier.level, 'code': 'tier_' ~ tier.level ~ '.area_code',
+                              'name': 'tier_' ~ tier.level ~ '.area_name'}) -%}
+    {%- endfor -%}
+    {{ return(levels) }}
+{%- endmacro %}
+
+{#- GROUPING SETS over int_population_by_area's level columns: one set per level, each with `keys`
+    (e.g. period_end and age_band), so that one pass over the population aggregates every level
+    (rather than a row per person and level). -#}
+{% macro level_grouping_sets(keys) -%}
+    grouping sets (
+        {%- for g in all_geography_levels() %}
+        ({{ (keys + [g.level ~ '_code', g.level ~ '_name']) | join(', ') }}){{ ',' if not loop.last }}
+        {%- endfor %}
+    )
+{%- endmacro %}
+
+{#- The select-list items geography_level, area_code and area_name of a row aggregated by
+    level_grouping_sets(): the level is the one whose code column was grouped (GROUPING() = 0); in a
+    grouping set the other levels' columns are NULL, so the coalesces read that level's code and name. -#}
+{% macro level_columns() -%}
+    case
+        {%- for g in all_geography_levels() %}
+        when grouping({{ g.level }}_code) = 0 then '{{ g.level }}'
+        {%- endfor %}
+    end as geography_level,
+    coalesce({% for g in all_geography_levels() %}{{ g.level }}_code{{ ', ' if not loop.last }}{% endfor %}) as area_code,
+    coalesce({% for g in all_geography_levels() %}{{ g.level }}_name{{ ', ' if not loop.last }}{% endfor %}) as area_name
+{%- endmacro %}

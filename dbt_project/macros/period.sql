@@ -1,23 +1,68 @@
-{#- The point in time of the registers, from the reporting_period_end variable (ISO date). -#}
+{#- The latest point in time of the marts, from the reporting_period_end variable (ISO date, the
+    last day of a month): the registers and list of mart_person_analysis, and the end of the
+    series of periods (int_periods). -#}
 {% macro reporting_period_end() -%}
     cast('{{ var("reporting_period_end") }}' as date)
 {%- endmacro %}
 
-{#- Start of the 12-month utilisation window ending at reporting_period_end (exclusive). -#}
-{% macro reporting_year_start() -%}
-    {{ dbt.dateadd('year', -1, reporting_period_end()) }}
+{#- Quarter ends (last days of March, June, September and December) from the latest one on or
+    before reporting_period_end backwards, as ISO dates: the ends of the rolling 12-month periods
+    and, in March, of the financial years. Worked out at compile time, so every engine reads the
+    same literal dates. -#}
+{% macro quarter_ends(count=80) -%}
+    {%- set end = modules.datetime.date.fromisoformat(var('reporting_period_end')) -%}
+    {%- set ns = namespace(year=end.year, month=end.month - end.month % 3, ends=[]) -%}
+    {%- if ns.month == 0 -%}{%- set ns.year = ns.year - 1 -%}{%- set ns.month = 12 -%}{%- endif -%}
+    {%- for _ in range(count) -%}
+        {%- set next_first = modules.datetime.date(ns.year + (1 if ns.month == 12 else 0), 1 if ns.month == 12 else ns.month + 1, 1) -%}
+        {%- do ns.ends.append((next_first - modules.datetime.timedelta(days=1)).isoformat()) -%}
+        {%- set ns.month = ns.month - 3 -%}
+        {%- if ns.month <= 0 -%}{%- set ns.year = ns.year - 1 -%}{%- set ns.month = ns.month + 12 -%}{%- endif -%}
+    {%- endfor -%}
+    {{ return(ns.ends) }}
 {%- endmacro %}
 
-{#- Whether a date falls in the 12 months to reporting_period_end (after their start, up to and
-    including their end). -#}
-{% macro in_reporting_year(date_column) -%}
-    ({{ date_column }} > {{ reporting_year_start() }} and {{ date_column }} <= {{ reporting_period_end() }})
+{#- The points in time this build computes: the end of every period of int_periods still to
+    build, and reporting_period_end (for mart_person_analysis). One row per date (period_end). -#}
+{% macro period_ends() -%}
+    select distinct period_end from {{ ref('int_periods') }} where to_build
+    union
+    select {{ reporting_period_end() }} as period_end
+{%- endmacro %}
+
+{#- Whether a date falls in a period (on or after its first day, up to and including its last). -#}
+{% macro in_period(date_column, periods='periods') -%}
+    ({{ date_column }} >= {{ periods }}.period_start and {{ date_column }} <= {{ periods }}.period_end)
 {%- endmacro %}
 
 {#- Age in completed years at a date, from year and month of birth. Exact when the date is the
-    last day of a month (as a reporting period end is); otherwise a birthday in the date's own
-    month is counted as passed. -#}
+    last day of a month (as a period end is); otherwise a birthday in the date's own month is
+    counted as passed. -#}
 {% macro age_at(year_of_birth, month_of_birth, at_date) -%}
     (extract(year from {{ at_date }}) - {{ year_of_birth }}
         - case when {{ month_of_birth }} > extract(month from {{ at_date }}) then 1 else 0 end)
+{%- endmacro %}
+
+{#- The build stamp every mart row carries: the dbt invocation that wrote it, when, and the head of
+    the store's audit chain it was built from ("seq:entry_hash", as `ldm audit verify
+    --expect-head` takes it). -#}
+{% macro build_stamp() -%}
+    cast('{{ invocation_id }}' as {{ dbt.type_string() }}) as dbt_invocation_id,
+    cast('{{ run_started_at.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as built_at,
+    (
+        select cast(head.seq as {{ dbt.type_string() }}) || ':' || head.entry_hash
+        from {{ source('governance', 'audit_head') }} as head
+        where head.head_id = 1
+    ) as audit_head
+{%- endmacro %}
+
+{#- The 12-month windows this build counts activity over: those of the periods still to build whose
+    window the data cover, and the 12 months to reporting_period_end (for mart_person_analysis).
+    One row per (period_start, period_end). -#}
+{% macro period_windows() -%}
+    select distinct period_start, period_end from {{ ref('int_periods') }} where to_build and activity_complete
+    union
+    select
+        cast({{ dbt.dateadd('day', 1, dbt.dateadd('year', -1, reporting_period_end())) }} as date) as period_start,
+        {{ reporting_period_end() }} as period_end
 {%- endmacro %}

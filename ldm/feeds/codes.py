@@ -25,6 +25,9 @@ VALUE_SETS: dict[str, tuple[str, ...]] = {
     "attendance_status": ("0", "2", "3", "4", "5", "6", "7"),
     "ethnic_category": (*tuple("ABCDEFGHJKLMNPRSZ"), "99"),
     "attended_yn": ("Y", "N", "C"),
+    # ONS place-of-death categories (mortality statistics): the usual residence, a care home, a
+    # hospital, a hospice, another communal establishment, anywhere else (a street, a workplace).
+    "place_of_death": ("HOME", "CARE_HOME", "HOSPITAL", "HOSPICE", "OTHER_COMMUNAL", "ELSEWHERE"),
 }  # fmt: skip
 REFERENCE_LISTS = {
     "icd10": ("icd10_codes.csv", "code"),

@@ -24,23 +24,14 @@ import yaml
 from ldm.column_types import IDENTIFIER_TYPES
 from ldm.column_types import TYPES as COLUMN_TYPES
 from ldm.errors import LdmError
+from ldm.feeds.codes import REFERENCE_LISTS, VALUE_SETS
 from ldm.feeds.transcode import canonical_encoding, unsupported_message
 from models.feeds import FEEDS, REPEATED_FIELDS, repeated_column, stored_columns
 
 SPEC_DIR = Path(__file__).resolve().parent / "specs"
 TYPES = set(COLUMN_TYPES)  # each type's behaviour is defined once, in ldm.column_types
-CODE_SYSTEMS = {
-    "snomed_ct",
-    "icd10",
-    "opcs4",
-    "gp_practice",
-    "ethnic_category",
-    "admission_method",
-    "treatment_function",
-    "first_attendance",
-    "attendance_status",
-    "attended_yn",
-}
+# Checked by a rule of their own (SNOMED CT's check digit, OPCS-4's shape), a reference list or a value set.
+CODE_SYSTEMS = {"snomed_ct", "opcs4", *REFERENCE_LISTS, *VALUE_SETS}
 DEFAULT_PROVIDER = "standard"
 # The names linkage reads each identifier by: another name would cross the seam as nothing it reads.
 CANONICAL_IDENTIFIERS = {

@@ -27,6 +27,8 @@ from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
 
+import duckdb
+
 from ldm.errors import LdmError
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -222,17 +224,65 @@ def _listed(lines: list[str]) -> str:
     return "\n".join(f"  {line}" for line in shown + more)
 
 
+def definitions_digest() -> str:
+    """Digest of what the marts are computed under: the dbt project's files and the reference data.
+
+    The marts keep the periods they have built (int_periods, mart_periods); a period built under
+    another digest is computed again, so a changed register rule, codelist or lookup never leaves
+    old periods computed the old way beside new ones.
+    """
+    digest = hashlib.sha256()
+    for path in _project_files():
+        name = str(path.relative_to(DBT_PROJECT.parent)).encode()
+        digest.update(name + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+SERIES_TABLE = ("marts", "mart_periods")
+
+
+def has_series(store: Path) -> bool:
+    """Whether the store holds the marts' series of periods (marts.mart_periods) from an earlier build.
+
+    Without it the marts are built afresh (dbt's --full-refresh): a store from before the series, or
+    a new one, has no periods to keep, and its marts may have an older shape.
+    """
+    if not Path(store).exists():
+        return False
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return bool(
+            con.execute(
+                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                list(SERIES_TABLE),
+            ).fetchall()[0][0]
+        )
+    finally:
+        con.close()
+
+
 def build_marts(
-    store: Path, work: Path, variables: dict | None = None, advance: Callable[[int, int], None] | None = None
+    store: Path,
+    work: Path,
+    variables: dict | None = None,
+    advance: Callable[[int, int], None] | None = None,
+    full_refresh: bool = False,
 ) -> str:
     """`dbt build` (models, seeds, tests); return dbt's closing summary or raise with what failed.
+
+    The marts are a series of periods: a build adds the periods not yet built under the current
+    definitions (definitions_digest()) and keeps the rest; `full_refresh`, or a store without the
+    series, computes every period.
 
     A failure is raised as one line per failing node, naming the model, the rule (the test) and how
     many rows broke it. Tests that warned (data-quality tests under their share) follow the summary
     with their counts, so that the run's closing lines and the audit's record of the build show them.
     `advance(1, total)` is called as each of dbt's `total` nodes finishes.
     """
-    extra = ["--vars", json.dumps(variables)] if variables else []
+    variables = {"definitions_digest": definitions_digest(), **(variables or {})}
+    extra = ["--vars", json.dumps(variables)]
+    if full_refresh or not has_series(store):
+        extra.append("--full-refresh")
 
     def on_line(line: str) -> None:
         if done := NODE_DONE.search(line):

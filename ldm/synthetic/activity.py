@@ -171,14 +171,67 @@ def _provider(rng, size: int) -> np.ndarray:
     return _choice(rng, vocabulary.PROVIDERS, size, vocabulary.PROVIDER_SHARE)
 
 
-def apc_spells(rng, people: People, index: np.ndarray, config: SampleConfig) -> Records:
-    period = Period(people, index, config, gp=False)
-    age = people.age[index]
-    records = _occurrences(rng, period, _hospital_rate(people, index, 0.04 + 0.004 * age, 0.3, 0.4))
+# Why people are admitted as an emergency. Each share is aimed at a published England rate, checked on
+# generated data by tests/test_hospital_indicator_codelists.py.
+OWN_CONDITION_SHARE = {"emergency": 0.15, "elective": 0.3}  # spells of people with a planted
+# long-term condition whose primary diagnosis is that condition: the source of chronic ambulatory care
+# sensitive admissions (NHS Outcomes Framework 2.3.i, England roughly 800 per 100,000 a year, about 8%
+# of emergency admissions), which therefore come from people who have the condition.
+# Acute ambulatory care sensitive conditions (NHS Outcomes Framework 3a, England roughly 1,300-1,500
+# admissions per 100,000 a year, so about 1.5% of people): a share of the other emergency spells, by
+# the age bands of vocabulary.ACUTE_ACS_AGE_BANDS. Children's emergency admissions are far more often
+# for these infections than adults'; the rate per 1,000 still rises with age because emergency
+# admissions do. The shares are set so the crude rate lands near the England figure (an assumption
+# of this generator, not a published age profile).
+ACUTE_ACS_SHARE = (0.30, 0.10, 0.11)
+# Falls in people aged 65 and over (PHOF C29: England about 2,000 emergency admissions per 100,000
+# aged 65+ a year, rising steeply with age, a little higher for women): the share of an emergency
+# spell at age a that is a fall injury is FALL_SHARE_AT_65 * exp(FALL_SHARE_GROWTH * (a - 65)), times
+# FALL_SHARE_FEMALE for women, capped.
+FALL_SHARE_AT_65, FALL_SHARE_GROWTH, FALL_SHARE_FEMALE, FALL_SHARE_CAP = 0.025, 0.055, 1.25, 0.25
+# Emergency readmissions within 30 days of discharge (England about 14% of emergency admissions): a
+# planted readmission follows an emergency discharge with probability READMISSION_BASE, scaled by the
+# square root of the person's frailty (so the frail are readmitted again and again) and by
+# READMISSION_PER_CONDITION for each long-term condition, capped; readmissions can themselves be
+# followed by one (READMISSION_ROUNDS). The gap from discharge is geometric with the given mean days.
+READMISSION_BASE, READMISSION_PER_CONDITION, READMISSION_CAP = 0.095, 0.1, 0.5
+READMISSION_ROUNDS, READMISSION_MEAN_GAP_DAYS, READMISSION_WINDOW_DAYS = 2, 9.0, 30
+
+
+def _age_on(people: People, person: np.ndarray, date: np.ndarray) -> np.ndarray:
+    """Whole years of age on the given dates (indicators use age at admission, not at extract)."""
+    return ((date - people.date_of_birth[person]) / DAY / 365.25).astype(np.int64)
+
+
+def _fall_share(age: np.ndarray, sex: np.ndarray) -> np.ndarray:
+    share = (
+        FALL_SHARE_AT_65
+        * np.exp(FALL_SHARE_GROWTH * (age - 65))
+        * np.where(sex == "F", FALL_SHARE_FEMALE, 1.0)
+    )
+    return np.where(age >= 65, np.minimum(share, FALL_SHARE_CAP), 0.0)
+
+
+def _acute_acs_diagnoses(rng: np.random.Generator, age: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each spell's acute-ACS code and the share of spells at that age given one."""
+    table = vocabulary.ACUTE_ACS_DIAGNOSES
+    codes = np.array([row[0] for row in table], dtype=object)
+    band = np.searchsorted(vocabulary.ACUTE_ACS_AGE_BANDS, age, side="right")
+    chosen = np.full(len(age), "", dtype=object)
+    for b in range(len(ACUTE_ACS_SHARE)):
+        hit = band == b
+        chosen[hit] = _choice(rng, codes, int(hit.sum()), [row[1 + b] for row in table])
+    return chosen, np.asarray(ACUTE_ACS_SHARE)[band]
+
+
+def _weighted(rng: np.random.Generator, table, size: int) -> np.ndarray:
+    return _choice(rng, [code for code, _ in table], size, [weight for _, weight in table])
+
+
+def _spell_details(rng, people: People, records: Records, emergency: np.ndarray, config) -> Records:
+    """Method, dates, diagnoses and procedures of spells whose person, date and urgency are known."""
     person, n = records["person"], len(records["person"])
-    age_r, decile = people.age[person], people.imd_decile[person]
-    emergency_share = np.clip(0.3 + 0.004 * age_r + 0.03 * (5.5 - np.where(decile == 0, 5.5, decile)), 0, 0.9)
-    emergency = rng.random(n) < emergency_share
+    age_r = people.age[person]
     method = np.where(
         emergency,
         _choice(rng, vocabulary.EMERGENCY_METHODS, n),
@@ -195,8 +248,15 @@ def apc_spells(rng, people: People, index: np.ndarray, config: SampleConfig) -> 
     has = _has_condition(people, person, records["date"])
     priority = np.where(has, rng.random(has.shape), -1.0)
     own = priority.argmax(axis=1) if has.shape[1] else np.zeros(n, int)
-    use_own = has.any(axis=1) & (rng.random(n) < 0.3)
+    age_then = _age_on(people, person, records["date"])
+    fall = emergency & (rng.random(n) < _fall_share(age_then, people.sex[person]))
+    own_share = np.where(emergency, OWN_CONDITION_SHARE["emergency"], OWN_CONDITION_SHARE["elective"])
+    use_own = has.any(axis=1) & (rng.random(n) < own_share) & ~fall
+    acute_code, acute_share = _acute_acs_diagnoses(rng, age_then)
+    acute = emergency & ~fall & ~use_own & (rng.random(n) < acute_share)
     primary = np.where(use_own, _icd10_for(rng, own), _choice(rng, vocabulary.ADMISSION_DIAGNOSES, n))
+    primary = np.where(acute, acute_code, primary)
+    primary = np.where(fall, _weighted(rng, vocabulary.FALL_INJURIES, n), primary)
     secondary = np.full((n, 4), "", dtype=object)
     coded = np.where(has & ~(use_own[:, None] & (np.arange(has.shape[1]) == own[:, None])), 1, 0)
     rank = np.argsort(-coded * rng.random(has.shape) - coded, axis=1)[:, :4]
@@ -204,6 +264,9 @@ def apc_spells(rng, people: People, index: np.ndarray, config: SampleConfig) -> 
         slot_condition = rank[:, slot]
         present = coded[np.arange(n), slot_condition] == 1
         secondary[present, slot] = _icd10_for(rng, slot_condition[present])
+    # A fall injury carries its external cause first, as HES codes it; the conditions move up one.
+    secondary[fall, 1:] = secondary[fall, :3]
+    secondary[fall, 0] = _weighted(rng, vocabulary.FALL_CAUSES, int(fall.sum()))
     has_procedure = np.where(emergency, rng.random(n) < 0.25, rng.random(n) < 0.85)
     procedure = np.where(has_procedure, _choice(rng, vocabulary.ELECTIVE_PROCEDURES, n), "")
     second_procedure = np.where(
@@ -219,6 +282,43 @@ def apc_spells(rng, people: People, index: np.ndarray, config: SampleConfig) -> 
         "secondary_procedure_1": second_procedure,
         "provider": _provider(rng, n),
     }
+
+
+def _readmissions(rng, people: People, spells: Records, config) -> Records:
+    """Emergency readmissions within the window after emergency discharges, before death or extract."""
+    person = spells["person"]
+    emergency = np.char.startswith(spells["admission_method"].astype(str), "2")
+    discharged = spells["discharge_date"]
+    chance = np.minimum(
+        READMISSION_BASE
+        * np.sqrt(people.frailty[person])
+        * (1 + READMISSION_PER_CONDITION * people.condition_count[person]),
+        READMISSION_CAP,
+    )
+    hit = emergency & ~np.isnat(discharged) & (rng.random(len(person)) < chance)
+    gap = np.minimum(
+        rng.geometric(1 / READMISSION_MEAN_GAP_DAYS, int(hit.sum())) - 1, READMISSION_WINDOW_DAYS - 1
+    )
+    who, date = person[hit], discharged[hit] + gap * DAY
+    died = people.died_on[who]
+    keep = (date <= np.datetime64(config.as_of, "D")) & (np.isnat(died) | (date < died))
+    return {"person": who[keep], "date": date[keep]}
+
+
+def apc_spells(rng, people: People, index: np.ndarray, config: SampleConfig) -> Records:
+    period = Period(people, index, config, gp=False)
+    age = people.age[index]
+    records = _occurrences(rng, period, _hospital_rate(people, index, 0.04 + 0.004 * age, 0.3, 0.4))
+    person, n = records["person"], len(records["person"])
+    age_r, decile = people.age[person], people.imd_decile[person]
+    emergency_share = np.clip(0.3 + 0.004 * age_r + 0.03 * (5.5 - np.where(decile == 0, 5.5, decile)), 0, 0.9)
+    parts = [_spell_details(rng, people, records, rng.random(n) < emergency_share, config)]
+    for _ in range(READMISSION_ROUNDS):
+        again = _readmissions(rng, people, parts[-1], config)
+        parts.append(_spell_details(rng, people, again, np.ones(len(again["person"]), bool), config))
+    spells = {key: np.concatenate([part[key] for part in parts]) for key in parts[0]}
+    order = np.lexsort((spells["date"], spells["person"]))
+    return {key: values[order] for key, values in spells.items()}
 
 
 def op_appointments(rng, people: People, index: np.ndarray, config: SampleConfig) -> Records:

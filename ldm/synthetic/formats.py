@@ -129,6 +129,24 @@ FORMATS = {
             Column("Attended", "attended"),
         ),
     ),
+    # Primary Care Mortality Database style: NHS England's civil registration field names, yyyymmdd dates.
+    "deaths": FeedFormat(
+        "deaths.csv", ",", "%Y%m%d",
+        (
+            Column("DEATH_RECORD_ID", "record_id", "number"),
+            Column("DEC_NHS_NUMBER", "nhs_number"),
+            Column("DEC_FORENAMES", "forename"),
+            Column("DEC_SURNAME", "surname"),
+            Column("DEC_DATE_OF_BIRTH", "date_of_birth", "date"),
+            Column("DEC_SEX", "sex", "sex_code"),
+            Column("DEC_USUAL_ADDRESS_POSTCODE", "postcode"),
+            Column("REG_DATE_OF_DEATH", "date", "date"),
+            Column("REG_DATE", "registration_date", "date"),
+            Column("POD_CATEGORY", "place_of_death"),
+            Column("S_UNDERLYING_COD_ICD10", "underlying_cause"),
+            *(Column(f"S_COD_CODE_{i}", f"cause_{i}") for i in range(1, 16)),
+        ),
+    ),
     "opt_out": FeedFormat(
         "national_data_opt_out.csv", ",", "%Y-%m-%d", (Column("NHS_NUMBER", "nhs_number"),)
     ),

@@ -6,6 +6,7 @@ fixed-size slices of people, so memory stays flat and the output does not depend
 
 from __future__ import annotations
 
+import csv
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from ldm.synthetic import activity, noise, reference
+from ldm.synthetic import activity, deaths, mortality, noise, reference
 from ldm.synthetic.config import FEEDS, SampleConfig
 from ldm.synthetic.formats import FORMATS, FeedFormat
 from ldm.synthetic.population import People, make_people
@@ -26,8 +27,14 @@ CODE_COLUMN = {
     "gp_events": "code",
     "apc_spells": "primary_diagnosis",
     "ae_attendances": "chief_complaint",
+    "deaths": "underlying_cause",
 }
-UNKNOWN_CODE = {"gp_events": "123456780", "apc_spells": "U999", "ae_attendances": "22253009"}
+UNKNOWN_CODE = {
+    "gp_events": "123456780",
+    "apc_spells": "U999",
+    "ae_attendances": "22253009",
+    "deaths": "U999",
+}
 TRUTH_FLAGS = (
     "nhs_fault",
     "dob_typo",
@@ -88,7 +95,9 @@ def _as_text(values: np.ndarray, kind: str, fmt: FeedFormat) -> pa.Array:
 
 
 def _impossible_date(date_format: str, years: np.ndarray) -> np.ndarray:
-    pattern = "31/02/{}" if date_format.startswith("%d") else "{}-02-30"
+    """The 30th of February of each year, in the feed's date style (a dd/mm/yyyy feed writes the 31st)."""
+    day = "31" if date_format.startswith("%d") else "30"
+    pattern = date_format.replace("%Y", "{}").replace("%m", "02").replace("%d", day)
     return np.array([pattern.format(year) for year in years.tolist()], dtype=object)
 
 
@@ -180,6 +189,7 @@ def _people_table(people: People) -> pa.Table:
         "registered_on": people.registered_on,
         "deregistered_on": people.deregistered_on,
         "died_on": people.died_on,
+        "mortality_multiplier": people.mortality_multiplier,
         "moved_on": people.moved_on,
         "previous_postcode": np.where(people.previous_postcode != "", people.previous_postcode, None),
         "previous_practice_code": np.where(people.previous_practice != "", people.previous_practice, None),
@@ -193,6 +203,26 @@ def _people_table(people: People) -> pa.Table:
     for condition, resolved in people.resolved.items():
         columns[f"{condition.lower()}_resolved_on"] = resolved
     return pa.table({name: pa.array(values, from_pandas=True) for name, values in columns.items()})
+
+
+def write_planted_mortality(truth_dir: Path) -> None:
+    """The planted hazards (ldm.synthetic.mortality) and the life expectancy they give, at birth and
+    at 65 by sex and IMD decile, computed exactly with a complete single-year life table: what a mart
+    estimating life expectancy from the generated deaths should find, within its interval."""
+    with (truth_dir / "life_expectancy.csv").open("w", newline="") as sink:
+        writer = csv.writer(sink)
+        writer.writerow(("sex", "imd_decile", "start_age", "life_expectancy"))
+        for row in mortality.planted_life_expectancy():
+            writer.writerow(
+                (row["sex"], row["imd_decile"], row["start_age"], f"{row['life_expectancy']:.4f}")
+            )
+    with (truth_dir / "mortality_hazard.csv").open("w", newline="") as sink:
+        writer = csv.writer(sink)
+        writer.writerow(("sex", "imd_decile", "age", "yearly_hazard"))
+        for sex in mortality.SEXES:
+            for decile in mortality.DECILES:
+                for age, value in enumerate(mortality.hazard(sex, decile).tolist()):
+                    writer.writerow((sex, decile, age, f"{value:.8g}"))
 
 
 def generate(config: SampleConfig, out: Path, progress=None) -> Summary:
@@ -212,6 +242,7 @@ def generate(config: SampleConfig, out: Path, progress=None) -> Summary:
     builders = {
         "gp_registrations": lambda rng, p, idx, c: registrations(p, idx),
         **activity.ACTIVITY,
+        "deaths": deaths.deaths,
     }
     try:
         for number, start in enumerate(range(0, len(people), SLICE)):
@@ -239,6 +270,7 @@ def generate(config: SampleConfig, out: Path, progress=None) -> Summary:
         sink.write(opt_out.columns[0].name + "\n")
         sink.writelines(f"{number}\n" for number in opted.tolist())
     pq.write_table(_people_table(people), truth_dir / "persons.parquet")
+    write_planted_mortality(truth_dir)
     summary = Summary(rows={feed: writer.rows for feed, writer in writers.items()})
     summary.rows["opt_out"] = len(opted)
     summary.seconds = time.perf_counter() - started

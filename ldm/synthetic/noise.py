@@ -15,7 +15,7 @@ from ldm.synthetic.config import SampleConfig
 from ldm.synthetic.population import DAY, People
 
 HOSPITAL_FEEDS = ("apc_spells", "op_appointments", "ae_attendances")
-NAMED_FEEDS = ("gp_registrations", "community_contacts")
+NAMED_FEEDS = ("gp_registrations", "community_contacts", "deaths")
 STALE_POSTCODE_FEEDS = (*HOSPITAL_FEEDS, "community_contacts")
 LOCAL_ID_PREFIX = {"RR8": "L", "RXF": "M", "RCF": "A"}
 

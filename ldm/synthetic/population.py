@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ldm.synthetic import nhs_numbers, reference, vocabulary
+from ldm.synthetic import mortality, nhs_numbers, reference, vocabulary
 from ldm.synthetic.config import SampleConfig
 
 DAY = np.timedelta64(1, "D")
@@ -29,6 +29,9 @@ AGE_SHAPE = {
     "DEM": (lambda a: np.exp(np.minimum(a - 85, 15) * 0.13), 50),
     "DEP": (lambda a: np.where(a < 65, 1.0, 0.75), 16),
 }
+# How much each planted condition raises a person's hazard of death relative to others of their age,
+# sex and IMD decile (the cell's mean stays the planted hazard: see _mortality_multiplier).
+CONDITION_MORTALITY = 0.2
 # The population each QOF register is a share of (list size of these ages).
 QOF_LIST_MIN_AGE = {"DM": 17, "CKD": 18, "DEP": 18}
 RESOLVED_SHARE = {"DM": 0.01, "AST": 0.05}
@@ -55,7 +58,8 @@ class People:
     practice_changed_on: np.ndarray
     registered_on: np.ndarray
     deregistered_on: np.ndarray  # NaT unless left the area or died
-    died_on: np.ndarray
+    died_on: np.ndarray  # NaT unless died in the activity window (Leeds residents only)
+    mortality_multiplier: np.ndarray  # the person's hazard / the planted hazard of their cell (mean 1)
     ethnic_category: np.ndarray
     out_of_area: np.ndarray  # bool
     opted_out: np.ndarray  # bool
@@ -202,15 +206,27 @@ def make_people(config: SampleConfig) -> People:
         is_resolved = ~np.isnat(onset) & (rng.random(n) < share)
         resolved[condition] = np.where(is_resolved, _dates_between(rng, onset, np.full(n, as_of)), nat)
 
-    yearly_death = np.clip(
-        np.exp(-11.4 + 0.1 * age) * (1 + 0.15 * _condition_count(conditions)),
-        0,
-        0.5,
-    )
-    died = ~out_of_area & (rng.random(n) < 1 - (1 - yearly_death) ** config.activity_years)
-    died_on = np.where(died, _dates_between(rng, np.full(n, window_start), np.full(n, as_of)), nat)
-    left = ~out_of_area & ~died & (rng.random(n) < config.left_area_share)
+    # Leaving the area is drawn first: a Leeds resident is at risk of a Leeds death from the window's
+    # start (or registration) until they die, leave, or the extract date, whichever comes first.
+    left = ~out_of_area & (rng.random(n) < config.left_area_share)
     left_on = np.where(left, _dates_between(rng, np.full(n, window_start), np.full(n, as_of)), nat)
+    multiplier = _mortality_multiplier(age, sex, imd_decile, _condition_count(conditions))
+    died_on = np.full(n, nat)
+    leeds = ~out_of_area
+    at_risk_from = np.maximum(np.maximum(registered_on, window_start), date_of_birth)
+    at_risk_until = np.where(left, left_on, as_of + DAY)
+    died_on[leeds] = mortality.sample_deaths(
+        rng,
+        date_of_birth[leeds],
+        at_risk_from[leeds],
+        at_risk_until[leeds],
+        sex[leeds],
+        imd_decile[leeds],
+        multiplier[leeds],
+    )
+    died = ~np.isnat(died_on)
+    left &= ~died
+    left_on = np.where(left, left_on, nat)
     deregistered_on = np.where(died, died_on, left_on)
     # Life events cannot come after leaving.
     moved_on = np.where(moved & (np.isnat(deregistered_on) | (moved_on < deregistered_on)), moved_on, nat)
@@ -239,6 +255,7 @@ def make_people(config: SampleConfig) -> People:
         registered_on=np.where(out_of_area, nat, registered_on),
         deregistered_on=deregistered_on,
         died_on=died_on,
+        mortality_multiplier=multiplier,
         ethnic_category=ethnic,
         out_of_area=out_of_area,
         opted_out=opted_out,
@@ -246,6 +263,19 @@ def make_people(config: SampleConfig) -> People:
         resolved=resolved,
         frailty=frailty,
     )
+
+
+def _mortality_multiplier(
+    age: np.ndarray, sex: np.ndarray, decile: np.ndarray, conditions: np.ndarray
+) -> np.ndarray:
+    """Each person's share of their cell's hazard: higher with more planted conditions, normalised so
+    that the mean over each cell (single year of age, sex, IMD decile) is 1 and the cell's mean hazard
+    stays the planted one (ldm.synthetic.mortality). Out-of-area people (decile 0) get 1."""
+    raw = 1 + CONDITION_MORTALITY * conditions
+    cell = (age.astype(np.int64) * 2 + (sex == "M")) * 11 + decile
+    totals = np.bincount(cell, weights=raw)
+    counts = np.bincount(cell)
+    return np.where(decile > 0, raw / (totals[cell] / counts[cell]), 1.0)
 
 
 def _zipf(rng: np.random.Generator, size: int, count: int) -> np.ndarray:

@@ -20,11 +20,56 @@ GP_UNVALUED = (
 HBA1C = ("999791000000106", "mmol/mol", 58.0, 14.0)  # HbA1c level, diabetes reviews
 RESOLVED = {"DM": "315051004", "AST": "162660004"}  # diabetes resolved, asthma resolved
 
-# Common primary diagnoses of admissions (ICD-10, 4 characters where the code has them).
+# Common primary diagnoses of admissions (ICD-10, 4 characters where the code has them). None is on
+# the chronic or acute ambulatory care sensitive lists or is a fall injury: those are planted on
+# purpose (below and in activity.apc_spells), so the indicators count what was planted and no more.
 ADMISSION_DIAGNOSES = (
-    "R074", "J189", "N390", "R101", "K802", "S720", "J440", "I500", "R55", "A099",
-    "K590", "L031", "R296", "E86", "J22", "M179", "M161", "H251", "K409", "C509",
+    "R074", "J189", "A419", "R101", "K802", "K922", "I269", "R55", "A099", "K358",
+    "K590", "K566", "R296", "R42", "J22", "M179", "M161", "H251", "K409", "C509",
     "C189", "N189", "I214", "I639", "K219", "R51", "F101", "O800", "Z512", "D649",
+)  # fmt: skip
+
+# Acute conditions that should not usually need an admission (NHS Outcomes Framework 3a; the full list
+# is ldm/reference/codelists/icd10/acs_acute.csv): the common ones, with their relative weight for
+# children (0-15), adults (16-64) and older people (65+). Children are admitted mostly for ear, nose
+# and throat infections, gastroenteritis, febrile convulsions and urinary infections; older people for
+# urinary infections, cellulitis, dehydration and pneumonia.
+ACUTE_ACS_DIAGNOSES = (
+    ("J069", 20, 6, 2),  # acute upper respiratory infection
+    ("J039", 12, 5, 1),  # acute tonsillitis
+    ("J029", 6, 3, 1),  # acute pharyngitis
+    ("H669", 8, 1, 0),  # otitis media
+    ("K529", 14, 10, 8),  # non-infective gastroenteritis and colitis
+    ("E86", 6, 6, 14),  # volume depletion (dehydration)
+    ("R560", 12, 0, 0),  # febrile convulsions
+    ("R568", 4, 6, 3),  # other convulsions
+    ("N390", 8, 22, 34),  # urinary tract infection
+    ("N10", 3, 10, 4),  # acute pyelonephritis
+    ("L039", 3, 14, 14),  # cellulitis, unspecified
+    ("L031", 1, 8, 10),  # cellulitis of other parts of limb
+    ("J181", 1, 2, 6),  # lobar pneumonia
+    ("K047", 2, 3, 1),  # periapical abscess (dental)
+    ("K265", 0, 2, 3),  # chronic or unspecified duodenal ulcer with perforation
+)
+ACUTE_ACS_AGE_BANDS = (16, 65)  # lower bounds of the adult and older columns above
+
+# Injuries from falls in people aged 65 and over (PHOF C29: an S00-T98 primary diagnosis with a
+# W00-W19 external cause in a secondary position), with relative weights: hip fracture leads, then
+# head injuries, wrist, upper arm, pelvis and ribs.
+FALL_INJURIES = (
+    ("S720", 26), ("S721", 8), ("S722", 3),  # fractures of the neck of femur, trochanteric
+    ("S000", 6), ("S010", 5), ("S098", 5), ("S060", 4), ("S099", 3),  # head
+    ("S525", 7), ("S526", 3),  # distal radius
+    ("S422", 6),  # upper end of humerus
+    ("S324", 4), ("S325", 4),  # acetabulum, pubis
+    ("S224", 3),  # multiple rib fractures
+    ("S823", 2), ("S700", 2), ("S008", 2),  # ankle, hip contusion, head
+)  # fmt: skip
+# Their external cause (4th character 0 = at home, 1 = residential institution): slips and trips on
+# the same level, unspecified falls, falls from bed, chair and stairs.
+FALL_CAUSES = (
+    ("W010", 30), ("W011", 6), ("W190", 22), ("W191", 6), ("W180", 10),
+    ("W060", 8), ("W070", 6), ("W100", 12),
 )  # fmt: skip
 ELECTIVE_PROCEDURES = (
     "H229", "G459", "C751", "W401", "W371", "T202", "J183", "M459", "Q073", "K635",

@@ -26,7 +26,13 @@ AGE_IF_ALIVE = "age_if_alive"  # completed years at the run's date (`today`) whe
 # Dates of one record that cannot come before another: (earlier, later, critical). A spell discharged
 # before its admission has no length of stay the marts can use (bed days), so it is quarantined; no
 # mart uses an A&E departure time, so a departure before arrival is counted and the attendance kept.
-DATE_ORDER = (("admission_date", "discharge_date", True), ("arrival_time", "departure_time", False))
+# A death registered before it happened has one of its two dates wrong, and mortality counts deaths by
+# either (occurrence or registration), so it is quarantined.
+DATE_ORDER = (
+    ("admission_date", "discharge_date", True),
+    ("arrival_time", "departure_time", False),
+    ("date_of_death", "registration_date", True),
+)
 
 
 def span_column(earlier: str, later: str) -> str:
@@ -59,7 +65,8 @@ def record_rules(spec: FeedSpec) -> list[dict]:
     is checked on a derived age (ldm.validate.run makes the check columns), one distinct age at a time:
     - a birth after the feed's event date (a day/month swap, a year out) is critical, as is an age
       over MAX_AGE at the event: the age at the event and the date of birth used to link are wrong;
-    - a death before birth is critical: one of the two dates is wrong, and both place the person;
+    - a death before birth is critical: one of the two dates is wrong, and both place the person (in
+      the deaths feed, whose event is the death, this is the one rule on the order of the two);
     - in a feed that records deaths, an age over MAX_AGE at the run's date with no death recorded is
       a warning: the record is kept (the person is registered) and counted, and dbt leaves the
       person out of the registered population (int_registered_population) with a count;
@@ -70,16 +77,19 @@ def record_rules(spec: FeedSpec) -> list[dict]:
         return expectation("expect_column_values_to_be_between", column, rule, critical, **bounds)
 
     born = spec.column("date_of_birth")
+    death_feed = spec.event_date == "date_of_death"  # a record of a death (the deaths feed)
     rules = []
     if born and spec.event_date:
         event = spec.event_date
-        rules.append(between(AGE_AT_EVENT, f"date_of_birth is after {event}", True, min_value=0))
+        if not death_feed:  # for a death, the rule below says the same in a death's words
+            rules.append(between(AGE_AT_EVENT, f"date_of_birth is after {event}", True, min_value=0))
         too_old = f"age at {event} is over {MAX_AGE} (date of birth wrong?)"
         rules.append(between(AGE_AT_EVENT, too_old, True, max_value=MAX_AGE))
     if born and spec.column("date_of_death"):
         rules.append(between(AGE_AT_DEATH, "date_of_death is before date_of_birth", True, min_value=0))
-        too_old = f"age is over {MAX_AGE} and no date_of_death is recorded (kept; left out of the marts)"
-        rules.append(between(AGE_IF_ALIVE, too_old, False, max_value=MAX_AGE))
+        if not death_feed:  # every record of a death records one
+            too_old = f"age is over {MAX_AGE} and no date_of_death is recorded (kept; left out of the marts)"
+            rules.append(between(AGE_IF_ALIVE, too_old, False, max_value=MAX_AGE))
     for earlier, later, critical in DATE_ORDER:
         if spec.column(earlier) and spec.column(later):
             rules.append(

@@ -1,4 +1,5 @@
--- Linked GP events that carry a register's diagnosis or resolved code, up to reporting_period_end.
+-- Linked GP events that carry a register's diagnosis or resolved code, up to reporting_period_end
+-- (the latest period end; int_registers reads each period's events from them).
 select
     events.person_id,
     codes.condition,

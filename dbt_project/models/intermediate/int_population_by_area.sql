@@ -1,7 +1,9 @@
--- The registered population at reporting_period_end once per geography level: one row per person
--- and level, with the person's area at that level ('unknown' when not known) and age band. The
--- levels are the city's own (geography_levels()) and the tiers above them from reference lookups
--- (the place_tiers var).
+-- The registered population at each period end with its area at every geography level: one row per
+-- period end and person, and for each level (the city's own, geography_levels(), and the tiers above
+-- them from reference lookups, the place_tiers var) a <level>_code column ('unknown' when not known)
+-- and a <level>_name column. The marts aggregate every level in one pass with level_grouping_sets().
+-- A view: its columns are cheap expressions over int_registered_population.
+{{ config(materialized='view') }}
 {% set tiers = ldm_place_tiers() %}
 {% if tiers %}
     with
@@ -15,27 +17,19 @@
         ){{ "," if not loop.last }}
     {% endfor %}
 {% endif %}
-{% for g in geography_levels() %}
-    select
-        person_id,
-        '{{ g.level }}' as geography_level,
-        coalesce({{ g.code }}, 'unknown') as area_code,
-        {{ g.name }} as area_name,
-        age,
-        age_band
-    from {{ ref('int_registered_population') }}
-    {% if not loop.last %}union all{% endif %}
-{% endfor %}
+
+select
+    pop.period_end,
+    pop.person_id,
+    pop.age,
+    pop.age_band,
+    pop.age_band_lower,
+    {% for g in all_geography_levels() %}
+        coalesce({{ g.code }}, 'unknown') as {{ g.level }}_code,
+        {{ g.name }} as {{ g.level }}_name{{ ',' if not loop.last }}
+    {% endfor %}
+from {{ ref('int_registered_population') }} as pop
 {% for tier in tiers %}
-    union all
-    select
-        pop.person_id,
-        '{{ tier.level }}' as geography_level,
-        coalesce(tier.area_code, 'unknown') as area_code,
-        tier.area_name,
-        pop.age,
-        pop.age_band
-    from {{ ref('int_registered_population') }} as pop
-    left join tier_{{ tier.level }} as tier
-        on pop.{{ tier.key }} = tier.area_key
+    left join tier_{{ tier.level }}
+        on pop.{{ tier.key }} = tier_{{ tier.level }}.area_key
 {% endfor %}

@@ -1,39 +1,71 @@
--- The registered list at reporting_period_end: persons with a registration open at that date who
--- had not died by then, with their age, their practice at that date and where they lived then
--- (int_residence). Every age is kept here, even one no date of birth can give;
--- int_registered_population leaves those out, and the data-quality test on this model's age
--- counts them.
-{{ config(materialized='view') }}
+-- The registered list at each period end (period_ends(): the periods to build and
+-- reporting_period_end): persons with a registration open at that date who had not died by then
+-- (by their GP record or a registered death),
+-- with their age, their practice at that date and where they lived then (int_residence). Every age
+-- is kept here, even one no date of birth can give; int_registered_population leaves those out, and
+-- the data-quality test on this model's age counts them. A table: every mart reads it.
 
-with open_registrations as (
+with period_ends as (
+    {{ period_ends() }}
+),
+
+age_bands as (
+    -- The ESP2013 band of each age a living person can have, so that persons join their band on
+    -- equality (a range join over millions of rows is slower).
     select
-        person_id,
-        practice_code,
+        ages.age,
+        esp.age_band,
+        esp.age_lower
+    from (
+        select generated_number - 1 as age
+        from ({{ dbt.generate_series(var('max_plausible_age') + 1) }}) as series
+    ) as ages
+    inner join {{ ref('stg_reference__esp2013') }} as esp
+        on ages.age >= esp.age_lower and (esp.age_upper is null or ages.age <= esp.age_upper)
+),
+
+open_registrations as (
+    select
+        period_ends.period_end,
+        reg.person_id,
+        reg.practice_code,
         row_number() over (
-            partition by person_id
-            order by registration_start desc, batch_id desc, source_row_number desc
+            partition by period_ends.period_end, reg.person_id
+            order by reg.registration_start desc, reg.batch_id desc, reg.source_row_number desc
         ) as registration_rank
-    from {{ ref('stg_store__registrations') }}
-    where
-        person_id is not null
-        and registration_start <= {{ reporting_period_end() }}
-        and (registration_end is null or registration_end > {{ reporting_period_end() }})
-        and (date_of_death is null or date_of_death > {{ reporting_period_end() }})
+    from {{ ref('stg_store__registrations') }} as reg
+    inner join period_ends
+        on
+            reg.registration_start <= period_ends.period_end
+            and (reg.registration_end is null or reg.registration_end > period_ends.period_end)
+            and (reg.date_of_death is null or reg.date_of_death > period_ends.period_end)
+    where reg.person_id is not null
 ),
 
 persons as (
     select
+        period_ends.period_end,
         p.*,
-        {{ age_at('p.year_of_birth', 'p.month_of_birth', reporting_period_end()) }} as age
+        {{ age_at('p.year_of_birth', 'p.month_of_birth', 'period_ends.period_end') }} as age
     from {{ ref('stg_store__persons') }} as p
-    where p.date_of_death is null or p.date_of_death > {{ reporting_period_end() }}
+    cross join period_ends
+    where
+        (p.date_of_death is null or p.date_of_death > period_ends.period_end)
+        -- A registered death counts even before the GP record shows it (months: a death in the
+        -- period end's month is by its end).
+        and not exists (
+            select 1
+            from {{ ref('stg_store__deaths') }} as deaths
+            where deaths.person_id = p.person_id and deaths.date_of_death <= period_ends.period_end
+        )
 )
 
 select
+    persons.period_end,
     persons.person_id,
     persons.age,
-    esp.age_band,
-    esp.age_lower as age_band_lower,
+    bands.age_band,
+    bands.age_lower as age_band_lower,
     persons.sex,
     persons.ethnic_category,
     reg.practice_code,
@@ -53,11 +85,14 @@ select
     coalesce(ethnic.ethnic_group_name, 'Not known') as ethnic_group_name
 from persons
 inner join open_registrations as reg
-    on persons.person_id = reg.person_id and reg.registration_rank = 1
+    on
+        persons.period_end = reg.period_end
+        and persons.person_id = reg.person_id
+        and reg.registration_rank = 1
 inner join {{ ref('int_residence') }} as residence
-    on persons.person_id = residence.person_id
-left join {{ ref('stg_reference__esp2013') }} as esp
-    on persons.age >= esp.age_lower and (esp.age_upper is null or persons.age <= esp.age_upper)
+    on persons.period_end = residence.period_end and persons.person_id = residence.person_id
+left join age_bands as bands
+    on persons.age = bands.age
 left join {{ ref('stg_reference__ethnic_groups') }} as ethnic
     on persons.ethnic_category = ethnic.ethnic_category
 left join {{ ref('stg_reference__practices') }} as practices

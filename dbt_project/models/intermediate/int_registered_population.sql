@@ -1,9 +1,12 @@
--- The registered population at reporting_period_end: the registered list less anyone whose age at
--- that date is outside 0 to max_plausible_age. Such an age comes from a date of birth that cannot be
--- right (validation quarantines most: a birth after registration, a death before birth; it keeps and
+-- The registered population at each period end (one row per period_end and person): the registered
+-- list less anyone whose age at that date is outside 0 to max_plausible_age. Such an age comes from
+-- a date of birth that cannot be right (validation quarantines most: a birth after registration, a
+-- death before birth; it keeps and
 -- counts a living person over 115). The person is left out of every mart rather than stopping the
--- run, and the data-quality test on int_registered_list.age counts them.
+-- run, and the data-quality test on int_registered_list.age counts them. A view of that table.
+{{ config(materialized='view') }}
 select
+    period_end,
     person_id,
     age,
     age_band,

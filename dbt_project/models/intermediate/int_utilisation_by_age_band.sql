@@ -1,81 +1,131 @@
--- Use of services in the 12 months to reporting_period_end by the registered population at that
--- date, per geography level (every place tier and breakdown of geography_levels()), area and ESP2013
--- age band: events of each kind and the persons they come from. The inputs of mart_utilisation (its
--- counts, rates and age-standardised rates).
+-- Use of services in each 12-month window of the periods to build (whose window the data cover), by
+-- the registered population at the window's end, per geography level (every place tier and
+-- breakdown of geography_levels()), area and ESP2013 age band: events of each kind and the persons
+-- they come from. The inputs of mart_utilisation (its counts, rates and age-standardised rates).
 {% set measures = [
     'emergency_admissions', 'elective_admissions', 'bed_days',
-    'outpatient_attendances', 'outpatient_dnas', 'ae_attendances', 'community_contacts']
+    'outpatient_attendances', 'outpatient_dnas', 'ae_attendances', 'community_contacts',
+    'discharges', 'emergency_readmissions_30_days']
     + ldm_admission_indicators() | map(attribute='measure') | list %}
-with condition_counts as (
-    select
-        pop.person_id,
-        count(registers.condition) as condition_count
-    from {{ ref('int_registered_population') }} as pop
-    left join {{ ref('int_registers') }} as registers
-        on pop.person_id = registers.person_id
-    group by pop.person_id
-),
-
-breakdowns as (
-    select
-        person_id,
-        geography_level,
-        area_code,
-        area_name
-    from {{ ref('int_population_by_area') }}
-    union all
-    -- A person is in the cell of every register they are on: these cells overlap.
-    select
-        person_id,
-        'condition' as geography_level,
-        condition as area_code,
-        condition as area_name
-    from {{ ref('int_registers') }}
-    union all
-    select
-        person_id,
-        'condition_count' as geography_level,
-        case when condition_count >= 4 then '4+' else cast(condition_count as varchar) end as area_code,
-        case
-            when condition_count >= 4 then '4 or more long-term conditions'
-            when condition_count = 1 then '1 long-term condition'
-            else cast(condition_count as varchar) || ' long-term conditions'
-        end as area_name
-    from condition_counts
+{#- An indicator with a minimum age counts only the age bands from it up (numerator and persons). -#}
+{% set min_ages = {} %}
+{% for indicator in ldm_admission_indicators() %}
+    {% if indicator.min_age is defined and indicator.min_age is not none %}
+        {% do min_ages.update({indicator.measure: indicator.min_age}) %}
+    {% endif %}
+{% endfor %}
+with windows as (
+    select distinct
+        period_start,
+        period_end
+    from {{ ref('int_periods') }}
+    where to_build and activity_complete
 ),
 
 people as (
+    -- Everyone in the registered population at the window's end, with their use of services in it
+    -- (none when they have no row in int_person_utilisation) and their area at every level.
     select
-        utilisation.*,
-        breakdowns.geography_level,
-        breakdowns.area_code,
-        breakdowns.area_name,
-        pop.age_band
-    from breakdowns
-    inner join {{ ref('int_person_utilisation') }} as utilisation
-        on breakdowns.person_id = utilisation.person_id
-    inner join {{ ref('int_registered_population') }} as pop
-        on breakdowns.person_id = pop.person_id
+        windows.period_start,
+        pop.*,
+        {% for measure in measures %}
+            coalesce(utilisation.{{ measure }}, 0) as {{ measure }}{{ ',' if not loop.last }}
+        {% endfor %}
+    from {{ ref('int_population_by_area') }} as pop
+    inner join windows
+        on pop.period_end = windows.period_end
+    left join {{ ref('int_person_utilisation') }} as utilisation
+        on
+            windows.period_start = utilisation.period_start
+            and windows.period_end = utilisation.period_end
+            and pop.person_id = utilisation.person_id
 ),
 
-cells as (
-    -- One pass over the people: every measure's sum and the persons of each cell.
+condition_counts as (
     select
-        geography_level,
-        area_code,
-        max(area_name) as area_name,
+        people.period_start,
+        people.period_end,
+        people.person_id,
+        least(count(registers.condition), 4) as condition_count
+    from people
+    left join {{ ref('int_registers') }} as registers
+        on people.period_end = registers.period_end and people.person_id = registers.person_id
+    group by people.period_start, people.period_end, people.person_id
+),
+
+level_cells as (
+    -- Every geography level in one pass over the people.
+    select
+        period_start,
+        period_end,
+        {{ level_columns() }},
         age_band,
         {% for measure in measures %}
             sum({{ measure }}) as {{ measure }},
         {% endfor %}
         count(*) as person_count
     from people
-    group by geography_level, area_code, age_band
+    group by {{ level_grouping_sets(['period_start', 'period_end', 'age_band']) }}
+),
+
+condition_cells as (
+    -- A person is in the cell of every register they are on: these cells overlap.
+    select
+        people.period_start,
+        people.period_end,
+        'condition' as geography_level,
+        registers.condition as area_code,
+        registers.condition as area_name,
+        people.age_band,
+        {% for measure in measures %}
+            sum(people.{{ measure }}) as {{ measure }},
+        {% endfor %}
+        count(*) as person_count
+    from people
+    inner join {{ ref('int_registers') }} as registers
+        on people.period_end = registers.period_end and people.person_id = registers.person_id
+    group by people.period_start, people.period_end, registers.condition, people.age_band
+),
+
+condition_count_cells as (
+    select
+        people.period_start,
+        people.period_end,
+        'condition_count' as geography_level,
+        case when counts.condition_count = 4 then '4+' else cast(counts.condition_count as varchar) end
+            as area_code,
+        case
+            when counts.condition_count = 4 then '4 or more long-term conditions'
+            when counts.condition_count = 1 then '1 long-term condition'
+            else cast(counts.condition_count as varchar) || ' long-term conditions'
+        end as area_name,
+        people.age_band,
+        {% for measure in measures %}
+            sum(people.{{ measure }}) as {{ measure }},
+        {% endfor %}
+        count(*) as person_count
+    from people
+    inner join condition_counts as counts
+        on
+            people.period_start = counts.period_start
+            and people.period_end = counts.period_end
+            and people.person_id = counts.person_id
+    group by people.period_start, people.period_end, counts.condition_count, people.age_band
+),
+
+cells as (
+    select * from level_cells
+    union all
+    select * from condition_cells
+    union all
+    select * from condition_count_cells
 ),
 
 final as (
     {% for measure in measures %}
         select
+            period_start,
+            period_end,
             '{{ measure }}' as measure,
             geography_level,
             area_code,
@@ -84,6 +134,12 @@ final as (
             cast({{ measure }} as bigint) as event_count,
             cast(person_count as bigint) as person_count
         from cells
+        {% if measure in min_ages %}
+            where age_band in (
+                select esp.age_band from {{ ref('stg_reference__esp2013') }} as esp
+                where esp.age_lower >= {{ min_ages[measure] }}
+            )
+        {% endif %}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 )

@@ -9,7 +9,25 @@ with flags as (
         {% endfor %}
         count(*) as condition_count
     from {{ ref('int_registers') }}
+    where period_end = {{ reporting_period_end() }}
     group by person_id
+),
+
+residence as (
+    select * from {{ ref('int_residence') }}
+    where period_end = {{ reporting_period_end() }}
+),
+
+pop as (
+    select * from {{ ref('int_registered_population') }}
+    where period_end = {{ reporting_period_end() }}
+),
+
+utilisation as (
+    select * from {{ ref('int_person_utilisation') }}
+    where
+        period_end = {{ reporting_period_end() }}
+        and period_start = {{ dbt.dateadd('day', 1, dbt.dateadd('year', -1, reporting_period_end())) }}
 )
 
 select
@@ -34,22 +52,20 @@ select
         coalesce(flags.has_{{ register.condition }}, 0) = 1 as has_{{ register.condition }},
     {% endfor %}
     cast(coalesce(flags.condition_count, 0) as integer) as condition_count,
-    cast(utilisation.emergency_admissions as integer) as emergency_admissions,
-    cast(utilisation.elective_admissions as integer) as elective_admissions,
-    cast(utilisation.bed_days as integer) as bed_days,
-    cast(utilisation.outpatient_attendances as integer) as outpatient_attendances,
-    cast(utilisation.outpatient_dnas as integer) as outpatient_dnas,
-    cast(utilisation.ae_attendances as integer) as ae_attendances,
-    cast(utilisation.community_contacts as integer) as community_contacts,
-    {{ reporting_period_end() }} as reporting_period_end
+    {% for measure in ['emergency_admissions', 'elective_admissions', 'bed_days', 'outpatient_attendances',
+                       'outpatient_dnas', 'ae_attendances', 'community_contacts'] %}
+        cast(coalesce(utilisation.{{ measure }}, 0) as integer) as {{ measure }},
+    {% endfor %}
+    {{ reporting_period_end() }} as reporting_period_end,
+    {{ build_stamp() }}
 from {{ ref('stg_store__persons') }} as persons
-inner join {{ ref('int_residence') }} as residence
+inner join residence
     on persons.person_id = residence.person_id
-left join {{ ref('int_registered_population') }} as pop
+left join pop
     on persons.person_id = pop.person_id
 left join flags
     on persons.person_id = flags.person_id
-left join {{ ref('int_person_utilisation') }} as utilisation
+left join utilisation
     on persons.person_id = utilisation.person_id
 left join {{ ref('stg_reference__esp2013') }} as esp
     on

@@ -1,26 +1,57 @@
--- Prevalence of each register at reporting_period_end, by geography level and area.
+-- Prevalence of each register at the end of every period, by geography level and area: one row per
+-- period (period_type, period_end), condition, level and area. A register is a point in time, so a
+-- financial year's row and the rolling 12 months ending on the same day agree. Incremental: a build
+-- adds the periods int_periods marks to_build and replaces any it computes again.
+{{ config(
+    materialized='incremental',
+    unique_key=['period_type', 'period_end'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
 with rules as (
     {{ register_rules() }}
 ),
 
 population_cells as (
-    -- The registered population counted by geography level, area, age band and age: every
-    -- register's list is a sum of these cells, so persons are not repeated once per register.
+    -- The registered population counted by period end, geography level, area, age band and age,
+    -- every level in one pass: every register's list is a sum of these cells, so persons are not
+    -- repeated once per register.
     select
-        geography_level,
-        area_code,
-        area_name,
+        period_end,
+        {{ level_columns() }},
         age_band,
         age,
         count(*) as persons
     from {{ ref('int_population_by_area') }}
-    group by geography_level, area_code, area_name, age_band, age
+    group by {{ level_grouping_sets(['period_end', 'age_band', 'age']) }}
+),
+
+on_registers as (
+    select
+        reg.condition,
+        pop.*
+    from {{ ref('int_registers') }} as reg
+    inner join {{ ref('int_population_by_area') }} as pop
+        on reg.period_end = pop.period_end and reg.person_id = pop.person_id
+),
+
+register_cells as (
+    -- (int_registers has applied the age rules already.)
+    select
+        period_end,
+        condition,
+        {{ level_columns() }},
+        age_band,
+        count(*) as on_register
+    from on_registers
+    group by {{ level_grouping_sets(['period_end', 'condition', 'age_band']) }}
 ),
 
 eligible as (
     -- The register's list: registered persons of at least its minimum age (all ages when 0),
-    -- counted in cells (persons); and the persons on the register (on_register), one row each.
+    -- counted in cells (persons); and the persons on the register (on_register), counted in cells.
     select
+        cells.period_end,
         rules.condition,
         rules.min_age,
         cells.geography_level,
@@ -33,23 +64,23 @@ eligible as (
     cross join rules
     where rules.min_age = 0 or cells.age >= rules.min_age
     union all
-    -- (int_registers has applied the age rules already; min_age comes from the list's cells.)
+    -- (min_age comes from the list's cells.)
     select
-        reg.condition,
+        period_end,
+        condition,
         cast(null as integer) as min_age,
-        pop.geography_level,
-        pop.area_code,
-        pop.area_name,
-        pop.age_band,
+        geography_level,
+        area_code,
+        area_name,
+        age_band,
         0 as persons,
-        1 as on_register
-    from {{ ref('int_registers') }} as reg
-    inner join {{ ref('int_population_by_area') }} as pop
-        on reg.person_id = pop.person_id
+        on_register
+    from register_cells
 ),
 
 totals as (
     select
+        period_end,
         condition,
         geography_level,
         area_code,
@@ -58,11 +89,12 @@ totals as (
         sum(on_register) as numerator,
         sum(persons) as denominator
     from eligible
-    group by condition, geography_level, area_code
+    group by period_end, condition, geography_level, area_code
 ),
 
 by_band as (
     select
+        period_end,
         condition,
         geography_level,
         area_code,
@@ -71,7 +103,7 @@ by_band as (
         cast(sum(persons) as double) as band_population
     from eligible
     where age_band is not null
-    group by condition, geography_level, area_code, age_band
+    group by period_end, condition, geography_level, area_code, age_band
 ),
 
 standard as (
@@ -97,6 +129,7 @@ dsr_sums as (
     -- Bands with no local population contribute nothing to the rate (their weight stays in the
     -- standard total).
     select
+        by_band.period_end,
         by_band.condition,
         by_band.geography_level,
         by_band.area_code,
@@ -106,7 +139,7 @@ dsr_sums as (
     from by_band
     inner join standard
         on by_band.condition = standard.condition and by_band.age_band = standard.age_band
-    group by by_band.condition, by_band.geography_level, by_band.area_code
+    group by by_band.period_end, by_band.condition, by_band.geography_level, by_band.area_code
 ),
 
 dsr_inputs as (
@@ -120,7 +153,8 @@ dsr_inputs as (
     from totals
     left join dsr_sums
         on
-            totals.condition = dsr_sums.condition
+            totals.period_end = dsr_sums.period_end
+            and totals.condition = dsr_sums.condition
             and totals.geography_level = dsr_sums.geography_level
             and totals.area_code = dsr_sums.area_code
     inner join standard_totals
@@ -129,21 +163,31 @@ dsr_inputs as (
 
 final as (
     select
-        condition,
-        geography_level,
-        area_code,
-        area_name,
-        cast(min_age as integer) as min_age,
-        cast(numerator as bigint) as numerator,
-        cast(denominator as bigint) as denominator,
-        cast(numerator as double) / denominator as crude_rate,
-        wilson_lower(numerator, denominator, {{ var('confidence_level') }}) as crude_rate_lower,
-        wilson_upper(numerator, denominator, {{ var('confidence_level') }}) as crude_rate_upper,
-        {{ dsr('value', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as dsr,
-        {{ dsr('lower', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as dsr_lower,
-        {{ dsr('upper', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as dsr_upper,
-        {{ reporting_period_end() }} as reporting_period_end
+        periods.period_type,
+        periods.period_label,
+        periods.period_start,
+        periods.period_end,
+        dsr_inputs.condition,
+        dsr_inputs.geography_level,
+        dsr_inputs.area_code,
+        dsr_inputs.area_name,
+        cast(dsr_inputs.min_age as integer) as min_age,
+        cast(dsr_inputs.numerator as bigint) as numerator,
+        cast(dsr_inputs.denominator as bigint) as denominator,
+        cast(dsr_inputs.numerator as double) / dsr_inputs.denominator as crude_rate,
+        wilson_lower(dsr_inputs.numerator, dsr_inputs.denominator, {{ var('confidence_level') }}) as crude_rate_lower,
+        wilson_upper(dsr_inputs.numerator, dsr_inputs.denominator, {{ var('confidence_level') }}) as crude_rate_upper,
+        {{ dsr('value', 'dsr_inputs.sum_xw_n', 'dsr_inputs.sum_xw2_n2', 'dsr_inputs.total_count', 'dsr_inputs.standard_total') }}
+            as dsr,
+        {{ dsr('lower', 'dsr_inputs.sum_xw_n', 'dsr_inputs.sum_xw2_n2', 'dsr_inputs.total_count', 'dsr_inputs.standard_total') }}
+            as dsr_lower,
+        {{ dsr('upper', 'dsr_inputs.sum_xw_n', 'dsr_inputs.sum_xw2_n2', 'dsr_inputs.total_count', 'dsr_inputs.standard_total') }}
+            as dsr_upper,
+        {{ build_stamp() }}
     from dsr_inputs
+    inner join {{ ref('int_periods') }} as periods
+        on dsr_inputs.period_end = periods.period_end
+    where periods.to_build
 )
 
 select * from final

@@ -1,14 +1,23 @@
--- Use of services in the 12 months to reporting_period_end by the registered population at that
--- date, per 1,000 persons (and the outpatient DNA rate), by geography level and area, by condition
+-- Use of services in each period (the 12 months of period_start to period_end, where the activity
+-- data cover them) by the registered population at its end, per 1,000 persons (and the outpatient DNA rate), by geography level and area, by condition
 -- (the people on each register at that date) and by number of long-term conditions (0 .. 4+);
 -- with directly age-standardised rates (ESP2013) for the event counts, from the age-band cells of
--- int_utilisation_by_age_band.
+-- int_utilisation_by_age_band. Incremental: a build adds the periods int_periods marks to_build
+-- and replaces any it computes again.
+{{ config(
+    materialized='incremental',
+    unique_key=['period_type', 'period_end'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
 with cells as (
     select * from {{ ref('int_utilisation_by_age_band') }}
 ),
 
 measures as (
     select
+        period_start,
+        period_end,
         measure,
         geography_level,
         area_code,
@@ -16,11 +25,14 @@ measures as (
         sum(event_count) as numerator,
         sum(person_count) as denominator
     from cells
-    -- outpatient_dnas are only the DNA rate's numerator
-    where measure <> 'outpatient_dnas'
-    group by measure, geography_level, area_code
+    -- outpatient_dnas, discharges and readmissions are only the numerators and denominators of the
+    -- DNA and readmission rates
+    where measure not in ('outpatient_dnas', 'discharges', 'emergency_readmissions_30_days')
+    group by period_start, period_end, measure, geography_level, area_code
     union all
     select
+        period_start,
+        period_end,
         'outpatient_dna_rate' as measure,
         geography_level,
         area_code,
@@ -29,7 +41,20 @@ measures as (
         sum(event_count) as denominator
     from cells
     where measure in ('outpatient_dnas', 'outpatient_attendances')
-    group by geography_level, area_code
+    group by period_start, period_end, geography_level, area_code
+    union all
+    select
+        period_start,
+        period_end,
+        'emergency_readmission_rate' as measure,
+        geography_level,
+        area_code,
+        max(area_name) as area_name,
+        sum(case when measure = 'emergency_readmissions_30_days' then event_count else 0 end) as numerator,
+        sum(case when measure = 'discharges' then event_count else 0 end) as denominator
+    from cells
+    where measure in ('emergency_readmissions_30_days', 'discharges')
+    group by period_start, period_end, geography_level, area_code
 ),
 
 levels as (
@@ -43,6 +68,22 @@ rules as (
     {{ register_rules() }}
 ),
 
+min_ages as (
+    -- Indicators counted from a minimum age (admission_indicators var): their rates are of the
+    -- population of that age, standardised over the ESP2013 bands from it up.
+    select
+        cast(null as {{ dbt.type_string() }}) as measure,
+        0 as min_age
+    {% for indicator in ldm_admission_indicators() %}
+        {% if indicator.min_age is defined and indicator.min_age is not none %}
+            union all
+            select
+                '{{ indicator.measure }}' as measure,
+                {{ indicator.min_age }} as min_age
+        {% endif %}
+    {% endfor %}
+),
+
 standard as (
     -- ESP2013 bands for each breakdown level; for a register, only the bands its age rule admits
     -- (as in mart_prevalence).
@@ -50,6 +91,7 @@ standard as (
         levels.geography_level,
         levels.area_code,
         esp.age_band,
+        esp.age_lower,
         cast(esp.standard_population as double) as standard_population
     from levels
     cross join {{ ref('stg_reference__esp2013') }} as esp
@@ -60,11 +102,14 @@ standard as (
 
 standard_totals as (
     select
-        geography_level,
-        area_code,
-        sum(standard_population) as standard_total
+        standard.geography_level,
+        standard.area_code,
+        ages.min_age,
+        sum(case when standard.age_lower >= ages.min_age then standard.standard_population else 0 end)
+            as standard_total
     from standard
-    group by geography_level, area_code
+    cross join (select distinct min_age from min_ages) as ages
+    group by standard.geography_level, standard.area_code, ages.min_age
 ),
 
 dsr_sums as (
@@ -72,6 +117,8 @@ dsr_sums as (
     -- standard total). No DSR for the age_band level: a rate within one age band needs no
     -- standardising.
     select
+        cells.period_start,
+        cells.period_end,
         cells.measure,
         cells.geography_level,
         cells.area_code,
@@ -85,9 +132,9 @@ dsr_sums as (
     -- Bed days are not standardised: Dobson's interval needs a Poisson count of events, and the
     -- days of one spell are not independent events (the mart gives them no crude interval either).
     where
-        cells.measure not in ('bed_days', 'outpatient_dnas')
+        cells.measure not in ('bed_days', 'outpatient_dnas', 'discharges', 'emergency_readmissions_30_days')
         and cells.geography_level <> 'age_band'
-    group by cells.measure, cells.geography_level, cells.area_code
+    group by cells.period_start, cells.period_end, cells.measure, cells.geography_level, cells.area_code
 ),
 
 dsr_inputs as (
@@ -96,54 +143,84 @@ dsr_inputs as (
         dsr_sums.sum_xw_n,
         dsr_sums.sum_xw2_n2,
         dsr_sums.total_count,
-        standard_totals.standard_total
+        standard_totals.standard_total,
+        indicator_ages.min_age
     from measures
     left join dsr_sums
         on
-            measures.measure = dsr_sums.measure
+            measures.period_start = dsr_sums.period_start
+            and measures.period_end = dsr_sums.period_end
+            and measures.measure = dsr_sums.measure
             and measures.geography_level = dsr_sums.geography_level
             and measures.area_code = dsr_sums.area_code
+    left join min_ages as indicator_ages
+        on measures.measure = indicator_ages.measure
     left join standard_totals
         on
             measures.geography_level = standard_totals.geography_level
             and measures.area_code = standard_totals.area_code
+            and coalesce(indicator_ages.min_age, 0) = standard_totals.min_age
+),
+
+in_periods as (
+    select
+        periods.period_type,
+        periods.period_label,
+        dsr_inputs.*
+    from dsr_inputs
+    inner join {{ ref('int_periods') }} as periods
+        on dsr_inputs.period_start = periods.period_start and dsr_inputs.period_end = periods.period_end
+    where periods.to_build and periods.activity_complete
 ),
 
 final as (
     select
+        period_type,
+        period_label,
+        period_start,
+        period_end,
         measure,
         geography_level,
         area_code,
         area_name,
         cast(numerator as bigint) as numerator,
         cast(denominator as bigint) as denominator,
-        case when measure = 'outpatient_dna_rate' then 'appointments' else 'persons' end as denominator_unit,
+        case
+            when measure = 'outpatient_dna_rate' then 'appointments'
+            when measure = 'emergency_readmission_rate' then 'discharges'
+            when min_age is not null then 'persons aged ' || cast(min_age as {{ dbt.type_string() }}) || '+'
+            else 'persons'
+        end as denominator_unit,
         case
             when denominator = 0 then null
-            when measure = 'outpatient_dna_rate' then cast(numerator as double) / denominator
+            when measure in ('outpatient_dna_rate', 'emergency_readmission_rate') then cast(numerator as double) / denominator
             else 1000.0 * numerator / denominator
         end as rate,
         case
             when denominator = 0 or measure = 'bed_days' then null
-            when measure = 'outpatient_dna_rate'
+            when measure in ('outpatient_dna_rate', 'emergency_readmission_rate')
                 then wilson_lower(numerator, denominator, {{ var('confidence_level') }})
             else 1000.0 * byar_lower(numerator, {{ var('confidence_level') }}) / denominator
         end as rate_lower,
         case
             when denominator = 0 or measure = 'bed_days' then null
-            when measure = 'outpatient_dna_rate'
+            when measure in ('outpatient_dna_rate', 'emergency_readmission_rate')
                 then wilson_upper(numerator, denominator, {{ var('confidence_level') }})
             else 1000.0 * byar_upper(numerator, {{ var('confidence_level') }}) / denominator
         end as rate_upper,
-        case when measure = 'outpatient_dna_rate' then 'proportion' else 'per 1,000 persons' end as rate_unit,
+        case
+            when measure in ('outpatient_dna_rate', 'emergency_readmission_rate') then 'proportion'
+            when min_age is not null then 'per 1,000 persons aged ' || cast(min_age as {{ dbt.type_string() }}) || '+'
+            else 'per 1,000 persons'
+        end as rate_unit,
         cast(1000.0 * {{ dsr('value', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as double)
             as dsr,
         cast(1000.0 * {{ dsr('lower', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as double)
             as dsr_lower,
         cast(1000.0 * {{ dsr('upper', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as double)
             as dsr_upper,
-        {{ reporting_period_end() }} as reporting_period_end
-    from dsr_inputs
+        {{ build_stamp() }}
+    from in_periods
 )
 
 select * from final

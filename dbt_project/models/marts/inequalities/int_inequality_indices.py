@@ -1,14 +1,14 @@
 """Slope and relative indices of inequality (SII, RII) of every headline indicator.
 
-A dbt-duckdb Python model: it reads int_inequality_quantiles and, for each indicator, value type
-and IMD scale (quintiles or deciles), calls ldm.stats.sii, the same code analysts call from
+A dbt-duckdb Python model: it reads int_inequality_quantiles and, for each period, indicator, value
+type and IMD scale (quintiles or deciles), calls ldm.stats.sii, the same code analysts call from
 Python (there is no second copy of the method). Quantiles are passed from 1 (most deprived)
 upwards, with their denominators as populations and the standard errors derived from their
 intervals; the simulated limits use a fixed seed (sii_seed) so that every build gives the same
 numbers. An index is NULL when any quantile is missing or has no value (e.g. a DSR withheld below
 10 events), as phe_sii does not compute it from incomplete quantiles.
 
-Each call simulates sii_repetitions draws (about 0.1 s of numpy each, some 50 calls a build, near the
+Each call simulates sii_repetitions draws (10-25 ms of numpy each, some 50 calls per period, near the
 end of the build when little else runs): the calls are independent (each seeds its own generator),
 so they run on a thread pool of one thread per core; numpy does most of the work without holding
 the GIL, and the results are those of calling them one after another.
@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from ldm import stats
 
-KEYS = ["indicator_domain", "indicator", "value_type", "imd_scale"]
+KEYS = ["period_type", "period_end", "indicator_domain", "indicator", "value_type", "imd_scale"]
 INDICES = ["sii", "sii_lower", "sii_upper", "rii", "rii_lower", "rii_upper"]
 
 
@@ -72,7 +72,7 @@ def model(dbt, session):
         rows["sii_seed"].append(seed)
 
     schema = pa.schema(
-        [(name, pa.string()) for name in KEYS]
+        [(name, pa.date32() if name == "period_end" else pa.string()) for name in KEYS]
         + [("quantile_count", pa.int32())]
         + [(name, pa.float64()) for name in INDICES]
         + [("sii_repetitions", pa.int32()), ("sii_seed", pa.int64())]

@@ -1,5 +1,6 @@
 -- The headline indicators in each IMD quintile and decile, as inputs to the indices of inequality:
--- value, interval, population and the standard error implied by the interval.
+-- value, interval, population and the standard error implied by the interval, for each period the
+-- build adds to the marts.
 {% set utilisation_headlines = [
     'emergency_admissions', 'elective_admissions', 'outpatient_dna_rate',
     'ae_attendances', 'community_contacts'] %}
@@ -16,7 +17,10 @@ with prevalence as (
         crude_rate as rate,
         crude_rate_lower as rate_lower,
         crude_rate_upper as rate_upper,
-        reporting_period_end
+        period_type,
+        period_label,
+        period_start,
+        period_end
     from {{ ref('mart_prevalence') }}
     union all
     select
@@ -31,7 +35,10 @@ with prevalence as (
         dsr as rate,
         dsr_lower as rate_lower,
         dsr_upper as rate_upper,
-        reporting_period_end
+        period_type,
+        period_label,
+        period_start,
+        period_end
     from {{ ref('mart_prevalence') }}
 ),
 
@@ -48,7 +55,10 @@ utilisation as (
         rate,
         rate_lower,
         rate_upper,
-        reporting_period_end
+        period_type,
+        period_label,
+        period_start,
+        period_end
     from {{ ref('mart_utilisation') }}
     where measure in (
         {%- for measure in utilisation_headlines %}
@@ -79,8 +89,19 @@ select
     -- PHEindicatormethods' phe_sii: se = (upper - lower) / (2 z).
     (rate_upper - rate_lower)
     / (2 * {{ normal_quantile(var("confidence_level")) }}) as standard_error,
-    reporting_period_end
+    period_type,
+    period_label,
+    period_start,
+    period_end
 from indicators
 where
     geography_level in ('imd_quintile', 'imd_decile')
+    and exists (
+        select 1
+        from {{ ref('int_periods') }} as periods
+        where
+            periods.to_build
+            and indicators.period_type = periods.period_type
+            and indicators.period_end = periods.period_end
+    )
     and area_code <> 'unknown'

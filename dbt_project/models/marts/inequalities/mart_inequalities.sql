@@ -1,19 +1,25 @@
 -- Every headline indicator by IMD quintile and decile, with the gap between the most and least
--- deprived and the slope and relative indices of inequality of its scale on every row.
+-- deprived and the slope and relative indices of inequality of its scale on every row, for every
+-- period. Incremental: a build adds the periods int_periods marks to_build and replaces any it
+-- computes again.
+{{ config(
+    materialized='incremental',
+    unique_key=['period_type', 'period_end'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+{% set keys = ['period_type', 'period_end', 'indicator_domain', 'indicator', 'value_type', 'imd_scale'] %}
 with quantiles as (
     select * from {{ ref('int_inequality_quantiles') }}
 ),
 
 extremes as (
     select
-        indicator_domain,
-        indicator,
-        value_type,
-        imd_scale,
+        {% for key in keys %}{{ key }},{% endfor %}
         max(case when imd_group = 1 then rate end) as most_deprived_rate,
         max(case when imd_group = quantile_count then rate end) as least_deprived_rate
     from quantiles
-    group by indicator_domain, indicator, value_type, imd_scale
+    group by {{ keys | join(', ') }}
 ),
 
 gaps as (
@@ -25,6 +31,10 @@ gaps as (
 )
 
 select
+    quantiles.period_type,
+    quantiles.period_label,
+    quantiles.period_start,
+    quantiles.period_end,
     quantiles.indicator_domain,
     quantiles.indicator,
     quantiles.value_type,
@@ -50,17 +60,11 @@ select
     indices.rii_upper,
     indices.sii_repetitions,
     indices.sii_seed,
-    quantiles.reporting_period_end
+    {{ build_stamp() }}
 from quantiles
 inner join gaps
     on
-        quantiles.indicator_domain = gaps.indicator_domain
-        and quantiles.indicator = gaps.indicator
-        and quantiles.value_type = gaps.value_type
-        and quantiles.imd_scale = gaps.imd_scale
+        {% for key in keys %}quantiles.{{ key }} = gaps.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
 inner join {{ ref('int_inequality_indices') }} as indices
     on
-        quantiles.indicator_domain = indices.indicator_domain
-        and quantiles.indicator = indices.indicator
-        and quantiles.value_type = indices.value_type
-        and quantiles.imd_scale = indices.imd_scale
+        {% for key in keys %}quantiles.{{ key }} = indices.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
