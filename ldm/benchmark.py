@@ -6,6 +6,7 @@ reading the extracts into plain tables — so they can be read against the machi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import resource
 import time
@@ -27,10 +28,19 @@ def peak_memory_mb() -> float:
     return max(own, children) / 1024  # Linux reports kilobytes
 
 
+def generator_digest() -> str:
+    """Digest of the generator's code: a cached sample made by other code is not reused."""
+    digest = hashlib.sha256()
+    for path in sorted((Path(__file__).parent / "synthetic").glob("*.py")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def cached_sample(persons: int, seed: int = 1) -> Path:
-    """A generated sample, made once and kept under $LDM_BENCH_CACHE (default ~/.cache/ldm/bench)."""
+    """A generated sample, made once and kept under $LDM_BENCH_CACHE (default ~/.cache/ldm/bench),
+    per generator version (generator_digest())."""
     root = Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "ldm" / "bench"))
-    folder = root / f"persons-{persons}-seed-{seed}"
+    folder = root / f"persons-{persons}-seed-{seed}-{generator_digest()}"
     if not (folder / "complete").exists():
         print(f"generating a sample of {persons:,} persons in {folder} (cached for later runs)")
         generate(SampleConfig(persons=persons, seed=seed), folder)

@@ -258,16 +258,24 @@ def sii(
 
     intercept, slope = projection @ (root * y)
 
-    rng = np.random.default_rng(seed)
-    draws = rng.normal(loc=y, scale=se, size=(repetitions, y.size))
+    # numpy's normal(loc, scale) is loc + scale * z for its standard normal stream z, so with a seed
+    # the z of one (seed, repetitions, quantiles) are drawn once and reused (a build calls this
+    # hundreds of times with one seed): the same draws, bit for bit, at a fraction of the cost.
+    z = _standard_normals(seed, repetitions, y.size) if seed is not None else None
+    if z is None:
+        draws = np.random.default_rng(seed).normal(loc=y, scale=se, size=(repetitions, y.size))
+    else:
+        draws = y + se * z
     sim = (draws * root) @ projection.T  # one (intercept, slope) row per repetition
-    sim_sii = np.sort(sim[:, 1])
-    sim_rii = np.sort((sim[:, 0] + sim[:, 1]) / sim[:, 0])
 
     upper_tail = confidence + (1.0 - confidence) / 2.0
     # 1-based positions as in the package, kept inside 1..repetitions.
     lower_pos = min(max(round(repetitions * (1.0 - upper_tail)), 1), repetitions)
     upper_pos = min(max(round(repetitions * upper_tail), 1), repetitions)
+    positions = [lower_pos - 1, upper_pos - 1]
+    # The two order statistics, as a full sort would give them (np.partition places them exactly).
+    sim_sii = np.partition(sim[:, 1], positions)
+    sim_rii = np.partition((sim[:, 0] + sim[:, 1]) / sim[:, 0], positions)
 
     return {
         "sii": float(slope),
@@ -277,6 +285,14 @@ def sii(
         "rii_lower": float(sim_rii[lower_pos - 1]),
         "rii_upper": float(sim_rii[upper_pos - 1]),
     }
+
+
+@functools.lru_cache(maxsize=8)
+def _standard_normals(seed: int, repetitions: int, quantiles: int) -> np.ndarray:
+    """The (repetitions, quantiles) standard normal draws of a Generator seeded with `seed`, read-only."""
+    z = np.random.default_rng(seed).standard_normal(size=(repetitions, quantiles))
+    z.flags.writeable = False
+    return z
 
 
 # --------------------------------------------------------------------------- life expectancy

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import datetime
 import shutil
 from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 from ldm.synthetic.config import SampleConfig
 from ldm.synthetic.generate import generate
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The marts hold a series of periods: a rolling 12 months at every quarter end and every financial
+# year. The latest rolling period ends at the reporting_period_end var (the sample's 2025-03-31): the
+# same 12 months and point in time as the single period the marts held before the series.
+PERIOD_END = datetime.date.fromisoformat(
+    yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text())["vars"]["reporting_period_end"]
+)
+YEAR_BEFORE = PERIOD_END.replace(year=PERIOD_END.year - 1)  # the end of the rolling period a year earlier
+
+
+def rolling_period(end: datetime.date = PERIOD_END, alias: str = "") -> str:
+    """SQL condition on a mart's rows: the rolling 12 months to `end` (the latest period by default);
+    `alias` qualifies the columns."""
+    prefix = f"{alias}." if alias else ""
+    return f"{prefix}period_type = 'rolling_12_months' and {prefix}period_end = date '{end.isoformat()}'"
 
 
 @pytest.fixture(scope="session")

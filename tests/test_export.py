@@ -1,7 +1,8 @@
 """`ldm export`, on a real store built by `ldm demo` (with its marts) and the real files it writes.
 
 The checks read the published CSV and Parquet files back, not the export's own working tables, and
-compute the groups that add up to a total independently of the code under test.
+compute the groups that add up to a total independently of the code under test. The marts hold a
+series of periods: every group is within one period (period_type, period_end).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from ldm.marts import stats_udfs
 RULES = load_rules()
 LOW, HIGH, BASE = RULES.suppress_min, RULES.suppress_max, RULES.round_to
 KEYS = {"mart_prevalence": "condition", "mart_utilisation": "measure"}
+PERIOD = "period_type, period_end"
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +116,7 @@ def test_a_listed_person_count_cannot_be_recovered_by_difference(store: Path, ex
     small = scalar(
         f"""select count(*) from marts.mart_prevalence as m
             join read_parquet('{exported / "mart_prevalence.parquet"}') as p
-                using (condition, geography_level, area_code)
+                using (period_type, period_end, condition, geography_level, area_code)
             where not p.numerator_suppressed and not p.denominator_suppressed
             and m.denominator - m.numerator between {LOW} and {HIGH}""",
         con,
@@ -123,10 +125,11 @@ def test_a_listed_person_count_cannot_be_recovered_by_difference(store: Path, ex
 
 
 def groups_with_one_suppressed(path: Path, key: str, column: str, group_by: str, where: str) -> int:
-    """Groups (rows with equal `key` and `group_by`) of two or more cells with exactly one suppressed."""
+    """Groups (rows of one period with equal `key` and `group_by`) of two or more cells with exactly one
+    suppressed."""
     return scalar(
         f"""select count(*) from (
-                select {group_by} as g from {read(path)} where {where} group by {key}, g
+                select {group_by} as g from {read(path)} where {where} group by {PERIOD}, {key}, g
                 having count(*) >= 2 and count_if({column}_suppressed) = 1)"""
     )
 
@@ -153,7 +156,7 @@ def test_no_group_is_left_with_exactly_one_suppressed_cell(store: Path, exported
         assert (
             scalar(
                 f"""select count(*) from (
-                    select condition, pcn_code from read_parquet('{prevalence}') as m
+                    select {PERIOD}, condition, pcn_code from read_parquet('{prevalence}') as m
                     join staging.stg_reference__practices as p on p.practice_code = m.area_code
                     where geography_level = 'practice' group by all
                     having count(*) >= 2 and count_if({column}_suppressed) = 1)""",
@@ -166,7 +169,7 @@ def test_no_group_is_left_with_exactly_one_suppressed_cell(store: Path, exported
     assert (
         scalar(
             f"""select count(*) from (
-                select geography_level, area_code,
+                select {PERIOD}, geography_level, area_code,
                     count_if(measure = 'outpatient_dna_rate' and denominator_suppressed)
                     + count_if(measure = 'outpatient_dna_rate' and numerator_suppressed)
                     + count_if(measure = 'outpatient_attendances' and numerator_suppressed) as hidden
@@ -189,7 +192,8 @@ def test_inequalities_keep_the_suppression_of_the_cells_they_republish(store: Pa
             shown_here = scalar(
                 f"""select count(*) from read_parquet('{path}') as i
                     join read_parquet('{exported / f"{source}.parquet"}') as s
-                    on s.{key} = i.indicator and s.geography_level = i.imd_scale
+                    on s.period_type = i.period_type and s.period_end = i.period_end
+                    and s.{key} = i.indicator and s.geography_level = i.imd_scale
                     and s.area_code = cast(i.imd_group as varchar)
                     where s.{column}_suppressed and not i.{column}_suppressed"""
             )
@@ -199,7 +203,7 @@ def test_inequalities_keep_the_suppression_of_the_cells_they_republish(store: Pa
         scalar(
             f"""select count(*) from (
                 select bool_or(numerator_suppressed or denominator_suppressed) as hidden, count(sii) as shown
-                from read_parquet('{path}') group by indicator_domain, indicator, value_type, imd_scale)
+                from read_parquet('{path}') group by {PERIOD}, indicator_domain, indicator, value_type, imd_scale)
                 where hidden and shown > 0"""
         )
         == 0

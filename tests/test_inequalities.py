@@ -5,6 +5,9 @@ deprived) to the least deprived; SII = fitted value at the least deprived end (x
 fitted value at the most deprived end (x = 0), and RII = fitted(1) / fitted(0). An indicator
 higher in deprived areas, such as diabetes prevalence, therefore has a negative SII and an RII
 below 1.
+
+The mart holds every period of the series; a test reads one (the latest rolling 12 months unless it
+says otherwise) or checks every period alike.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import query
+from conftest import PERIOD_END, YEAR_BEFORE, query, rolling_period
 from scipy.stats import norm
 
 from ldm import stats
@@ -32,12 +35,16 @@ def store(sample_marts_store) -> Path:
     return sample_marts_store
 
 
-def quantile_rows(store: Path, indicator: str, value_type: str, scale: str = "imd_quintile") -> list[tuple]:
+def quantile_rows(
+    store: Path, indicator: str, value_type: str, scale: str = "imd_quintile", period: str = rolling_period()
+) -> list[tuple]:
+    """The rows of one indicator and scale in one period (`period`: an SQL condition)."""
     return query(
         store,
         "select imd_group, rate, denominator, standard_error, rate_lower, rate_upper, "
         "sii, rii, sii_lower, sii_upper, rii_lower, rii_upper, sii_repetitions, sii_seed "
-        "from marts.mart_inequalities where indicator = ? and value_type = ? and imd_scale = ? order by imd_group",
+        f"from marts.mart_inequalities where indicator = ? and value_type = ? and imd_scale = ? and {period} "
+        "order by imd_group",
         indicator,
         value_type,
         scale,
@@ -45,32 +52,40 @@ def quantile_rows(store: Path, indicator: str, value_type: str, scale: str = "im
 
 
 def test_mart_holds_every_headline_indicator_by_quintile_and_decile(store):
+    """In every period: prevalence in each one, utilisation in those whose 12 months the data cover."""
     conditions = [register["condition"] for register in PROJECT_VARS["registers"]]
-    expected = {(c, t) for c in conditions for t in ("crude", "age_standardised")}
-    expected |= {(m, "crude") for m in UTILISATION_HEADLINES}
+    prevalence = {(c, t) for c in conditions for t in ("crude", "age_standardised")}
+    utilisation = {(m, "crude") for m in UTILISATION_HEADLINES}
+    periods = query(store, "select period_type, period_end, activity_complete from marts.mart_periods")
+    assert len(periods) > sum(complete for *_, complete in periods) > 1
     rows = query(
         store,
-        "select indicator, value_type, imd_scale, count(*), count(distinct imd_group), min(imd_group), max(imd_group)"
+        "select period_type, period_end, indicator, value_type, imd_scale,"
+        " count(*), count(distinct imd_group), min(imd_group), max(imd_group)"
         " from marts.mart_inequalities group by all",
     )
-    assert {(r[0], r[1]) for r in rows} == expected
-    for indicator, value_type, scale, n, distinct, low, high in rows:
-        groups = 5 if scale == "imd_quintile" else 10
-        assert (n, distinct, low, high) == (groups, groups, 1, groups), (indicator, value_type, scale)
-    assert {r[2] for r in rows} == {"imd_quintile", "imd_decile"}
+    for kind, end, complete in periods:
+        held = [row[2:] for row in rows if row[:2] == (kind, end)]
+        assert {(r[0], r[1]) for r in held} == prevalence | (utilisation if complete else set()), (kind, end)
+        assert {r[2] for r in held} == {"imd_quintile", "imd_decile"}
+    assert len({row[:2] for row in rows}) == len(periods)
+    for *key, n, distinct, low, high in rows:
+        groups = 5 if key[4] == "imd_quintile" else 10
+        assert (n, distinct, low, high) == (groups, groups, 1, groups), key
 
 
-def test_diabetes_sii_is_negative_for_prevalence_that_falls_as_deprivation_falls(store):
-    rows = quantile_rows(store, "diabetes", "crude")
+@pytest.mark.parametrize("end", [PERIOD_END, YEAR_BEFORE], ids=str)
+def test_diabetes_sii_is_negative_for_prevalence_that_falls_as_deprivation_falls(store, end):
+    rows = quantile_rows(store, "diabetes", "crude", period=rolling_period(end))
     rates = [r[1] for r in rows]
     assert rates[0] > rates[-1], "the sample plants more diabetes in the most deprived quintile"
     sii, rii = rows[0][6], rows[0][7]
     assert sii < 0 and rii < 1
-    gap = query(
+    [gap] = query(
         store,
         "select absolute_gap, relative_gap from marts.mart_inequalities where indicator = 'diabetes'"
-        " and value_type = 'crude' and imd_scale = 'imd_quintile' and imd_group = 1",
-    )[0]
+        f" and value_type = 'crude' and imd_scale = 'imd_quintile' and imd_group = 1 and {rolling_period(end)}",
+    )
     assert gap == pytest.approx((rates[0] - rates[-1], rates[0] / rates[-1]), rel=1e-12)
     # The convention itself, on a clean gradient that falls with deprivation.
     falling = stats.sii([0.10, 0.09, 0.08, 0.07, 0.06], [1000] * 5, [0.001] * 5, repetitions=1000, seed=1)
@@ -88,14 +103,16 @@ def test_standard_errors_come_from_the_intervals_as_phe_sii_derives_them(store):
         assert se == pytest.approx((upper - lower) / (2 * z), rel=1e-12)
 
 
-def test_mart_indices_are_ldm_stats_sii_on_the_mart_rows(store):
+@pytest.mark.parametrize("end", [PERIOD_END, YEAR_BEFORE], ids=str)
+def test_mart_indices_are_ldm_stats_sii_on_the_mart_rows(store, end):
     groups = query(
         store,
-        "select distinct indicator, value_type, imd_scale from marts.mart_inequalities where sii is not null",
+        "select distinct indicator, value_type, imd_scale from marts.mart_inequalities"
+        f" where sii is not null and {rolling_period(end)}",
     )
     assert len(groups) >= 2 * len(UTILISATION_HEADLINES)
     for indicator, value_type, scale in groups:
-        rows = quantile_rows(store, indicator, value_type, scale)
+        rows = quantile_rows(store, indicator, value_type, scale, rolling_period(end))
         repetitions, seed = rows[0][12], rows[0][13]
         assert (repetitions, seed) == (PROJECT_VARS["sii_repetitions"], PROJECT_VARS["sii_seed"])
         direct = stats.sii(
@@ -113,19 +130,21 @@ def test_mart_indices_are_ldm_stats_sii_on_the_mart_rows(store):
 def test_indices_are_null_when_a_quantile_has_no_value_or_interval(store):
     rows = query(
         store,
-        "select indicator, value_type, imd_scale, count(rate + standard_error), max(quantile_count), count(sii)"
+        "select period_type, period_end, indicator, value_type, imd_scale,"
+        " count(rate + standard_error), max(quantile_count), count(sii)"
         " from marts.mart_inequalities group by all",
     )
     assert any(with_sii == 0 for *_, with_sii in rows), "some decile DSRs are withheld in the sample"
-    for indicator, value_type, scale, complete, groups, with_sii in rows:
+    for *key, complete, groups, with_sii in rows:
         assert with_sii in (0, groups)
-        assert (with_sii > 0) == (complete == groups), (indicator, value_type, scale)
+        assert (with_sii > 0) == (complete == groups), key
 
 
+@pytest.mark.parametrize("end", [PERIOD_END, YEAR_BEFORE], ids=str)
 @pytest.mark.parametrize("indicator", ["diabetes", "hypertension"])
-def test_rii_is_consistent_with_sii(store, indicator):
+def test_rii_is_consistent_with_sii(store, indicator, end):
     for value_type in ("crude", "age_standardised"):
-        rows = quantile_rows(store, indicator, value_type)
+        rows = quantile_rows(store, indicator, value_type, period=rolling_period(end))
         rates = np.array([r[1] for r in rows])
         population = np.array([r[2] for r in rows], dtype=float)
         share = population / population.sum()

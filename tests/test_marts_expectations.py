@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import store_copy
+from conftest import rolling_period, store_copy
 from great_expectations.expectations.registry import get_expectation_impl
 
 from ldm.marts.expectations import SUITE_PATH, load_suite, validate_marts
@@ -51,9 +51,9 @@ def test_a_rate_out_of_bounds_fails_and_names_the_expectation(store, tmp_path):
         store,
         tmp_path,
         "update marts.mart_utilisation set rate = 2.0"
-        " where measure = 'outpatient_dna_rate' and geography_level = 'city'",
+        f" where measure = 'outpatient_dna_rate' and geography_level = 'city' and {rolling_period()}",
         "update marts.mart_prevalence set numerator = denominator + 1"
-        " where condition = 'asthma' and geography_level = 'imd_quintile'",
+        f" where condition = 'asthma' and geography_level = 'imd_quintile' and {rolling_period()}",
     )
     failures = validate_marts(bad)
     found = {(f.mart, f.expectation, f.rule): f for f in failures}

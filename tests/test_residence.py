@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-from conftest import REPO
+from conftest import PERIOD_END, REPO
 
 from ldm.pseudonymise.geography import postcode_areas
 from ldm.sql import literal
@@ -15,9 +15,10 @@ TRUTH = REPO / "sample_data" / "ground_truth"
 
 
 def placements(store: Path) -> dict[tuple[bool, bool], dict[str, int]]:
-    """Registered persons by (moved in the period, new area recorded by the period end): how many,
-    and how many are in another LSOA or IMD quintile than their true address, as the marts place
-    them (int_registered_population) and as the latest registration does (main.persons)."""
+    """Registered persons at reporting_period_end by (moved in the period, new area recorded by the
+    period end): how many, and how many are in another LSOA or IMD quintile than their true address,
+    as the marts place them (int_registered_population at that date) and as the latest registration
+    does (main.persons)."""
     con = duckdb.connect(str(store), read_only=True)
     try:
         con.register("areas", postcode_areas())
@@ -35,7 +36,7 @@ def placements(store: Path) -> dict[tuple[bool, bool], dict[str, int]]:
             """select t.mover,
                       exists (select 1 from staging.stg_store__recorded_addresses e
                               where e.person_id = t.person_id and e.lsoa21_code = t.lsoa21_code
-                                and e.seen_on <= (select max(reporting_period_end) from marts.mart_prevalence)),
+                                and e.seen_on <= pop.period_end),
                       count(*),
                       count(*) filter (where pop.lsoa21_code is distinct from t.lsoa21_code),
                       count(*) filter (where pop.imd_quintile is distinct from t.imd_quintile),
@@ -43,7 +44,9 @@ def placements(store: Path) -> dict[tuple[bool, bool], dict[str, int]]:
                from intermediate.int_registered_population pop
                join truth t using (person_id)
                join main.persons per using (person_id)
-               group by all"""
+               where pop.period_end = ?
+               group by all""",
+            [PERIOD_END],
         ).fetchall()
     finally:
         con.close()

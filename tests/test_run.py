@@ -43,17 +43,47 @@ def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+SERIES_MARTS = ("mart_prevalence", "mart_utilisation", "mart_inequalities", "mart_periods")
+
+
+def build_stamps(store: Path) -> dict[str, set[str]]:
+    """The dbt invocations that wrote each mart's rows."""
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return {
+            mart: {
+                row[0]
+                for row in con.execute(f"select distinct dbt_invocation_id from marts.{mart}").fetchall()
+            }
+            for mart in (*SERIES_MARTS, "mart_person_analysis")
+        }
+    finally:
+        con.close()
+
+
 def test_run_builds_everything_and_a_rerun_adds_nothing(first_run, capsys):
     root, args = first_run
     assert (root / "store.duckdb").exists() and (root / "store_pseudonymised").is_dir()
+    first = build_stamps(root / "store.duckdb")
+    assert len(set().union(*first.values())) == 1  # one build wrote every mart
     capsys.readouterr()
     assert main(args) == 0
     printed = capsys.readouterr().out
-    assert "batches already in the store: 7" in printed and "PASS=" in printed
+    extracts = len(list((REPO / "sample_data" / "extracts").iterdir()))  # one batch each
+    assert f"batches already in the store: {extracts}" in printed and "PASS=" in printed
     assert (
         main(["audit", "verify", "--store", str(root / "store.duckdb"), "--key-file", str(root / "ldm.key")])
         == 0
     )
+    # The periods built are kept (same definitions, no new period); the person-level table is rebuilt.
+    again = build_stamps(root / "store.duckdb")
+    assert {mart: again[mart] for mart in SERIES_MARTS} == {mart: first[mart] for mart in SERIES_MARTS}
+    assert again["mart_person_analysis"] != first["mart_person_analysis"]
+    # --full-refresh computes every period again, in one new build.
+    assert main([*args, "--full-refresh"]) == 0
+    refreshed = build_stamps(root / "store.duckdb")
+    assert len(set().union(*refreshed.values())) == 1
+    assert refreshed["mart_prevalence"].isdisjoint(first["mart_prevalence"] | again["mart_person_analysis"])
 
 
 def test_no_identifier_or_key_reaches_the_store_its_marts_the_run_log_or_dbt_files(first_run):

@@ -1,5 +1,5 @@
 """Every place tier and breakdown of the marts partitions the registered population, so each level's
-cells add up to the city (the store `ldm demo` builds from the committed sample)."""
+cells add up to the city in every period (the store `ldm demo` builds from the committed sample)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from conftest import REPO, query
+from conftest import PERIOD_END, REPO, query, rolling_period
 
 PLACES = ["icb", "sub_icb", "pcn", "practice", "ward", "msoa11", "lsoa21"]
 BREAKDOWNS = ["imd_quintile", "imd_decile", "age_band", "sex", "ethnic_group"]
@@ -19,15 +19,20 @@ BREAKDOWNS = ["imd_quintile", "imd_decile", "age_band", "sex", "ethnic_group"]
 def test_each_level_adds_up_to_the_city(sample_marts_store: Path, mart: str, item: str):
     rows = query(
         sample_marts_store,
-        f"""select l.geography_level, l.{item}, sum(l.numerator), sum(l.denominator),
-                   any_value(c.numerator), any_value(c.denominator)
-            from marts.{mart} l join marts.{mart} c on c.{item} = l.{item} and c.geography_level = 'city'
+        f"""select l.period_type, l.period_end, l.geography_level, l.{item}, sum(l.numerator), sum(l.denominator),
+                   any_value(c.numerator), any_value(c.denominator), count(distinct c.area_code)
+            from marts.{mart} l join marts.{mart} c
+              on c.period_type = l.period_type and c.period_end = l.period_end and c.{item} = l.{item}
+             and c.geography_level = 'city'
             where l.geography_level in ({", ".join(f"'{level}'" for level in PLACES + BREAKDOWNS)})
             group by all""",
     )
-    assert {row[0] for row in rows} == set(PLACES + BREAKDOWNS)
-    for level, name, numerator, denominator, city_numerator, city_denominator in rows:
-        assert (numerator, denominator) == (city_numerator, city_denominator), (level, name)
+    assert {row[2] for row in rows} == set(PLACES + BREAKDOWNS)
+    assert len({row[:2] for row in rows}) == len(
+        query(sample_marts_store, f"select distinct period_end, period_type from marts.{mart}")
+    )
+    for *key, numerator, denominator, city_numerator, city_denominator, cities in rows:
+        assert cities == 1 and (numerator, denominator) == (city_numerator, city_denominator), key
 
 
 def test_ethnic_groups_are_the_reference_groups_of_each_persons_category(sample_marts_store: Path):
@@ -37,7 +42,9 @@ def test_ethnic_groups_are_the_reference_groups_of_each_persons_category(sample_
     people = query(
         sample_marts_store,
         """select p.ethnic_category, pop.ethnic_group, count(*)
-           from intermediate.int_registered_population pop join main.persons p using (person_id) group by all""",
+           from intermediate.int_registered_population pop join main.persons p using (person_id)
+           where pop.period_end = ? group by all""",
+        PERIOD_END,
     )
     assert sum(n for category, _, n in people if category == "Z") > 0  # "not stated" is shown
     for category, group, _ in people:
@@ -45,7 +52,7 @@ def test_ethnic_groups_are_the_reference_groups_of_each_persons_category(sample_
     city = query(
         sample_marts_store,
         "select sum(denominator) from marts.mart_prevalence where geography_level = 'ethnic_group' "
-        "and condition = 'hypertension'",
+        f"and condition = 'hypertension' and {rolling_period()}",
     )
     assert city[0][0] == sum(n for *_, n in people)
 

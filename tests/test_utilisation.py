@@ -1,31 +1,39 @@
 """mart_utilisation by condition and by number of long-term conditions, built by dbt on the sample.
 
 Every utilisation indicator is broken down by `condition` (the people on each register at the
-reporting period end) and by `condition_count` (0, 1, 2, 3, 4+ registers), per 1,000 persons with
-the mart's intervals (Byar; Wilson for the DNA rate; none for bed days).
+period end) and by `condition_count` (0, 1, 2, 3, 4+ registers), per 1,000 persons with the mart's
+intervals (Byar; Wilson for the DNA and readmission rates, which are proportions; none for bed
+days). The mart holds one set of rows per period whose 12 months the activity data cover; the tests
+read the latest (the rolling 12 months to reporting_period_end) and the one a year before it.
 """
 
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import query
+from conftest import PERIOD_END, YEAR_BEFORE, query, rolling_period
 
 from ldm.sql import literal
 
 REPO = Path(__file__).resolve().parent.parent
 PROJECT_VARS = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text())["vars"]
 CONDITIONS = {register["condition"] for register in PROJECT_VARS["registers"]}
-INDICATORS = {
-    indicator["measure"]: indicator["codelist"] for indicator in PROJECT_VARS["admission_indicators"]
-}
+INDICATORS = {indicator["measure"]: indicator for indicator in PROJECT_VARS["admission_indicators"]}
+# Indicators counted from a minimum age at admission: per 1,000 registered persons of that age.
+MIN_AGES = {measure: i["min_age"] for measure, i in INDICATORS.items() if i.get("min_age") is not None}
+# The rates that are proportions of something other than persons: (rate_unit, denominator_unit).
+PROPORTIONS = {"outpatient_dna_rate": "appointments", "emergency_readmission_rate": "discharges"}
 MEASURES = {
     "emergency_admissions", "elective_admissions", "bed_days", "outpatient_attendances",
-    "outpatient_dna_rate", "ae_attendances", "community_contacts", *INDICATORS,
+    "ae_attendances", "community_contacts", *PROPORTIONS, *INDICATORS,
 }  # fmt: skip
+PER_PERSON = MEASURES - set(PROPORTIONS)
 COUNT_GROUPS = {"0", "1", "2", "3", "4+"}
+EMERGENCY = "('21', '22', '23', '24', '25', '2A', '2B', '2C', '2D', '28')"  # admission methods 21-28
+ENDS = pytest.mark.parametrize("end", [PERIOD_END, YEAR_BEFORE], ids=str)
 
 
 @pytest.fixture(scope="module")
@@ -33,16 +41,33 @@ def store(sample_marts_store) -> Path:
     return sample_marts_store
 
 
+def units(measure: str) -> tuple[str, str]:
+    """(rate_unit, denominator_unit) of a measure."""
+    if measure in PROPORTIONS:
+        return "proportion", PROPORTIONS[measure]
+    if measure in MIN_AGES:
+        return f"per 1,000 persons aged {MIN_AGES[measure]}+", f"persons aged {MIN_AGES[measure]}+"
+    return "per 1,000 persons", "persons"
+
+
+def twelve_months(end: datetime.date) -> tuple[datetime.date, datetime.date]:
+    following = end + datetime.timedelta(days=1)
+    return following.replace(year=following.year - 1), end
+
+
 def test_every_measure_is_broken_down_by_condition_and_number_of_conditions(store):
     rows = query(
         store,
-        "select measure, geography_level, area_code from marts.mart_utilisation"
+        "select period_type, period_end, measure, geography_level, area_code from marts.mart_utilisation"
         " where geography_level in ('condition', 'condition_count')",
     )
-    by_condition = {(m, a) for m, level, a in rows if level == "condition"}
-    by_count = {(m, a) for m, level, a in rows if level == "condition_count"}
-    assert by_condition == {(m, c) for m in MEASURES for c in CONDITIONS}
-    assert by_count == {(m, g) for m in MEASURES for g in COUNT_GROUPS}
+    periods = {(kind, end) for kind, end, *_ in rows}
+    assert len(periods) == len(query(store, "select * from marts.mart_periods where activity_complete"))
+    for period in periods:
+        by_condition = {(m, a) for *p, m, level, a in rows if tuple(p) == period and level == "condition"}
+        by_count = {(m, a) for *p, m, level, a in rows if tuple(p) == period and level == "condition_count"}
+        assert by_condition == {(m, c) for m in MEASURES for c in CONDITIONS}, period
+        assert by_count == {(m, g) for m in MEASURES for g in COUNT_GROUPS}, period
 
 
 def test_new_breakdowns_carry_rates_and_the_marts_intervals(store):
@@ -51,14 +76,13 @@ def test_new_breakdowns_carry_rates_and_the_marts_intervals(store):
         "select measure, numerator, denominator, rate, rate_lower, rate_upper, rate_unit, denominator_unit"
         " from marts.mart_utilisation where geography_level in ('condition', 'condition_count')",
     )
-    assert rows
+    assert {row[0] for row in rows} == MEASURES
     for measure, numerator, denominator, rate, lower, upper, rate_unit, denominator_unit in rows:
         assert denominator > 0, measure
-        if measure == "outpatient_dna_rate":
-            assert (rate_unit, denominator_unit) == ("proportion", "appointments")
+        assert (rate_unit, denominator_unit) == units(measure)
+        if measure in PROPORTIONS:
             assert rate == pytest.approx(numerator / denominator)
         else:
-            assert (rate_unit, denominator_unit) == ("per 1,000 persons", "persons")
             assert rate == pytest.approx(1000 * numerator / denominator)
         if measure == "bed_days":
             assert lower is None and upper is None
@@ -66,51 +90,75 @@ def test_new_breakdowns_carry_rates_and_the_marts_intervals(store):
             assert lower <= rate <= upper, measure
 
 
-def test_people_with_four_or_more_conditions_have_more_emergency_admissions_than_people_with_none(store):
+@ENDS
+def test_people_with_four_or_more_conditions_have_more_emergency_admissions_than_people_with_none(store, end):
     rates = dict(
         query(
             store,
-            "select area_code, rate from marts.mart_utilisation"
-            " where measure = 'emergency_admissions' and geography_level = 'condition_count'",
+            "select area_code, rate from marts.mart_utilisation where measure = 'emergency_admissions'"
+            f" and geography_level = 'condition_count' and {rolling_period(end)}",
         )
     )
     assert rates["4+"] > rates["0"], rates
 
 
-def test_condition_denominators_are_the_register_sizes_at_city_level(store):
+@ENDS
+def test_condition_denominators_are_the_register_sizes_at_city_level(store, end):
+    """Per person: the people on each register at the period end (mart_prevalence's numerators);
+    for an indicator from a minimum age, those of them of that age (its age bands in mart_prevalence)."""
     registers = dict(
         query(
             store,
-            "select condition, numerator from marts.mart_prevalence where geography_level = 'city'",
+            "select condition, numerator from marts.mart_prevalence"
+            f" where geography_level = 'city' and {rolling_period(end)}",
         )
     )
     assert set(registers) == CONDITIONS
-    for measure in MEASURES - {"outpatient_dna_rate"}:
+    aged = {
+        age: dict(
+            query(
+                store,
+                f"""select m.condition, sum(m.numerator) from marts.mart_prevalence as m
+                    join staging.stg_reference__esp2013 as esp on esp.age_band = m.area_code
+                    where m.geography_level = 'age_band' and esp.age_lower >= ? and {rolling_period(end, "m")}
+                    group by all""",
+                age,
+            )
+        )
+        for age in set(MIN_AGES.values())
+    }
+    for measure in PER_PERSON:
         denominators = dict(
             query(
                 store,
                 "select area_code, denominator from marts.mart_utilisation"
-                " where geography_level = 'condition' and measure = ?",
+                f" where geography_level = 'condition' and measure = ? and {rolling_period(end)}",
                 measure,
             )
         )
-        assert denominators == registers, measure
+        expected = registers if measure not in MIN_AGES else aged[MIN_AGES[measure]]
+        assert denominators == {c: expected.get(c, 0) for c in CONDITIONS}, measure
+        if measure in MIN_AGES:
+            assert all(0 < denominators[c] < registers[c] for c in ("hypertension", "diabetes")), measure
 
 
 def test_number_of_conditions_partitions_the_city(store):
     rows = query(
         store,
-        """select c.measure, c.numerator, c.denominator, sum(n.numerator), sum(n.denominator)
+        """select c.period_type, c.period_end, c.measure, c.numerator, c.denominator,
+                  sum(n.numerator), sum(n.denominator)
            from marts.mart_utilisation as c
            join marts.mart_utilisation as n
-             on n.measure = c.measure and n.geography_level = 'condition_count'
+             on n.period_type = c.period_type and n.period_end = c.period_end and n.measure = c.measure
+            and n.geography_level = 'condition_count'
            where c.geography_level = 'city'
            group by all""",
     )
-    assert len(rows) == len(MEASURES)
-    for measure, numerator, denominator, parts_numerator, parts_denominator in rows:
-        assert (numerator, denominator) == (parts_numerator, parts_denominator), measure
-    # and the groups agree with the person-level table's condition counts
+    periods = query(store, "select count(*) from marts.mart_periods where activity_complete")[0][0]
+    assert len(rows) == len(MEASURES) * periods
+    for kind, end, measure, numerator, denominator, parts_numerator, parts_denominator in rows:
+        assert (numerator, denominator) == (parts_numerator, parts_denominator), (kind, end, measure)
+    # and the groups agree with the person-level table's condition counts (at reporting_period_end)
     people = dict(
         query(
             store,
@@ -122,17 +170,21 @@ def test_number_of_conditions_partitions_the_city(store):
         query(
             store,
             "select area_code, denominator from marts.mart_utilisation"
-            " where geography_level = 'condition_count' and measure = 'emergency_admissions'",
+            f" where geography_level = 'condition_count' and measure = 'emergency_admissions' and {rolling_period()}",
         )
     )
     assert denominators == people
 
 
 # Directly age-standardised rates (ESP2013, Dobson with Byar's limits) per 1,000 persons.
-DSR_MEASURES = MEASURES - {"bed_days", "outpatient_dna_rate"}
+DSR_MEASURES = PER_PERSON - {"bed_days"}
 
 
-def test_city_emergency_admission_dsr_is_ldm_stats_dsr_of_the_marts_age_band_counts(store):
+@ENDS
+@pytest.mark.parametrize("measure", ["emergency_admissions", "emergency_admissions_65_plus"])
+def test_city_emergency_admission_dsr_is_ldm_stats_dsr_of_the_marts_age_band_counts(store, measure, end):
+    """From the age bands of the city: all 19 ESP2013 bands, or those from an indicator's minimum age
+    (65-69 to 90+ for the admissions of people aged 65 and over), each with its people in the city."""
     from ldm.stats import dsr
 
     bands = query(
@@ -140,10 +192,13 @@ def test_city_emergency_admission_dsr_is_ldm_stats_dsr_of_the_marts_age_band_cou
         """select c.event_count, c.person_count, esp.standard_population
            from intermediate.int_utilisation_by_age_band as c
            join staging.stg_reference__esp2013 as esp on esp.age_band = c.age_band
-           where c.measure = 'emergency_admissions' and c.geography_level = 'city'
+           where c.measure = ? and c.geography_level = 'city'
+             and c.period_start = ? and c.period_end = ?
            order by esp.age_lower""",
+        measure,
+        *twelve_months(end),
     )
-    assert len(bands) == 19  # every ESP2013 band has people in the city, so the standard is all 19
+    assert len(bands) == (19 if measure not in MIN_AGES else 6)  # every band of the standard has people
     counts, populations, standard = (list(column) for column in zip(*bands, strict=True))
     expected = dsr(
         counts, populations, standard, confidence=PROJECT_VARS["confidence_level"], multiplier=1000
@@ -151,7 +206,8 @@ def test_city_emergency_admission_dsr_is_ldm_stats_dsr_of_the_marts_age_band_cou
     [(value, lower, upper)] = query(
         store,
         "select dsr, dsr_lower, dsr_upper from marts.mart_utilisation"
-        " where measure = 'emergency_admissions' and geography_level = 'city'",
+        f" where measure = ? and geography_level = 'city' and {rolling_period(end)}",
+        measure,
     )
     assert (value, lower, upper) == pytest.approx(expected, rel=1e-9)
     assert lower < value < upper
@@ -160,18 +216,20 @@ def test_city_emergency_admission_dsr_is_ldm_stats_dsr_of_the_marts_age_band_cou
 def test_dsr_is_null_below_ten_events_and_where_it_does_not_apply(store):
     rows = query(
         store,
-        """select m.measure, m.geography_level, m.area_code, m.numerator, m.dsr, m.dsr_lower, m.dsr_upper,
+        """select m.period_type, m.period_end, m.measure, m.geography_level, m.area_code, m.numerator,
+                  m.dsr, m.dsr_lower, m.dsr_upper,
                   coalesce(sum(c.event_count) filter (where c.age_band is not null), 0) as banded_count
            from marts.mart_utilisation as m
            left join intermediate.int_utilisation_by_age_band as c
-             on c.measure = m.measure and c.geography_level = m.geography_level and c.area_code = m.area_code
+             on c.period_start = m.period_start and c.period_end = m.period_end
+            and c.measure = m.measure and c.geography_level = m.geography_level and c.area_code = m.area_code
            group by all""",
     )
     minimum = PROJECT_VARS["dsr_min_total_count"]
     assert minimum == 10
     shown = small = 0
-    for measure, level, area, numerator, value, lower, upper, banded_count in rows:
-        key = (measure, level, area)
+    for *key, numerator, value, lower, upper, banded_count in rows:
+        _, _, measure, level, _ = key
         if measure not in DSR_MEASURES or level == "age_band" or banded_count < minimum:
             assert (value, lower, upper) == (None, None, None), key
             small += numerator < minimum and measure in DSR_MEASURES and level != "age_band"
@@ -179,29 +237,61 @@ def test_dsr_is_null_below_ten_events_and_where_it_does_not_apply(store):
             assert value is not None and lower <= value <= upper, key
             shown += 1
     assert shown and small  # the sample has both kinds of cell
-    levels = {level for _, level, *_ in rows}
+    levels = {key[3] for *key, _, _, _, _, _ in rows}
     assert levels >= {"city", "sex", "imd_quintile", "imd_decile", "condition", "condition_count"}
+    aged = {key[2] for *key, value, _, _, _ in rows if value is not None and key[2] in MIN_AGES}
+    assert aged  # an indicator from a minimum age is standardised too (over the bands from that age)
 
 
+def codelist(name: str) -> str:
+    path = REPO / "ldm" / "reference" / "codelists" / "icd10" / f"{name}.csv"
+    return f"(select code from read_csv({literal(path)}, all_varchar = true))"
+
+
+def indicator_spells(measure: str) -> str:
+    """The emergency spells (21-28) of linked persons an indicator counts, by its own definition:
+    primary diagnosis in its codelist, a secondary diagnosis in its secondary codelist, aged at least
+    its minimum age at admission (each where the indicator has one)."""
+    indicator = INDICATORS[measure]
+    rules = [f"s.person_id is not null and s.admission_method in {EMERGENCY}"]
+    if indicator["codelist"]:
+        rules.append(
+            f"""exists (select 1 from main.spell_diagnoses d
+                        where d.batch_id = s.batch_id and d.row_number = s.row_number and d.position = 0
+                          and d.icd10_code in {codelist(indicator["codelist"])})"""
+        )
+    if indicator.get("secondary_codelist"):
+        rules.append(
+            f"""exists (select 1 from main.spell_diagnoses d
+                        where d.batch_id = s.batch_id and d.row_number = s.row_number and d.position > 0
+                          and d.icd10_code in {codelist(indicator["secondary_codelist"])})"""
+        )
+    if indicator.get("min_age") is not None:
+        rules.append(f"s.age_at_event >= {int(indicator['min_age'])}")
+    return f"select * from main.apc_spells as s where {' and '.join(rules)}"
+
+
+@ENDS
 @pytest.mark.parametrize("measure", sorted(INDICATORS))
-def test_emergency_admissions_for_a_condition_agree_with_an_independent_count(store, measure):
-    """Recomputed from the store's own tables and the codelist file: emergency admissions (21-28)
-    in the 12 months to the period end whose primary diagnosis is in the codelist, of people in
-    the registered population, by IMD quintile and for the city."""
-    codelist = REPO / "ldm" / "reference" / "codelists" / "icd10" / f"{INDICATORS[measure]}.csv"
+def test_emergency_admissions_for_a_condition_agree_with_an_independent_count(store, measure, end):
+    """Recomputed from the store's own tables and the codelist files: the indicator's emergency
+    admissions in the 12 months to the period end, of people in the registered population at that
+    date, by IMD quintile and for the city; and, for an indicator from a minimum age, its
+    denominator: the registered population of that age."""
+    start, end = twelve_months(end)
+    quintile = "coalesce(cast(pop.imd_quintile as varchar), 'unknown')"
     expected = dict(
         query(
             store,
-            f"""with period as (select max(reporting_period_end) as last_day from marts.mart_utilisation)
-                select coalesce(cast(pop.imd_quintile as varchar), 'unknown'), count(*)
-                from main.apc_spells s
-                join main.spell_diagnoses d using (batch_id, row_number)
-                join intermediate.int_registered_population pop using (person_id), period
-                where d.position = 0
-                  and d.icd10_code in (select code from read_csv({literal(codelist)}, all_varchar = true))
-                  and s.admission_method in ('21', '22', '23', '24', '25', '2A', '2B', '2C', '2D', '28')
-                  and s.admission_date > period.last_day - interval 1 year and s.admission_date <= period.last_day
+            f"""select {quintile}, count(*)
+                from ({indicator_spells(measure)}) as s
+                join intermediate.int_registered_population as pop
+                  on pop.person_id = s.person_id and pop.period_end = ?
+                where s.admission_date between ? and ?
                 group by all""",
+            end,
+            start,
+            end,
         )
     )
     assert sum(expected.values()) > 0
@@ -209,14 +299,82 @@ def test_emergency_admissions_for_a_condition_agree_with_an_independent_count(st
         query(
             store,
             "select area_code, numerator from marts.mart_utilisation "
-            "where measure = ? and geography_level = 'imd_quintile' and numerator > 0",
+            f"where measure = ? and geography_level = 'imd_quintile' and numerator > 0 and {rolling_period(end)}",
             measure,
         )
     )
     assert published == expected
     city = query(
         store,
-        "select numerator from marts.mart_utilisation where measure = ? and geography_level = 'city'",
+        "select numerator, denominator, denominator_unit from marts.mart_utilisation"
+        f" where measure = ? and geography_level = 'city' and {rolling_period(end)}",
         measure,
     )
-    assert city == [(sum(expected.values()),)]
+    age = MIN_AGES.get(measure, 0)
+    population = query(
+        store,
+        "select count(*) from intermediate.int_registered_population where period_end = ? and age >= ?",
+        end,
+        age,
+    )[0][0]
+    assert city == [(sum(expected.values()), population, units(measure)[1])]
+    if measure in MIN_AGES:
+        by_quintile = dict(
+            query(
+                store,
+                f"""select {quintile}, count(*) from intermediate.int_registered_population as pop
+                    where pop.period_end = ? and pop.age >= ? group by all""",
+                end,
+                age,
+            )
+        )
+        assert by_quintile == dict(
+            query(
+                store,
+                "select area_code, denominator from marts.mart_utilisation"
+                f" where measure = ? and geography_level = 'imd_quintile' and {rolling_period(end)}",
+                measure,
+            )
+        )
+
+
+@ENDS
+def test_the_emergency_readmission_rate_agrees_with_an_independent_count(store, end):
+    """Recomputed from main.apc_spells: spells discharged in the 12 months to the period end (not
+    maternity: admission methods 31 and 32) of people in the registered population at that date, and
+    those followed by another emergency admission (21-28) of the same person 0 to 29 days after the
+    discharge; by IMD quintile and for the city."""
+    start, end = twelve_months(end)
+    counted = query(
+        store,
+        f"""with discharges as (
+                select s.*, coalesce(cast(pop.imd_quintile as varchar), 'unknown') as quintile,
+                       exists (select 1 from main.apc_spells as e
+                               where e.person_id = s.person_id and e.admission_method in {EMERGENCY}
+                                 and e.admission_date >= s.discharge_date
+                                 and e.admission_date < s.discharge_date + interval 30 day
+                                 and (e.batch_id, e.row_number) <> (s.batch_id, s.row_number)) as readmitted
+                from main.apc_spells as s
+                join intermediate.int_registered_population as pop
+                  on pop.person_id = s.person_id and pop.period_end = ?
+                where s.admission_method not in ('31', '32') and s.discharge_date between ? and ?)
+            select quintile, count_if(readmitted), count(*) from discharges group by rollup (quintile)""",
+        end,
+        start,
+        end,
+    )
+    expected = {quintile or "city": (readmitted, discharges) for quintile, readmitted, discharges in counted}
+    assert 0 < expected["city"][0] < expected["city"][1]
+    published = query(
+        store,
+        "select geography_level, area_code, numerator, denominator, rate, denominator_unit"
+        " from marts.mart_utilisation where measure = 'emergency_readmission_rate'"
+        f" and geography_level in ('city', 'imd_quintile') and {rolling_period(end)}",
+    )
+    found = {}
+    for level, area, numerator, denominator, rate, unit in published:
+        assert unit == "discharges"
+        if denominator:
+            assert rate == pytest.approx(numerator / denominator)
+            found["city" if level == "city" else area] = (numerator, denominator)
+    assert found == expected

@@ -32,12 +32,12 @@
     {{ return(levels) }}
 {%- endmacro %}
 
-{#- GROUPING SETS over int_population_by_area's level columns: one set per level, each with `keys`
-    (e.g. period_end and age_band), so that one pass over the population aggregates every level
-    (rather than a row per person and level). -#}
-{% macro level_grouping_sets(keys) -%}
+{#- GROUPING SETS over int_population_by_area's level columns: one set per level (those named in
+    `only`, when given), each with `keys` (e.g. period_end and age_band), so that one pass over the
+    population aggregates every level (rather than a row per person and level). -#}
+{% macro level_grouping_sets(keys, only=none) -%}
     grouping sets (
-        {%- for g in all_geography_levels() %}
+        {%- for g in all_geography_levels() if only is none or g.level in only %}
         ({{ (keys + [g.level ~ '_code', g.level ~ '_name']) | join(', ') }}){{ ',' if not loop.last }}
         {%- endfor %}
     )
@@ -46,12 +46,14 @@
 {#- The select-list items geography_level, area_code and area_name of a row aggregated by
     level_grouping_sets(): the level is the one whose code column was grouped (GROUPING() = 0); in a
     grouping set the other levels' columns are NULL, so the coalesces read that level's code and name. -#}
-{% macro level_columns() -%}
+{% macro level_columns(only=none) -%}
+    {%- set levels = [] -%}
+    {%- for g in all_geography_levels() if only is none or g.level in only -%}{%- do levels.append(g) -%}{%- endfor -%}
     case
-        {%- for g in all_geography_levels() %}
+        {%- for g in levels %}
         when grouping({{ g.level }}_code) = 0 then '{{ g.level }}'
         {%- endfor %}
     end as geography_level,
-    coalesce({% for g in all_geography_levels() %}{{ g.level }}_code{{ ', ' if not loop.last }}{% endfor %}) as area_code,
-    coalesce({% for g in all_geography_levels() %}{{ g.level }}_name{{ ', ' if not loop.last }}{% endfor %}) as area_name
+    coalesce({% for g in levels %}{{ g.level }}_code{{ ', ' if not loop.last }}{% endfor %}) as area_code,
+    coalesce({% for g in levels %}{{ g.level }}_name{{ ', ' if not loop.last }}{% endfor %}) as area_name
 {%- endmacro %}

@@ -11,3 +11,11 @@ def datediff(first_date, second_date, datepart):
 
 def type_string():
     return "varchar"
+
+
+def date_trunc(datepart, date):
+    return f"date_trunc('{datepart}', {date})"
+
+
+def generate_series(upper_bound):
+    return f"select range + 1 as generated_number from range({upper_bound})"

@@ -91,9 +91,10 @@ labelled as (
     select
         periods.period_type,
         case periods.period_type
-            when 'financial_year' then
-                cast(extract(year from periods.period_start) as {{ dbt.type_string() }}) || '/'
-                || right(cast(extract(year from periods.period_end) as {{ dbt.type_string() }}), 2)
+            when 'financial_year'
+                then
+                    cast(extract(year from periods.period_start) as {{ dbt.type_string() }}) || '/'
+                    || right(cast(extract(year from periods.period_end) as {{ dbt.type_string() }}), 2)
             else '12 months to ' || cast(periods.period_end as {{ dbt.type_string() }})
         end as period_label,
         cast(periods.period_start as date) as period_start,

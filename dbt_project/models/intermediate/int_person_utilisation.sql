@@ -212,15 +212,35 @@ community as (
 ),
 
 active as (
-    select period_start, period_end, person_id from spells
+    select
+        period_start,
+        period_end,
+        person_id
+    from spells
     union
-    select period_start, period_end, person_id from outpatients
+    select
+        period_start,
+        period_end,
+        person_id
+    from outpatients
     union
-    select period_start, period_end, person_id from ae
+    select
+        period_start,
+        period_end,
+        person_id
+    from ae
     union
-    select period_start, period_end, person_id from community
+    select
+        period_start,
+        period_end,
+        person_id
+    from community
     union
-    select period_start, period_end, person_id from readmissions
+    select
+        period_start,
+        period_end,
+        person_id
+    from readmissions
 )
 
 select

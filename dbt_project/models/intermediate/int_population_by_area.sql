@@ -26,7 +26,7 @@ select
     pop.age_band_lower,
     {% for g in all_geography_levels() %}
         coalesce({{ g.code }}, 'unknown') as {{ g.level }}_code,
-        {{ g.name }} as {{ g.level }}_name{{ ',' if not loop.last }}
+        {{ g.name }} as {{ g.level }}_name{% if not loop.last %},{% endif %}
     {% endfor %}
 from {{ ref('int_registered_population') }} as pop
 {% for tier in tiers %}

@@ -12,8 +12,8 @@ with period_ends as (
 
 at_period_end as (
     select
-        period_ends.period_end,
-        areas.*
+        areas.*,
+        period_ends.period_end
     from {{ ref('int_person_areas') }} as areas
     inner join period_ends
         on

@@ -7,13 +7,10 @@
     'outpatient_attendances', 'outpatient_dnas', 'ae_attendances', 'community_contacts',
     'discharges', 'emergency_readmissions_30_days']
     + ldm_admission_indicators() | map(attribute='measure') | list %}
-{#- An indicator with a minimum age counts only the age bands from it up (numerator and persons). -#}
-{% set min_ages = {} %}
-{% for indicator in ldm_admission_indicators() %}
-    {% if indicator.min_age is defined and indicator.min_age is not none %}
-        {% do min_ages.update({indicator.measure: indicator.min_age}) %}
-    {% endif %}
-{% endfor %}
+{#- A measure with a minimum age counts only the age bands from it up (numerator and persons); an
+    age-restricted measure is another measure's events in those bands. -#}
+{% set min_ages = measure_min_ages() %}
+{% set restricted = ldm_age_restricted_measures() %}
 with windows as (
     select distinct
         period_start,
@@ -29,7 +26,7 @@ people as (
         windows.period_start,
         pop.*,
         {% for measure in measures %}
-            coalesce(utilisation.{{ measure }}, 0) as {{ measure }}{{ ',' if not loop.last }}
+            coalesce(utilisation.{{ measure }}, 0) as {{ measure }}{% if not loop.last %},{% endif %}
         {% endfor %}
     from {{ ref('int_population_by_area') }} as pop
     inner join windows
@@ -122,7 +119,9 @@ cells as (
 ),
 
 final as (
-    {% for measure in measures %}
+    {% for measure in measures + restricted | map(attribute='measure') | list %}
+        {% set source = (restricted | selectattr('measure', 'equalto', measure) | map(attribute='of') | first)
+            or measure %}
         select
             period_start,
             period_end,
@@ -131,12 +130,13 @@ final as (
             area_code,
             area_name,
             age_band,
-            cast({{ measure }} as bigint) as event_count,
+            cast({{ source }} as bigint) as event_count,
             cast(person_count as bigint) as person_count
         from cells
         {% if measure in min_ages %}
             where age_band in (
-                select esp.age_band from {{ ref('stg_reference__esp2013') }} as esp
+                select esp.age_band
+                from {{ ref('stg_reference__esp2013') }} as esp
                 where esp.age_lower >= {{ min_ages[measure] }}
             )
         {% endif %}

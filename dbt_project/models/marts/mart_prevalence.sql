@@ -28,8 +28,8 @@ population_cells as (
 
 on_registers as (
     select
-        reg.condition,
-        pop.*
+        pop.*,
+        reg.condition
     from {{ ref('int_registers') }} as reg
     inner join {{ ref('int_population_by_area') }} as pop
         on reg.period_end = pop.period_end and reg.person_id = pop.person_id
@@ -177,11 +177,17 @@ final as (
         cast(dsr_inputs.numerator as double) / dsr_inputs.denominator as crude_rate,
         wilson_lower(dsr_inputs.numerator, dsr_inputs.denominator, {{ var('confidence_level') }}) as crude_rate_lower,
         wilson_upper(dsr_inputs.numerator, dsr_inputs.denominator, {{ var('confidence_level') }}) as crude_rate_upper,
-        {{ dsr('value', 'dsr_inputs.sum_xw_n', 'dsr_inputs.sum_xw2_n2', 'dsr_inputs.total_count', 'dsr_inputs.standard_total') }}
+        {{ dsr(
+            'value', 'dsr_inputs.sum_xw_n', 'dsr_inputs.sum_xw2_n2', 'dsr_inputs.total_count', 'dsr_inputs.standard_total'
+        ) }}
             as dsr,
-        {{ dsr('lower', 'dsr_inputs.sum_xw_n', 'dsr_inputs.sum_xw2_n2', 'dsr_inputs.total_count', 'dsr_inputs.standard_total') }}
+        {{ dsr(
+            'lower', 'dsr_inputs.sum_xw_n', 'dsr_inputs.sum_xw2_n2', 'dsr_inputs.total_count', 'dsr_inputs.standard_total'
+        ) }}
             as dsr_lower,
-        {{ dsr('upper', 'dsr_inputs.sum_xw_n', 'dsr_inputs.sum_xw2_n2', 'dsr_inputs.total_count', 'dsr_inputs.standard_total') }}
+        {{ dsr(
+            'upper', 'dsr_inputs.sum_xw_n', 'dsr_inputs.sum_xw2_n2', 'dsr_inputs.total_count', 'dsr_inputs.standard_total'
+        ) }}
             as dsr_upper,
         {{ build_stamp() }}
     from dsr_inputs

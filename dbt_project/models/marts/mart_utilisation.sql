@@ -1,9 +1,9 @@
 -- Use of services in each period (the 12 months of period_start to period_end, where the activity
--- data cover them) by the registered population at its end, per 1,000 persons (and the outpatient DNA rate), by geography level and area, by condition
--- (the people on each register at that date) and by number of long-term conditions (0 .. 4+);
--- with directly age-standardised rates (ESP2013) for the event counts, from the age-band cells of
--- int_utilisation_by_age_band. Incremental: a build adds the periods int_periods marks to_build
--- and replaces any it computes again.
+-- data cover them) by the registered population at its end, per 1,000 persons (and the outpatient
+-- DNA rate), by geography level and area, by condition (the people on each register at that date)
+-- and by number of long-term conditions (0 .. 4+); with directly age-standardised rates (ESP2013)
+-- for the event counts, from the age-band cells of int_utilisation_by_age_band. Incremental: a
+-- build adds the periods int_periods marks to_build and replaces any it computes again.
 {{ config(
     materialized='incremental',
     unique_key=['period_type', 'period_end'],
@@ -69,19 +69,22 @@ rules as (
 ),
 
 min_ages as (
-    -- Indicators counted from a minimum age (admission_indicators var): their rates are of the
-    -- population of that age, standardised over the ESP2013 bands from it up.
+    -- Measures counted from a minimum age (admission_indicators with min_age, and the
+    -- age_restricted_measures var): their rates are of the population of that age, standardised over
+    -- the ESP2013 bands from it up.
     select
         cast(null as {{ dbt.type_string() }}) as measure,
         0 as min_age
-    {% for indicator in ldm_admission_indicators() %}
-        {% if indicator.min_age is defined and indicator.min_age is not none %}
-            union all
-            select
-                '{{ indicator.measure }}' as measure,
-                {{ indicator.min_age }} as min_age
-        {% endif %}
+    {% for measure, min_age in measure_min_ages().items() %}
+        union all
+        select
+            '{{ measure }}' as measure,
+            {{ min_age }} as min_age
     {% endfor %}
+),
+
+min_age_values as (
+    select distinct min_age from min_ages
 ),
 
 standard as (
@@ -108,7 +111,7 @@ standard_totals as (
         sum(case when standard.age_lower >= ages.min_age then standard.standard_population else 0 end)
             as standard_total
     from standard
-    cross join (select distinct min_age from min_ages) as ages
+    cross join min_age_values as ages
     group by standard.geography_level, standard.area_code, ages.min_age
 ),
 
@@ -164,9 +167,9 @@ dsr_inputs as (
 
 in_periods as (
     select
+        dsr_inputs.*,
         periods.period_type,
-        periods.period_label,
-        dsr_inputs.*
+        periods.period_label
     from dsr_inputs
     inner join {{ ref('int_periods') }} as periods
         on dsr_inputs.period_start = periods.period_start and dsr_inputs.period_end = periods.period_end
@@ -193,7 +196,8 @@ final as (
         end as denominator_unit,
         case
             when denominator = 0 then null
-            when measure in ('outpatient_dna_rate', 'emergency_readmission_rate') then cast(numerator as double) / denominator
+            when measure in ('outpatient_dna_rate', 'emergency_readmission_rate')
+                then cast(numerator as double) / denominator
             else 1000.0 * numerator / denominator
         end as rate,
         case

@@ -54,3 +54,37 @@ having count(*) > 1
 {%- endset -%}
 {{ ldm_failing_rows(model, column_name, column_name ~ ' is not null and ' ~ column_name ~ ' not in (' ~ listed ~ ')', max_share) }}
 {% endtest %}
+
+{#- Tiers reconcile: for every group of `keys` (e.g. period and measure), the sum of `columns` over
+    the areas of each partitioning geography level equals the city's. `levels` are the levels that
+    partition the population (a person in exactly one area); one row per group and level that does
+    not add up. -#}
+{% test ldm_levels_add_up_to_city(model, keys, columns, levels) %}
+with sums as (
+    select
+        {{ keys | join(', ') }},
+        geography_level,
+        {% for column in columns %}
+            sum({{ column }}) as {{ column }}{{ ',' if not loop.last }}
+        {% endfor %}
+    from {{ model }}
+    where geography_level in ('city'{% for level in levels %}, '{{ level }}'{% endfor %})
+    group by {{ keys | join(', ') }}, geography_level
+)
+
+select
+    {% for key in keys %}levels.{{ key }}, {% endfor %}
+    levels.geography_level,
+    {% for column in columns %}levels.{{ column }} as level_{{ column }}, city.{{ column }} as city_{{ column }}{{ ',' if not loop.last }}{% endfor %}
+from sums as levels
+inner join sums as city
+    on
+        city.geography_level = 'city'
+        {% for key in keys %}and levels.{{ key }} = city.{{ key }} {% endfor %}
+where
+    levels.geography_level <> 'city'
+    and (
+        false
+        {% for column in columns %}or levels.{{ column }} <> city.{{ column }} {% endfor %}
+    )
+{% endtest %}

@@ -64,7 +64,11 @@ select
 from quantiles
 inner join gaps
     on
-        {% for key in keys %}quantiles.{{ key }} = gaps.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+        {% for key in keys %}
+            quantiles.{{ key }} = gaps.{{ key }}{% if not loop.last %} and{% endif %}
+        {% endfor %}
 inner join {{ ref('int_inequality_indices') }} as indices
     on
-        {% for key in keys %}quantiles.{{ key }} = indices.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+        {% for key in keys %}
+            quantiles.{{ key }} = indices.{{ key }}{% if not loop.last %} and{% endif %}
+        {% endfor %}

@@ -1,0 +1,113 @@
+-- The abridged life tables of every period, mortality level, area and sex: deaths of residents and
+-- person-years at risk in each band 0, 1-4, 5-9, ..., 85-89, 90+. The person-years of a 12-month
+-- period are the mid-period population, the mean of the registered lists at its start (the day
+-- before) and at its end, each person in their band and area at that date: the list at the end
+-- alone leaves out the year's dead and counts the year's newcomers for a whole year. Every band of every table
+-- is present (0 where nobody is counted), so that int_life_expectancy can see a band with no
+-- population and leave that table out rather than fail.
+{% set only = ldm_mortality_levels() %}
+with windows as (
+    select distinct
+        period_start,
+        period_end
+    from {{ ref('int_periods') }}
+    where to_build and activity_complete
+),
+
+population as (
+    select
+        windows.period_start,
+        windows.period_end as window_end,
+        pop.*,
+        pop.sex_code as sex,
+        {{ life_table_band('pop.age') }} as band_start
+    from {{ ref('int_population_by_area') }} as pop
+    inner join windows
+        on
+            pop.period_end = windows.period_end
+            or pop.period_end = {{ dbt.dateadd('day', -1, 'windows.period_start') }}
+    where pop.sex_code in ('F', 'M')
+),
+
+population_cells as (
+    select
+        period_start,
+        window_end as period_end,
+        {{ level_columns(only) }},
+        sex,
+        band_start,
+        count(*) / 2.0 as person_years
+    from population
+    group by {{ level_grouping_sets(['period_start', 'window_end', 'sex', 'band_start'], only) }}
+),
+
+deaths as (
+    select
+        *,
+        {{ life_table_band('age_at_death') }} as band_start
+    from {{ ref('int_mortality_deaths') }}
+    where sex in ('F', 'M') and age_at_death >= 0
+),
+
+death_cells as (
+    select
+        period_start,
+        period_end,
+        {{ level_columns(only) }},
+        sex,
+        band_start,
+        count(*) as deaths
+    from deaths
+    group by {{ level_grouping_sets(['period_start', 'period_end', 'sex', 'band_start'], only) }}
+),
+
+tables as (
+    select
+        period_start,
+        period_end,
+        geography_level,
+        area_code,
+        max(area_name) as area_name,
+        sex
+    from population_cells
+    group by period_start, period_end, geography_level, area_code, sex
+),
+
+bands as (
+    select 0 as band_start
+    union all
+    select 1 as band_start
+    {% for start in range(5, 95, 5) %}
+        union all
+        select {{ start }} as band_start
+    {% endfor %}
+)
+
+select
+    tables.period_start,
+    tables.period_end,
+    tables.geography_level,
+    tables.area_code,
+    tables.area_name,
+    tables.sex,
+    bands.band_start,
+    cast(coalesce(death_cells.deaths, 0) as bigint) as deaths,
+    cast(coalesce(population_cells.person_years, 0) as double) as person_years
+from tables
+cross join bands
+left join population_cells
+    on
+        tables.period_start = population_cells.period_start
+        and tables.period_end = population_cells.period_end
+        and tables.geography_level = population_cells.geography_level
+        and tables.area_code = population_cells.area_code
+        and tables.sex = population_cells.sex
+        and bands.band_start = population_cells.band_start
+left join death_cells
+    on
+        tables.period_start = death_cells.period_start
+        and tables.period_end = death_cells.period_end
+        and tables.geography_level = death_cells.geography_level
+        and tables.area_code = death_cells.area_code
+        and tables.sex = death_cells.sex
+        and bands.band_start = death_cells.band_start

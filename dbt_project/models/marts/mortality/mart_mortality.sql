@@ -1,0 +1,260 @@
+-- Mortality in every period by the mortality_levels var (city, wards, MSOAs, IMD quintiles and
+-- deciles; area of usual residence at death): deaths under premature_mortality_age (75) from each
+-- cause of the mortality_causes var (underlying cause, ICD-10 ranges) per 100,000 registered
+-- persons of those ages, crude with Byar's interval and directly age-standardised to ESP2013 (the
+-- bands under 75) with Dobson's; and deaths at home as a share of all deaths (Wilson interval).
+-- Incremental: a build adds the periods int_periods marks to_build and replaces any it computes
+-- again.
+{{ config(
+    materialized='incremental',
+    unique_key=['period_type', 'period_end'],
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+) }}
+{% set only = ldm_mortality_levels() %}
+{% set under = var('premature_mortality_age') %}
+with windows as (
+    select distinct
+        period_start,
+        period_end
+    from {{ ref('int_periods') }}
+    where to_build and activity_complete
+),
+
+causes as (
+    {% for cause in ldm_mortality_causes() %}
+        select
+            'under_{{ under }}_mortality_{{ cause.cause }}' as measure,
+            {% if cause.icd10_from is defined %}
+                cast('{{ cause.icd10_from }}' as {{ dbt.type_string() }}) as icd10_from,
+                cast('{{ cause.icd10_to }}' as {{ dbt.type_string() }}) as icd10_to
+            {% else %}
+                cast(null as {{ dbt.type_string() }}) as icd10_from,
+                cast(null as {{ dbt.type_string() }}) as icd10_to
+            {% endif %}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+),
+
+premature_deaths as (
+    select
+        causes.measure,
+        deaths.*,
+        esp.age_band
+    from {{ ref('int_mortality_deaths') }} as deaths
+    inner join causes
+        on
+            causes.icd10_from is null
+            or left(deaths.underlying_cause, 3) between causes.icd10_from and causes.icd10_to
+    inner join {{ ref('stg_reference__esp2013') }} as esp
+        on deaths.age_at_death >= esp.age_lower and deaths.age_at_death <= esp.age_upper
+    where deaths.age_at_death >= 0 and deaths.age_at_death < {{ under }}
+),
+
+death_cells as (
+    select
+        measure,
+        period_start,
+        period_end,
+        {{ level_columns(only) }},
+        age_band,
+        count(*) as deaths
+    from premature_deaths
+    group by {{ level_grouping_sets(['measure', 'period_start', 'period_end', 'age_band'], only) }}
+),
+
+population_cells as (
+    select
+        windows.period_start,
+        windows.period_end,
+        {{ level_columns(only) }},
+        pop.age_band,
+        count(*) as persons
+    from {{ ref('int_population_by_area') }} as pop
+    inner join windows
+        on pop.period_end = windows.period_end
+    where pop.age < {{ under }}
+    group by {{ level_grouping_sets(['windows.period_start', 'windows.period_end', 'pop.age_band'], only) }}
+),
+
+standard as (
+    select
+        age_band,
+        cast(standard_population as double) as standard_population
+    from {{ ref('stg_reference__esp2013') }}
+    where age_upper < {{ under }}
+),
+
+cells as (
+    -- Every cause, area and band of the population under 75, with its deaths (0 where none).
+    select
+        causes.measure,
+        pop.period_start,
+        pop.period_end,
+        pop.geography_level,
+        pop.area_code,
+        pop.area_name,
+        pop.age_band,
+        pop.persons,
+        coalesce(death_cells.deaths, 0) as deaths
+    from population_cells as pop
+    cross join causes
+    left join death_cells
+        on
+            causes.measure = death_cells.measure
+            and pop.period_start = death_cells.period_start
+            and pop.period_end = death_cells.period_end
+            and pop.geography_level = death_cells.geography_level
+            and pop.area_code = death_cells.area_code
+            and pop.age_band = death_cells.age_band
+),
+
+death_totals as (
+    -- Every death counts in the numerator, even in an age band (or area) where the registered
+    -- population has nobody (the death record and the registration can place a person
+    -- differently); only the standardised rate leaves such a band out, having no rate for it.
+    select
+        measure,
+        period_start,
+        period_end,
+        geography_level,
+        area_code,
+        max(area_name) as area_name,
+        sum(deaths) as deaths
+    from death_cells
+    group by measure, period_start, period_end, geography_level, area_code
+),
+
+population_sums as (
+    select
+        cells.measure,
+        cells.period_start,
+        cells.period_end,
+        cells.geography_level,
+        cells.area_code,
+        max(cells.area_name) as area_name,
+        sum(cells.persons) as persons,
+        {{ dsr_band_sums('cells.deaths', 'cells.persons', 'standard.standard_population', 'cells.age_band') }}
+    from cells
+    inner join standard
+        on cells.age_band = standard.age_band
+    group by cells.measure, cells.period_start, cells.period_end, cells.geography_level, cells.area_code
+),
+
+areas as (
+    select measure, period_start, period_end, geography_level, area_code from population_sums
+    union
+    select measure, period_start, period_end, geography_level, area_code from death_totals
+),
+
+rates as (
+    select
+        areas.*,
+        coalesce(population_sums.area_name, death_totals.area_name) as area_name,
+        coalesce(death_totals.deaths, 0) as numerator,
+        coalesce(population_sums.persons, 0) as denominator,
+        population_sums.sum_xw_n,
+        population_sums.sum_xw2_n2,
+        population_sums.total_count,
+        (select sum(standard_population) from standard) as standard_total
+    from areas
+    left join population_sums
+        on
+            areas.measure = population_sums.measure
+            and areas.period_start = population_sums.period_start
+            and areas.period_end = population_sums.period_end
+            and areas.geography_level = population_sums.geography_level
+            and areas.area_code = population_sums.area_code
+    left join death_totals
+        on
+            areas.measure = death_totals.measure
+            and areas.period_start = death_totals.period_start
+            and areas.period_end = death_totals.period_end
+            and areas.geography_level = death_totals.geography_level
+            and areas.area_code = death_totals.area_code
+),
+
+at_home as (
+    select
+        'deaths_at_home' as measure,
+        period_start,
+        period_end,
+        {{ level_columns(only) }},
+        sum(case when place_of_death = 'HOME' then 1 else 0 end) as numerator,
+        count(*) as denominator
+    from {{ ref('int_mortality_deaths') }}
+    group by {{ level_grouping_sets(['period_start', 'period_end'], only) }}
+),
+
+measures as (
+    select
+        measure,
+        period_start,
+        period_end,
+        geography_level,
+        area_code,
+        area_name,
+        numerator,
+        denominator,
+        'persons aged under {{ under }}' as denominator_unit,
+        'per 100,000 persons aged under {{ under }}' as rate_unit,
+        100000.0 * numerator / nullif(denominator, 0) as rate,
+        100000.0 * byar_lower(numerator, {{ var('confidence_level') }}) / nullif(denominator, 0) as rate_lower,
+        100000.0 * byar_upper(numerator, {{ var('confidence_level') }}) / nullif(denominator, 0) as rate_upper,
+        100000.0 * {{ dsr('value', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as dsr,
+        100000.0 * {{ dsr('lower', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as dsr_lower,
+        100000.0 * {{ dsr('upper', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as dsr_upper
+    from rates
+    union all
+    select
+        measure,
+        period_start,
+        period_end,
+        geography_level,
+        area_code,
+        area_name,
+        numerator,
+        denominator,
+        'deaths' as denominator_unit,
+        'proportion' as rate_unit,
+        cast(numerator as double) / denominator as rate,
+        wilson_lower(numerator, denominator, {{ var('confidence_level') }}) as rate_lower,
+        wilson_upper(numerator, denominator, {{ var('confidence_level') }}) as rate_upper,
+        cast(null as double) as dsr,
+        cast(null as double) as dsr_lower,
+        cast(null as double) as dsr_upper
+    from at_home
+),
+
+in_periods as (
+    select
+        periods.period_type,
+        periods.period_label,
+        measures.*
+    from measures
+    inner join {{ ref('int_periods') }} as periods
+        on measures.period_start = periods.period_start and measures.period_end = periods.period_end
+    where periods.to_build and periods.activity_complete
+)
+
+select
+    period_type,
+    period_label,
+    period_start,
+    period_end,
+    measure,
+    geography_level,
+    area_code,
+    area_name,
+    cast(numerator as bigint) as numerator,
+    cast(denominator as bigint) as denominator,
+    denominator_unit,
+    rate,
+    rate_lower,
+    rate_upper,
+    rate_unit,
+    cast(dsr as double) as dsr,
+    cast(dsr_lower as double) as dsr_lower,
+    cast(dsr_upper as double) as dsr_upper,
+    {{ build_stamp() }}
+from in_periods
