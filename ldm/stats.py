@@ -261,11 +261,10 @@ def sii(
     # numpy's normal(loc, scale) is loc + scale * z for its standard normal stream z, so with a seed
     # the z of one (seed, repetitions, quantiles) are drawn once and reused (a build calls this
     # hundreds of times with one seed): the same draws, bit for bit, at a fraction of the cost.
-    z = _standard_normals(seed, repetitions, y.size) if seed is not None else None
-    if z is None:
-        draws = np.random.default_rng(seed).normal(loc=y, scale=se, size=(repetitions, y.size))
+    if seed is None:
+        draws = np.random.default_rng().normal(loc=y, scale=se, size=(repetitions, y.size))
     else:
-        draws = y + se * z
+        draws = y + se * _standard_normals(seed, repetitions, y.size)
     sim = (draws * root) @ projection.T  # one (intercept, slope) row per repetition
 
     upper_tail = confidence + (1.0 - confidence) / 2.0
