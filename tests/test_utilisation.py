@@ -22,13 +22,21 @@ REPO = Path(__file__).resolve().parent.parent
 PROJECT_VARS = yaml.safe_load((REPO / "dbt_project" / "dbt_project.yml").read_text())["vars"]
 CONDITIONS = {register["condition"] for register in PROJECT_VARS["registers"]}
 INDICATORS = {indicator["measure"]: indicator for indicator in PROJECT_VARS["admission_indicators"]}
-# Indicators counted from a minimum age at admission: per 1,000 registered persons of that age.
-MIN_AGES = {measure: i["min_age"] for measure, i in INDICATORS.items() if i.get("min_age") is not None}
+# Another measure's events among the registered persons aged at least min_age (A&E aged 65+).
+RESTRICTED = {
+    restricted["measure"]: restricted for restricted in PROJECT_VARS.get("age_restricted_measures", [])
+}
+# Measures counted from a minimum age (an indicator's at admission, a restricted measure's at the
+# period end): per 1,000 registered persons of that age.
+MIN_AGES = {
+    **{measure: i["min_age"] for measure, i in INDICATORS.items() if i.get("min_age") is not None},
+    **{measure: restricted["min_age"] for measure, restricted in RESTRICTED.items()},
+}
 # The rates that are proportions of something other than persons: (rate_unit, denominator_unit).
 PROPORTIONS = {"outpatient_dna_rate": "appointments", "emergency_readmission_rate": "discharges"}
 MEASURES = {
     "emergency_admissions", "elective_admissions", "bed_days", "outpatient_attendances",
-    "ae_attendances", "community_contacts", *PROPORTIONS, *INDICATORS,
+    "ae_attendances", "community_contacts", *PROPORTIONS, *INDICATORS, *RESTRICTED,
 }  # fmt: skip
 PER_PERSON = MEASURES - set(PROPORTIONS)
 COUNT_GROUPS = {"0", "1", "2", "3", "4+"}
@@ -181,10 +189,12 @@ DSR_MEASURES = PER_PERSON - {"bed_days"}
 
 
 @ENDS
-@pytest.mark.parametrize("measure", ["emergency_admissions", "emergency_admissions_65_plus"])
+@pytest.mark.parametrize(
+    "measure", ["emergency_admissions", "emergency_admissions_65_plus", *sorted(RESTRICTED)]
+)
 def test_city_emergency_admission_dsr_is_ldm_stats_dsr_of_the_marts_age_band_counts(store, measure, end):
-    """From the age bands of the city: all 19 ESP2013 bands, or those from an indicator's minimum age
-    (65-69 to 90+ for the admissions of people aged 65 and over), each with its people in the city."""
+    """From the age bands of the city: all 19 ESP2013 bands, or those from a measure's minimum age
+    (65-69 to 90+ for the admissions and attendances of people aged 65 and over)."""
     from ldm.stats import dsr
 
     bands = query(

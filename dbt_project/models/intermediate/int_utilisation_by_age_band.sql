@@ -130,7 +130,9 @@ final as (
             area_code,
             area_name,
             age_band,
-            cast({{ source }} as bigint) as event_count,
+            cast(
+                {{ source }} as bigint
+            ) as event_count,
             cast(person_count as bigint) as person_count
         from cells
         {% if measure in min_ages %}
