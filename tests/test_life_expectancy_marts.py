@@ -80,6 +80,7 @@ def test_city_life_expectancy_is_ldm_stats_of_independently_counted_deaths_and_p
             sex,
         )
     )
+
     # Person-years: the mid-period population, the mean of the lists the day before the period and at
     # its end (each person in their age band at that date).
     def listed(at: datetime.date) -> dict[int, int]:
