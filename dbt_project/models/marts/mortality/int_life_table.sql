@@ -16,9 +16,9 @@ with windows as (
 
 population as (
     select
+        pop.*,
         windows.period_start,
         windows.period_end as window_end,
-        pop.*,
         pop.sex_code as sex,
         {{ life_table_band('pop.age') }} as band_start
     from {{ ref('int_population_by_area') }} as pop
@@ -33,9 +33,9 @@ population_cells as (
     select
         period_start,
         window_end as period_end,
-        {{ level_columns(only) }},
         sex,
         band_start,
+        {{ level_columns(only) }},
         count(*) / 2.0 as person_years
     from population
     group by {{ level_grouping_sets(['period_start', 'window_end', 'sex', 'band_start'], only) }}
@@ -53,9 +53,9 @@ death_cells as (
     select
         period_start,
         period_end,
-        {{ level_columns(only) }},
         sex,
         band_start,
+        {{ level_columns(only) }},
         count(*) as deaths
     from deaths
     group by {{ level_grouping_sets(['period_start', 'period_end', 'sex', 'band_start'], only) }}
@@ -67,8 +67,8 @@ tables as (
         period_end,
         geography_level,
         area_code,
-        max(area_name) as area_name,
-        sex
+        sex,
+        max(area_name) as area_name
     from population_cells
     group by period_start, period_end, geography_level, area_code, sex
 ),

@@ -47,7 +47,7 @@ select
     deaths.place_of_death,
     {% for g in levels %}
         coalesce({{ g.code }}, 'unknown') as {{ g.level }}_code,
-        {{ g.name }} as {{ g.level }}_name{{ ',' if not loop.last }}
+        {{ g.name }} as {{ g.level }}_name{% if not loop.last %},{% endif %}
     {% endfor %}
 from deaths
 inner join windows

@@ -34,9 +34,9 @@ extremes as (
 
 in_periods as (
     select
+        expectancies.*,
         periods.period_type,
         periods.period_label,
-        expectancies.*,
         extremes.least_deprived - extremes.most_deprived as deprivation_gap
     from expectancies
     inner join {{ ref('int_periods') }} as periods

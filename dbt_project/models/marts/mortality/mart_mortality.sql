@@ -38,8 +38,8 @@ causes as (
 
 premature_deaths as (
     select
-        causes.measure,
         deaths.*,
+        causes.measure,
         esp.age_band
     from {{ ref('int_mortality_deaths') }} as deaths
     inner join causes
@@ -142,21 +142,33 @@ population_sums as (
 ),
 
 areas as (
-    select measure, period_start, period_end, geography_level, area_code from population_sums
+    select
+        measure,
+        period_start,
+        period_end,
+        geography_level,
+        area_code
+    from population_sums
     union
-    select measure, period_start, period_end, geography_level, area_code from death_totals
+    select
+        measure,
+        period_start,
+        period_end,
+        geography_level,
+        area_code
+    from death_totals
 ),
 
 rates as (
     select
         areas.*,
-        coalesce(population_sums.area_name, death_totals.area_name) as area_name,
-        coalesce(death_totals.deaths, 0) as numerator,
-        coalesce(population_sums.persons, 0) as denominator,
         population_sums.sum_xw_n,
         population_sums.sum_xw2_n2,
         population_sums.total_count,
-        (select sum(standard_population) from standard) as standard_total
+        coalesce(population_sums.area_name, death_totals.area_name) as area_name,
+        coalesce(death_totals.deaths, 0) as numerator,
+        coalesce(population_sums.persons, 0) as denominator,
+        (select sum(standard.standard_population) from standard) as standard_total
     from areas
     left join population_sums
         on
@@ -228,9 +240,9 @@ measures as (
 
 in_periods as (
     select
+        measures.*,
         periods.period_type,
-        periods.period_label,
-        measures.*
+        periods.period_label
     from measures
     inner join {{ ref('int_periods') }} as periods
         on measures.period_start = periods.period_start and measures.period_end = periods.period_end
