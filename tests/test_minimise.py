@@ -119,6 +119,16 @@ ANALYST_DATES = {
 }
 
 
+# A known gap in the rule, found when the sample was regenerated (issue 13's closing note): a person
+# founded from a registration whose date of birth has a typo keeps the typo's birth month in
+# `persons`, so a record dated on the true date of birth is not moved to the 1st of its month, and
+# another record of the same person shows the true month. The fix needs every record's birth month
+# per person (and re-minimising earlier rows); strict, so this fails as soon as the rule closes it.
+@pytest.mark.xfail(
+    strict=True,
+    reason="minimise.birth_pairs knows only the row's and the person's recorded birth month, not the "
+    "birth months of the person's other records (a typo in the founding registration's date of birth)",
+)
 def test_no_stored_row_gives_back_a_true_date_of_birth(sample_marts_store: Path):
     """Against the generator's ground truth: before the rule, 198 newborn registrations of the sample
     started on the exact date of birth, and 16 more dates fell in a birth month. Now the earliest date
