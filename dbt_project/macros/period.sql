@@ -72,3 +72,9 @@
         cast({{ dbt.dateadd('day', 1, dbt.dateadd('year', -1, reporting_period_end())) }} as date) as period_start,
         {{ reporting_period_end() }} as period_end
 {%- endmacro %}
+
+{#- `left.key = right.key and ...` for every key: the join condition of two relations keyed alike
+    (period, level, area, ...), written once. -#}
+{% macro keys_match(left, right, keys) -%}
+    {% for key in keys %}{{ left }}.{{ key }} = {{ right }}.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
+{%- endmacro %}

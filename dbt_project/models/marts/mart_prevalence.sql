@@ -153,10 +153,7 @@ dsr_inputs as (
     from totals
     left join dsr_sums
         on
-            totals.period_end = dsr_sums.period_end
-            and totals.condition = dsr_sums.condition
-            and totals.geography_level = dsr_sums.geography_level
-            and totals.area_code = dsr_sums.area_code
+            {{ keys_match('totals', 'dsr_sums', ['period_end', 'condition', 'geography_level', 'area_code']) }}
     inner join standard_totals
         on totals.condition = standard_totals.condition
 ),

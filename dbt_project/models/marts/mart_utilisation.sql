@@ -129,9 +129,7 @@ dsr_sums as (
     from cells
     inner join standard
         on
-            cells.geography_level = standard.geography_level
-            and cells.area_code = standard.area_code
-            and cells.age_band = standard.age_band
+            {{ keys_match('cells', 'standard', ['geography_level', 'area_code', 'age_band']) }}
     -- Bed days are not standardised: Dobson's interval needs a Poisson count of events, and the
     -- days of one spell are not independent events (the mart gives them no crude interval either).
     where
@@ -151,11 +149,10 @@ dsr_inputs as (
     from measures
     left join dsr_sums
         on
-            measures.period_start = dsr_sums.period_start
-            and measures.period_end = dsr_sums.period_end
-            and measures.measure = dsr_sums.measure
-            and measures.geography_level = dsr_sums.geography_level
-            and measures.area_code = dsr_sums.area_code
+            {{ keys_match(
+                'measures', 'dsr_sums',
+                ['period_start', 'period_end', 'measure', 'geography_level', 'area_code']
+            ) }}
     left join min_ages as indicator_ages
         on measures.measure = indicator_ages.measure
     left join standard_totals

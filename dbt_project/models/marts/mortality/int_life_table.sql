@@ -97,17 +97,15 @@ from tables
 cross join bands
 left join population_cells
     on
-        tables.period_start = population_cells.period_start
-        and tables.period_end = population_cells.period_end
-        and tables.geography_level = population_cells.geography_level
-        and tables.area_code = population_cells.area_code
-        and tables.sex = population_cells.sex
+        {{ keys_match(
+            'tables', 'population_cells',
+            ['period_start', 'period_end', 'geography_level', 'area_code', 'sex']
+        ) }}
         and bands.band_start = population_cells.band_start
 left join death_cells
     on
-        tables.period_start = death_cells.period_start
-        and tables.period_end = death_cells.period_end
-        and tables.geography_level = death_cells.geography_level
-        and tables.area_code = death_cells.area_code
-        and tables.sex = death_cells.sex
+        {{ keys_match(
+            'tables', 'death_cells',
+            ['period_start', 'period_end', 'geography_level', 'area_code', 'sex']
+        ) }}
         and bands.band_start = death_cells.band_start

@@ -43,11 +43,10 @@ in_periods as (
         on expectancies.period_start = periods.period_start and expectancies.period_end = periods.period_end
     left join extremes
         on
-            expectancies.period_start = extremes.period_start
-            and expectancies.period_end = extremes.period_end
-            and expectancies.geography_level = extremes.geography_level
-            and expectancies.sex = extremes.sex
-            and expectancies.start_age = extremes.start_age
+            {{ keys_match(
+                'expectancies', 'extremes',
+                ['period_start', 'period_end', 'geography_level', 'sex', 'start_age']
+            ) }}
     where periods.to_build and periods.activity_complete
 )
 

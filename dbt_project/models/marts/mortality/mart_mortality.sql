@@ -172,18 +172,16 @@ rates as (
     from areas
     left join population_sums
         on
-            areas.measure = population_sums.measure
-            and areas.period_start = population_sums.period_start
-            and areas.period_end = population_sums.period_end
-            and areas.geography_level = population_sums.geography_level
-            and areas.area_code = population_sums.area_code
+            {{ keys_match(
+                'areas', 'population_sums',
+                ['measure', 'period_start', 'period_end', 'geography_level', 'area_code']
+            ) }}
     left join death_totals
         on
-            areas.measure = death_totals.measure
-            and areas.period_start = death_totals.period_start
-            and areas.period_end = death_totals.period_end
-            and areas.geography_level = death_totals.geography_level
-            and areas.area_code = death_totals.area_code
+            {{ keys_match(
+                'areas', 'death_totals',
+                ['measure', 'period_start', 'period_end', 'geography_level', 'area_code']
+            ) }}
 ),
 
 at_home as (
