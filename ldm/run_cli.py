@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--full-refresh",
         action="store_true",
         help="compute every period of the marts again (a run otherwise adds the periods not yet built, "
-        "and those whose definitions changed, and keeps the others)",
+        "and those whose definitions or records changed, and keeps the others)",
     )
     run.set_defaults(handler=run_run)
 

@@ -71,10 +71,12 @@ def months(tmp_path_factory) -> dict[str, Path]:
     extracts2 = root / "extracts2"
     extracts2.mkdir()
     (extracts2 / "national_data_opt_out_202505.csv").write_text(f"NHS_NUMBER\n{leaver}\n")
-    # Every period computed again without the leaver (a run otherwise keeps the periods it has built).
-    run_pipeline(
-        extracts2, load_settings(None, store=month2, key_file=root / "k.key", today=TODAY), full_refresh=True
-    )
+    # The next month's run: the opt-out takes the leaver's records away, so every period they were
+    # under is computed again without them (the run keeps only periods whose records are unchanged).
+    run_pipeline(extracts2, load_settings(None, store=month2, key_file=root / "k.key", today=TODAY))
+    with duckdb.connect(str(month2), read_only=True) as con:
+        reasons = con.sql("select distinct build_reason from marts.mart_periods").fetchall()
+    assert reasons == [("records changed",)]
     previous_rules = root / "previous_rules.yaml"
     document = yaml.safe_load(DEFAULT_RULES.read_text())
     document["counts"]["suppress_min"] = 1  # the previous format published a true zero as 0

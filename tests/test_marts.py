@@ -16,10 +16,10 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from conftest import PERIOD_END, YEAR_BEFORE, query, rolling_period
+from conftest import PERIOD_END, YEAR_BEFORE, query, rolling_period, store_copy
 
 from ldm import stats
-from ldm.marts.build import run_dbt
+from ldm.marts.build import build_marts, run_dbt
 
 REPO = Path(__file__).resolve().parent.parent
 DBT_PROJECT = REPO / "dbt_project"
@@ -174,6 +174,61 @@ def test_every_row_carries_the_stamp_of_the_build_that_wrote_it(built_store):
         stamps |= set(rows)
     [(invocation, built_at, head)] = stamps
     assert head == f"{seq}:{entry_hash}" and len(invocation) == 36 and isinstance(built_at, datetime.datetime)
+
+
+SERIES_MARTS = (
+    "mart_prevalence",
+    "mart_utilisation",
+    "mart_inequalities",
+    "mart_mortality",
+    "mart_life_expectancy",
+)
+STAMP = "dbt_invocation_id, built_at, audit_head"
+
+
+def built_periods(store: Path) -> dict[tuple[str, datetime.date], tuple[str, str]]:
+    rows = query(
+        store, "select period_type, period_end, build_reason, dbt_invocation_id from marts.mart_periods"
+    )
+    return {(kind, end): (reason, invocation) for kind, end, reason, invocation in rows}
+
+
+@pytest.mark.slow
+def test_a_late_record_computes_again_the_periods_it_is_under_and_only_those(built_store, tmp_path):
+    """A GP event arriving in a later batch, dated in an old period: the next build computes every
+    period ending on or after its date again, keeps the earlier ones, and the marts are then what a
+    full refresh of the same records gives."""
+    late = datetime.date(2024, 2, 15)
+    statement = f"""insert into main.gp_events
+        select * replace (999999 as batch_id, date '{late}' as event_date) from main.gp_events
+        where (batch_id, row_number) = (select (batch_id, row_number) from main.gp_events
+                                        where person_id is not null order by all limit 1)"""
+    for folder in ("incremental", "refreshed"):
+        (tmp_path / folder).mkdir()
+    incremental = store_copy(built_store, tmp_path / "incremental", statement)
+    refreshed = store_copy(built_store, tmp_path / "refreshed", statement)
+    before = built_periods(built_store)
+    build_marts(incremental, tmp_path / "dbt1")
+    after = built_periods(incremental)
+    assert after.keys() == before.keys()
+    for period, (reason, invocation) in after.items():
+        if period[1] >= late:
+            assert reason == "records changed" and invocation != before[period][1], period
+        else:
+            assert (reason, invocation) == before[period], period
+    build_marts(refreshed, tmp_path / "dbt2", full_refresh=True)
+    for mart in SERIES_MARTS:
+        differ = query(
+            incremental,
+            f"""attach '{refreshed}' as refreshed (read_only);
+                select count(*) from (
+                    (select * exclude ({STAMP}) from marts.{mart}
+                     except all select * exclude ({STAMP}) from refreshed.marts.{mart})
+                    union all
+                    (select * exclude ({STAMP}) from refreshed.marts.{mart}
+                     except all select * exclude ({STAMP}) from marts.{mart}))""",
+        )
+        assert differ == [(0,)], mart
 
 
 def test_diabetes_prevalence_is_higher_in_the_most_deprived_quintile(built_store):

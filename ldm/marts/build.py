@@ -28,6 +28,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import duckdb
+import yaml
 
 from ldm.errors import LdmError
 
@@ -241,24 +242,35 @@ def definitions_digest() -> str:
 SERIES_TABLE = ("marts", "mart_periods")
 
 
+def series_columns() -> list[str]:
+    """The columns of mart_periods, from its contract (models/marts/mart_periods.yml)."""
+    document = yaml.safe_load((DBT_PROJECT / "models" / "marts" / "mart_periods.yml").read_text())
+    (model,) = [model for model in document["models"] if model["name"] == SERIES_TABLE[1]]
+    return [column["name"] for column in model["columns"]]
+
+
 def has_series(store: Path) -> bool:
-    """Whether the store holds the marts' series of periods (marts.mart_periods) from an earlier build.
+    """Whether the store holds the marts' series of periods (marts.mart_periods) from an earlier
+    build, in the shape this project builds.
 
     Without it the marts are built afresh (dbt's --full-refresh): a store from before the series, or
-    a new one, has no periods to keep, and its marts may have an older shape.
+    a new one, has no periods to keep, and a store whose mart_periods lacks a column of the contract
+    was built by an older ldm, whose marts may have an older shape too.
     """
     if not Path(store).exists():
         return False
     con = duckdb.connect(str(store), read_only=True)
     try:
-        return bool(
-            con.execute(
-                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        present = {
+            row[0]
+            for row in con.execute(
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
                 list(SERIES_TABLE),
-            ).fetchall()[0][0]
-        )
+            ).fetchall()
+        }
     finally:
         con.close()
+    return bool(present) and set(series_columns()) <= present
 
 
 def build_marts(

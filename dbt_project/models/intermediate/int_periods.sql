@@ -8,9 +8,12 @@
 -- of those over the feeds, unless the series_start var sets it. Periods ending before data_start are
 -- left out.
 --
--- to_build: a monthly build computes only the periods that marts.mart_periods does not already hold
--- under the same definitions (definitions_digest var: a digest of the project's files and reference
--- data, set by `ldm run`); a full refresh (`dbt build --full-refresh`) computes every period.
+-- to_build: a build computes only the periods that marts.mart_periods does not already hold as they
+-- would be computed now: under the same definitions (definitions_digest var: a digest of the
+-- project's files and reference data, set by `ldm run`), from the same records (int_period_inputs:
+-- a late record, a re-sent file or an opt-out changes the fingerprint of every period it is under),
+-- and with the same activity coverage. build_reason says why a period is built; a full refresh
+-- (`dbt build --full-refresh`) computes every period.
 {% set activity_dates = [
     {'model': 'stg_store__apc_spells', 'date': 'admission_date'},
     {'model': 'stg_store__op_appointments', 'date': 'appointment_date'},
@@ -18,9 +21,14 @@
     {'model': 'stg_store__community_contacts', 'date': 'contact_date'},
 ] %}
 {% set built = none %}
-{% if execute and not flags.FULL_REFRESH %}
-    {% set built = adapter.get_relation(
-        database=target.database, schema=generate_schema_name('marts', none), identifier='mart_periods') %}
+{% set unbuilt_reason = 'new period' %}
+{% if execute %}
+    {% if flags.FULL_REFRESH %}
+        {% set unbuilt_reason = 'full refresh' %}
+    {% else %}
+        {% set built = adapter.get_relation(
+            database=target.database, schema=generate_schema_name('marts', none), identifier='mart_periods') %}
+    {% endif %}
 {% endif %}
 
 with activity_months as (
@@ -104,20 +112,64 @@ labelled as (
     from periods
     cross join coverage
     where periods.period_end >= coverage.data_start
+),
+
+inputs as (
+    -- The fingerprint of each period's records: the months up to its end (int_period_inputs).
+    select
+        labelled.period_type,
+        labelled.period_end,
+        cast(coalesce(sum(months.input_records), 0) as bigint) as input_records,
+        cast(coalesce(sum(months.input_fingerprint), 0) as {{ dbt.type_string() }}) as input_fingerprint
+    from labelled
+    left join {{ ref('int_period_inputs') }} as months
+        on labelled.period_end >= months.input_month
+    group by labelled.period_type, labelled.period_end
+),
+
+built as (
+    -- The periods the previous build left in marts.mart_periods (none in a full refresh or a new store).
+    {% if built is not none %}
+        select
+            period_type,
+            period_end,
+            definitions_digest,
+            input_records,
+            input_fingerprint,
+            activity_complete
+        from {{ built }}
+    {% else %}
+        select
+            cast(null as {{ dbt.type_string() }}) as period_type,
+            cast(null as date) as period_end,
+            cast(null as {{ dbt.type_string() }}) as definitions_digest,
+            cast(null as bigint) as input_records,
+            cast(null as {{ dbt.type_string() }}) as input_fingerprint,
+            cast(null as boolean) as activity_complete
+        where 1 = 0
+    {% endif %}
+),
+
+reasons as (
+    select
+        labelled.*,
+        inputs.input_records,
+        inputs.input_fingerprint,
+        case
+            when built.period_end is null then '{{ unbuilt_reason }}'
+            when built.definitions_digest <> '{{ var("definitions_digest") }}' then 'definitions changed'
+            when built.input_records <> inputs.input_records or built.input_fingerprint <> inputs.input_fingerprint
+                then 'records changed'
+            when built.activity_complete <> labelled.activity_complete then 'activity coverage changed'
+        end as build_reason
+    from labelled
+    inner join inputs
+        on labelled.period_type = inputs.period_type and labelled.period_end = inputs.period_end
+    left join built
+        on labelled.period_type = built.period_type and labelled.period_end = built.period_end
 )
 
 select
-    labelled.*,
-    {% if built is not none %}
-        not exists (
-            select 1
-            from {{ built }} as built
-            where
-                built.period_type = labelled.period_type
-                and built.period_end = labelled.period_end
-                and built.definitions_digest = '{{ var("definitions_digest") }}'
-        ) as to_build
-    {% else %}
-        true as to_build
-    {% endif %}
-from labelled
+    reasons.*,
+    reasons.build_reason is not null as to_build
+from reasons

@@ -1,7 +1,8 @@
--- The series of periods in the marts: one row per period built, with the build that computed it
--- and the definitions it was computed under. int_periods reads this table from the previous build
--- to decide what is still to build, so a monthly build adds only new periods (and those whose
--- definitions changed). Incremental, like the marts it describes.
+-- The series of periods in the marts: one row per period built, with the build that computed it,
+-- the definitions and the fingerprint of the records it was computed from, and why it was built.
+-- int_periods reads this table from the previous build to decide what is still to build, so a
+-- monthly build adds the new periods and computes again only those whose definitions or records
+-- changed. Incremental, like the marts it describes.
 {{ config(
     materialized='incremental',
     unique_key=['period_type', 'period_end'],
@@ -16,6 +17,9 @@ select
     activity_complete,
     data_start,
     cast('{{ var("definitions_digest") }}' as {{ dbt.type_string() }}) as definitions_digest,
+    input_records,
+    input_fingerprint,
+    build_reason,
     {{ build_stamp() }}
 from {{ ref('int_periods') }}
 where to_build
