@@ -47,22 +47,44 @@ register_cells as (
     group by {{ level_grouping_sets(['period_end', 'condition', 'age_band']) }}
 ),
 
-eligible as (
-    -- The register's list: registered persons of at least its minimum age (all ages when 0),
-    -- counted in cells (persons); and the persons on the register (on_register), counted in cells.
+min_ages as (
+    select distinct min_age from rules
+),
+
+list_cells as (
+    -- The list of each minimum age the registers have (few: most registers take every age), by
+    -- cell and age band: counted once per minimum age, not once per register.
     select
         cells.period_end,
-        rules.condition,
-        rules.min_age,
+        min_ages.min_age,
         cells.geography_level,
         cells.area_code,
         cells.area_name,
         cells.age_band,
-        cells.persons,
-        0 as on_register
+        sum(cells.persons) as persons
     from population_cells as cells
-    cross join rules
-    where rules.min_age = 0 or cells.age >= rules.min_age
+    cross join min_ages
+    where min_ages.min_age = 0 or cells.age >= min_ages.min_age
+    group by
+        cells.period_end, min_ages.min_age, cells.geography_level, cells.area_code, cells.area_name, cells.age_band
+),
+
+eligible as (
+    -- The register's list: registered persons of at least its minimum age (all ages when 0),
+    -- counted in cells (persons); and the persons on the register (on_register), counted in cells.
+    select
+        lists.period_end,
+        rules.condition,
+        rules.min_age,
+        lists.geography_level,
+        lists.area_code,
+        lists.area_name,
+        lists.age_band,
+        lists.persons,
+        0 as on_register
+    from list_cells as lists
+    inner join rules
+        on lists.min_age = rules.min_age
     union all
     -- (min_age comes from the list's cells.)
     select
