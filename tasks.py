@@ -33,8 +33,21 @@ def install_fingerprint() -> str:
     return digest.hexdigest()
 
 
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def install_chromium() -> None:
+    """Headless Chromium from the system packages, for the dashboard's browser tests (Playwright drives
+    it; its own browser downloads cannot be fetched here). Only where it is missing and apt-get exists."""
+    if CHROMIUM.exists() or not Path("/usr/bin/apt-get").exists():
+        return
+    run("apt-get", "update", "-qq")
+    run("apt-get", "install", "-y", "-qq", "chromium")
+
+
 def setup() -> None:
     """Create .venv and install ldm with pinned dependencies (skipped when nothing changed)."""
+    install_chromium()
     if not (BIN / "python").exists():
         run(sys.executable, "-m", "venv", VENV)
     fingerprint = install_fingerprint()

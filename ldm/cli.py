@@ -21,6 +21,7 @@ Register = Callable[[argparse._SubParsersAction], None]
 
 def _registrars() -> list[Register]:
     from ldm import demo, run_cli
+    from ldm.dashboard import cli as dashboard_cli
     from ldm.export import cli as export_cli
     from ldm.feeds import cli as feeds_cli
     from ldm.linkage import bench as linkage_bench
@@ -45,6 +46,7 @@ def _registrars() -> list[Register]:
         load_bench.register,
         run_cli.register,
         export_cli.register,
+        dashboard_cli.register,
         release_cli.register,
         demo.register,
     ]

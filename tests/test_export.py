@@ -47,8 +47,14 @@ def published_files(out: Path) -> list[tuple[str, Path]]:
 
 
 def read(path: Path) -> str:
-    """A DuckDB relation over one published file, read as a recipient would."""
-    return f"read_csv('{path}', header = true)" if path.suffix == ".csv" else f"read_parquet('{path}')"
+    """A DuckDB relation over one published file, read as a recipient would: a CSV with the column
+    types of its Parquet twin (a column whose every value is suppressed has no type of its own)."""
+    if path.suffix != ".csv":
+        return f"read_parquet('{path}')"
+    twin = path.with_suffix(".parquet")
+    types = duckdb.sql(f"describe select * from read_parquet('{twin}')").fetchall()
+    declared = ", ".join(f"'{name}': '{kind}'" for name, kind, *_ in types)
+    return f"read_csv('{path}', header = true, types = {{{declared}}})"
 
 
 def scalar(sql: str, con: duckdb.DuckDBPyConnection | None = None):
@@ -107,7 +113,9 @@ def test_rates_from_suppressed_counts_are_suppressed(exported: Path) -> None:
         published = scalar(
             f"select count(*) from {read(path)} where {RULES.marts[mart].derived[0].column} > 0"
         )
-        assert published > 0
+        # Life expectancy needs more than 5,000 person-years: the committed sample's 2,000 people
+        # have none to publish (tests/test_dashboard_life_expectancy_rule.py publishes some).
+        assert published > 0 or mart == "mart_life_expectancy"
 
 
 def test_a_listed_person_count_cannot_be_recovered_by_difference(store: Path, exported: Path) -> None:

@@ -26,7 +26,11 @@ class Derived:
     The store's value is computed from exact counts, so publishing it would give back the counts
     that rounding hides. It is therefore either `recompute`d from the published (rounded) counts
     by an SQL expression, which can say nothing the rounded counts do not, or `withhold`n: never
-    published. One of the two is required; there is no third way.
+    published. The third way, `publish`, is an IG decision recorded in the rules for a value that
+    cannot be recomputed from published counts and that ONS and Fingertips publish anyway (life
+    expectancy): the store's value, rounded to `decimals`, only on rows where the SQL condition
+    `publish` holds on the published (rounded) counts; elsewhere it is suppressed. Exactly one of
+    the three is required.
     """
 
     column: str
@@ -36,6 +40,7 @@ class Derived:
     across_where: str = "true"
     recompute: str | None = None  # SQL over the published counts (and derived columns declared before)
     withhold: bool = False
+    publish: str | None = None  # SQL condition over the published counts: where the store's value is shown
 
 
 @dataclass(frozen=True)
@@ -188,12 +193,19 @@ def _mart(name: str, spec: dict[str, Any]) -> MartRules:
 
 def _derived(column: str, spec: dict[str, Any]) -> Derived:
     across = spec.get("across") or {}
-    recompute, withhold = spec.get("recompute"), bool(spec.get("withhold", False))
-    if (recompute is None) == (not withhold):
+    recompute, withhold, publish = (
+        spec.get("recompute"),
+        bool(spec.get("withhold", False)),
+        spec.get("publish"),
+    )
+    if (recompute is not None) + withhold + (publish is not None) != 1:
         raise ValueError(
-            f"derived column {column} needs either `recompute` (an expression over the published counts) "
-            "or `withhold: true`: a value computed from exact counts gives them back"
+            f"derived column {column} needs exactly one of `recompute` (an expression over the published "
+            "counts), `withhold: true`, or `publish` (a condition on the published counts, with `decimals`): "
+            "a value computed from exact counts gives them back"
         )
+    if publish is not None and (not str(publish).strip() or spec.get("decimals") is None):
+        raise ValueError(f"derived column {column}: `publish` needs a condition and `decimals` to round to")
     return Derived(
         column,
         tuple(spec["from"]),
@@ -202,6 +214,7 @@ def _derived(column: str, spec: dict[str, Any]) -> Derived:
         across.get("where", "true"),
         None if recompute is None else str(recompute),
         withhold,
+        None if publish is None else str(publish),
     )
 
 

@@ -78,8 +78,12 @@ def suppress(con: duckdb.DuckDBPyConnection, rules: Rules, mart: MartRules) -> S
         f"select r.*, c.col, c.suppressed from {ROWS} as r join {CELLS} as c using (row_id)"
     )
     row = con.execute(
-        f"select count(*), count_if(reason = 'small'), count_if(reason = 'complement'), "
-        f"count_if(reason = 'inherited'), count_if(reason = 'secondary') from {CELLS}"
+        "select count(*), "  # count_if of DuckDB 2.0 is NULL, not 0, when every reason is NULL
+        + ", ".join(
+            f"coalesce(count_if(reason = {literal(reason)}), 0)"
+            for reason in ("small", "complement", "inherited", "secondary")
+        )
+        + f" from {CELLS}"
     ).fetchone()
     assert row is not None
     return Suppression(*row)
@@ -128,7 +132,8 @@ def published_sql(rules: Rules, mart: MartRules, columns: list[str], exact: bool
     """The mart as it may be published: `columns` in the store's order, a flag after each count.
 
     Counts are rounded (or NULL when suppressed); each derived value is recomputed from the
-    rounded counts, in the order declared, so that it can tell no more than they do, or withheld.
+    rounded counts, in the order declared, so that it can tell no more than they do, or withheld,
+    or (`publish`) the store's value where its condition holds on the published counts.
     `exact` evaluates the same expressions on the exact counts, with nothing hidden: only for the
     test that the expressions reproduce the marts' own values. export_row_id keeps the declared
     order; it is dropped when the files are written.
@@ -145,22 +150,30 @@ def published_sql(rules: Rules, mart: MartRules, columns: list[str], exact: bool
         rounded = f"cast(round(t.{name} / {rules.round_to}::double) * {rules.round_to} as bigint)"
         value = f"t.{name}" if exact else f"case when s.{quoted('s_' + column)} then null else {rounded} end"
         counts.append(f"{value} as {name}")
+    # the store's own value of each `publish`ed column, shown only where its condition holds
+    stored = "".join(
+        f", t.{quoted(d.column)} as {quoted('store_' + d.column)}" for d in mart.derived if d.publish
+    )
     layer = (
         f"select t.row_id as export_row_id, {', '.join(f't.{c}' for c in others) or 'null as no_dimension'}, "
-        f"{', '.join(counts)}, s.* exclude (row_id) from {ROWS} as t "
+        f"{', '.join(counts)}{stored}, s.* exclude (row_id) from {ROWS} as t "
         f"join (select row_id, {flags} from {CELLS} group by row_id) as s using (row_id)"
     )
     for rule in mart.derived:  # each may use the counts and the derived values declared before it
         name = quoted(rule.column)
+        partition = ", ".join(rule.across_by)
         if rule.withhold:
             value = "cast(null as double)"
+        elif rule.publish:
+            value = f"t.{quoted('store_' + rule.column)}"
         elif rule.across_by:
-            partition = ", ".join(rule.across_by)
             value = f"max(case when ({rule.across_where}) then ({rule.recompute}) end) over (partition by {partition})"
         else:
             value = f"({rule.recompute})"
         if not exact:
             hidden = " or ".join(f"t.{quoted('s_' + source)}" for source in rule.sources)
+            if rule.publish:  # suppressed too where the condition fails on the published counts
+                hidden = f"{hidden} or not coalesce(({rule.publish}), false)"
             if rule.across_by:
                 hidden = f"bool_or(({rule.across_where}) and ({hidden})) over (partition by {partition})"
             value = f"case when {hidden} then null else {value} end"
