@@ -19,7 +19,7 @@ import yaml
 from conftest import PERIOD_END, YEAR_BEFORE, query, rolling_period, store_copy
 
 from ldm import stats
-from ldm.marts.build import build_marts, run_dbt
+from ldm.marts.build import build_marts, definitions_digest, run_dbt
 
 REPO = Path(__file__).resolve().parent.parent
 DBT_PROJECT = REPO / "dbt_project"
@@ -377,3 +377,29 @@ def test_dbt_docs_generate_works_offline(built_store, tmp_path):
     manifest = json.loads((tmp_path / "target" / "manifest.json").read_text())
     prevalence = next(n for k, n in manifest["nodes"].items() if k.endswith(".mart_prevalence"))
     assert all(column["description"] for column in prevalence["columns"].values())
+
+
+@pytest.mark.parametrize(
+    ("changed", "recomputes"),
+    [
+        ("dbt_project/models/marts/mart_prevalence.sql", True),
+        ("ldm/reference/codelists/a_codelist.csv", True),
+        ("ldm/reference/boundaries/wards.geojson", False),
+        ("ldm/reference/PROVENANCE.md", False),
+    ],
+)
+def test_the_definitions_digest_changes_with_what_dbt_reads_only(tmp_path, changed, recomputes):
+    """A changed model or seed computes every period again; a boundary file or a provenance note,
+    which dbt never reads, does not."""
+    for name in (
+        "dbt_project/models/marts/mart_prevalence.sql",
+        "ldm/reference/codelists/a_codelist.csv",
+        "ldm/reference/boundaries/wards.geojson",
+        "ldm/reference/PROVENANCE.md",
+    ):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("one\n")
+    folders = (tmp_path / "dbt_project", tmp_path / "ldm" / "reference")
+    before = definitions_digest(*folders)
+    (tmp_path / changed).write_text("two\n")
+    assert (definitions_digest(*folders) != before) == recomputes

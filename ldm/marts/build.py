@@ -33,7 +33,7 @@ import yaml
 from ldm.errors import LdmError
 
 DBT_PROJECT = Path(__file__).resolve().parents[2] / "dbt_project"
-# Seeds are read from here as well as from dbt_project/seeds (seed-paths in dbt_project.yml).
+# Seeds (its CSV files) are read from here as well as from dbt_project/seeds (seed-paths in dbt_project.yml).
 REFERENCE = DBT_PROJECT.parent / "ldm" / "reference"
 CACHE_ENV = "LDM_DBT_CACHE"
 PARSE_FILE = "partial_parse.msgpack"
@@ -44,14 +44,16 @@ def _cache_folder() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "ldm" / "dbt")
 
 
-def _project_files() -> list[Path]:
+def _project_files(project: Path = DBT_PROJECT, reference: Path = REFERENCE) -> list[Path]:
     skipped = {"target", "logs", "dbt_packages", "__pycache__"}
     files = [
         path
-        for path in DBT_PROJECT.rglob("*")
-        if path.is_file() and not skipped.intersection(path.relative_to(DBT_PROJECT).parts)
+        for path in project.rglob("*")
+        if path.is_file() and not skipped.intersection(path.relative_to(project).parts)
     ]
-    return sorted(files + [path for path in REFERENCE.rglob("*") if path.is_file()])
+    # Of the reference data, dbt reads the seeds (CSV files); boundaries and provenance notes are
+    # for other readers, and a change to them must not recompute the marts.
+    return sorted(files + [path for path in reference.rglob("*.csv") if path.is_file()])
 
 
 def _parse_key(args: tuple[str, ...], store_name: str) -> str:
@@ -225,7 +227,7 @@ def _listed(lines: list[str]) -> str:
     return "\n".join(f"  {line}" for line in shown + more)
 
 
-def definitions_digest() -> str:
+def definitions_digest(project: Path = DBT_PROJECT, reference: Path = REFERENCE) -> str:
     """Digest of what the marts are computed under: the dbt project's files and the reference data.
 
     The marts keep the periods they have built (int_periods, mart_periods); a period built under
@@ -233,8 +235,8 @@ def definitions_digest() -> str:
     old periods computed the old way beside new ones.
     """
     digest = hashlib.sha256()
-    for path in _project_files():
-        name = str(path.relative_to(DBT_PROJECT.parent)).encode()
+    for path in _project_files(project, reference):
+        name = str(path.relative_to(project.parent)).encode()
         digest.update(name + b"\0" + hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()[:16]
 
