@@ -39,26 +39,27 @@ ADDRESS_EVIDENCE = {
     "deaths": ("deaths", "date_of_death"),
 }
 
-_stores: dict[Path, tuple[Path, float]] = {}
+_stores: dict[tuple[Path, tuple[str, ...]], tuple[Path, float]] = {}
 
 
-def pipeline_store(sample: Path, tmp_path_factory) -> Path:
+def pipeline_store(sample: Path, tmp_path_factory, leave_out: tuple[str, ...] = ()) -> Path:
     """The store `ldm run` builds from a copy of `sample`'s extracts (the copy keeps the shared
-    sample free of the quarantine files a run writes beside its extracts), built once per session;
+    sample free of the quarantine files a run writes beside its extracts), less the extract files
+    named in `leave_out` (a test that needs no GP events need not load them), built once per session;
     its build time is in `pipeline_seconds`."""
-    if sample not in _stores:
+    if (sample, leave_out) not in _stores:
         root = tmp_path_factory.mktemp(f"{sample.name}_run")
-        shutil.copytree(sample / "extracts", root / "extracts")
+        shutil.copytree(sample / "extracts", root / "extracts", ignore=lambda folder, names: leave_out)
         init_key(root / "ldm.key")
         settings = load_settings(None, store=root / "store.duckdb", key_file=root / "ldm.key", today=TODAY)
         started = time.perf_counter()
         run_pipeline(root / "extracts", settings)
-        _stores[sample] = (root / "store.duckdb", time.perf_counter() - started)
-    return _stores[sample][0]
+        _stores[(sample, leave_out)] = (root / "store.duckdb", time.perf_counter() - started)
+    return _stores[(sample, leave_out)][0]
 
 
-def pipeline_seconds(sample: Path) -> float:
-    return _stores[sample][1]
+def pipeline_seconds(sample: Path, leave_out: tuple[str, ...] = ()) -> float:
+    return _stores[(sample, leave_out)][1]
 
 
 def date(value: datetime.date | str) -> str:
