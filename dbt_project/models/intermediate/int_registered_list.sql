@@ -42,22 +42,29 @@ open_registrations as (
     where reg.person_id is not null
 ),
 
+registered_deaths as (
+    -- A registered death counts even before the GP record shows it (months: a death in the period
+    -- end's month is by its end): each person's earliest, joined to the person once rather than
+    -- looked up for every person and date.
+    select
+        person_id,
+        min(date_of_death) as date_of_death
+    from {{ ref('stg_store__deaths') }}
+    group by person_id
+),
+
 persons as (
     select
         period_ends.period_end,
         p.*,
         {{ age_at('p.year_of_birth', 'p.month_of_birth', 'period_ends.period_end') }} as age
     from {{ ref('stg_store__persons') }} as p
+    left join registered_deaths as deaths
+        on p.person_id = deaths.person_id
     cross join period_ends
     where
         (p.date_of_death is null or p.date_of_death > period_ends.period_end)
-        -- A registered death counts even before the GP record shows it (months: a death in the
-        -- period end's month is by its end).
-        and not exists (
-            select 1
-            from {{ ref('stg_store__deaths') }} as deaths
-            where deaths.person_id = p.person_id and deaths.date_of_death <= period_ends.period_end
-        )
+        and (deaths.date_of_death is null or deaths.date_of_death > period_ends.period_end)
 )
 
 select

@@ -19,12 +19,24 @@ with windows as (
     where to_build and activity_complete
 ),
 
+register_counts as (
+    -- How many registers each person is on at each period end (4 standing for 4 or more).
+    select
+        period_end,
+        person_id,
+        least(count(*), 4) as condition_count
+    from {{ ref('int_registers') }}
+    group by period_end, person_id
+),
+
 people as (
     -- Everyone in the registered population at the window's end, with their use of services in it
-    -- (none when they have no row in int_person_utilisation) and their area at every level.
+    -- (none when they have no row in int_person_utilisation), their area at every level and how
+    -- many registers they are on.
     select
         windows.period_start,
         pop.*,
+        coalesce(counts.condition_count, 0) as condition_count,
         {% for measure in measures %}
             coalesce(utilisation.{{ measure }}, 0) as {{ measure }}{% if not loop.last %},{% endif %}
         {% endfor %}
@@ -36,18 +48,8 @@ people as (
             windows.period_start = utilisation.period_start
             and windows.period_end = utilisation.period_end
             and pop.person_id = utilisation.person_id
-),
-
-condition_counts as (
-    select
-        people.period_start,
-        people.period_end,
-        people.person_id,
-        least(count(registers.condition), 4) as condition_count
-    from people
-    left join {{ ref('int_registers') }} as registers
-        on people.period_end = registers.period_end and people.person_id = registers.person_id
-    group by people.period_start, people.period_end, people.person_id
+    left join register_counts as counts
+        on pop.period_end = counts.period_end and pop.person_id = counts.person_id
 ),
 
 level_cells as (
@@ -86,28 +88,23 @@ condition_cells as (
 
 condition_count_cells as (
     select
-        people.period_start,
-        people.period_end,
+        period_start,
+        period_end,
         'condition_count' as geography_level,
-        case when counts.condition_count = 4 then '4+' else cast(counts.condition_count as varchar) end
+        case when condition_count = 4 then '4+' else cast(condition_count as varchar) end
             as area_code,
         case
-            when counts.condition_count = 4 then '4 or more long-term conditions'
-            when counts.condition_count = 1 then '1 long-term condition'
-            else cast(counts.condition_count as varchar) || ' long-term conditions'
+            when condition_count = 4 then '4 or more long-term conditions'
+            when condition_count = 1 then '1 long-term condition'
+            else cast(condition_count as varchar) || ' long-term conditions'
         end as area_name,
-        people.age_band,
+        age_band,
         {% for measure in measures %}
-            sum(people.{{ measure }}) as {{ measure }},
+            sum({{ measure }}) as {{ measure }},
         {% endfor %}
         count(*) as person_count
     from people
-    inner join condition_counts as counts
-        on
-            people.period_start = counts.period_start
-            and people.period_end = counts.period_end
-            and people.person_id = counts.person_id
-    group by people.period_start, people.period_end, counts.condition_count, people.age_band
+    group by period_start, period_end, condition_count, age_band
 ),
 
 cells as (

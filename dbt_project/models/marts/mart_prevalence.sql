@@ -8,22 +8,34 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
 ) }}
+{#- The registers' minimum ages, highest first. -#}
+{% set min_ages = ldm_registers() | map(attribute='min_age') | unique | sort(reverse=true) | list %}
 with rules as (
     {{ register_rules() }}
 ),
 
 population_cells as (
-    -- The registered population counted by period end, geography level, area, age band and age,
-    -- every level in one pass: every register's list is a sum of these cells, so persons are not
-    -- repeated once per register.
+    -- The registered population counted by period end, geography level, area, age band and the
+    -- highest register minimum age reached (min_age_reached: ages matter only against those
+    -- minimums), every level in one pass: every register's list is a sum of these cells, so persons
+    -- are not repeated once per register.
     select
         period_end,
         {{ level_columns() }},
         age_band,
-        age,
+        min_age_reached,
         count(*) as persons
-    from {{ ref('int_population_by_area') }}
-    group by {{ level_grouping_sets(['period_end', 'age_band', 'age']) }}
+    from (
+        select
+            pop.*,
+            case
+                {% for min_age in min_ages %}
+                    when pop.age >= {{ min_age }} then {{ min_age }}
+                {% endfor %}
+            end as min_age_reached
+        from {{ ref('int_population_by_area') }} as pop
+    ) as pop
+    group by {{ level_grouping_sets(['period_end', 'age_band', 'min_age_reached']) }}
 ),
 
 on_registers as (
@@ -64,7 +76,7 @@ list_cells as (
         sum(cells.persons) as persons
     from population_cells as cells
     cross join min_ages
-    where min_ages.min_age = 0 or cells.age >= min_ages.min_age
+    where min_ages.min_age = 0 or cells.min_age_reached >= min_ages.min_age
     group by
         cells.period_end, min_ages.min_age, cells.geography_level, cells.area_code, cells.area_name, cells.age_band
 ),
