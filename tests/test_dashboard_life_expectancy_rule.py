@@ -38,7 +38,7 @@ def periods(sample_marts_store) -> list[tuple[str, str]]:
         f"select distinct period_type, cast(period_end as varchar) from {MART} order by all"
     )
     found = rows.fetchall()
-    assert len(found) >= len(CASES) + 1  # one period per case, and one for the gap
+    assert len(found) >= len(CASES) + 2  # one period per case, one for the gap, one for a withdrawn level
     return found
 
 
@@ -67,6 +67,17 @@ def published(sample_marts_store, periods, tmp_path_factory) -> duckdb.DuckDBPyR
             f"life_expectancy_upper = {76 + group}, deprivation_gap = 4.04, not_computed = null "
             f"where geography_level = 'imd_quintile' and area_code = '{group}' "
             f"and period_type = '{gap_type}' and period_end = '{gap_end}'"
+        )
+    # A level whose quintile 3 passes on its counts but has no value in the store (not computed), with
+    # limits (as when the interval is too wide): every quintile of that table goes without.
+    withdrawn_type, withdrawn_end = periods[-2]
+    for group in range(1, 6):
+        value = f"case when start_age = 0 then null else {75 + group} end" if group == 3 else 75 + group
+        statements.append(
+            f"update {MART} set deaths = 50, person_years = 7000, life_expectancy = {value}, "
+            f"life_expectancy_lower = {74 + group}, life_expectancy_upper = {76 + group}, deprivation_gap = 4.04, "
+            f"not_computed = null where geography_level = 'imd_quintile' and area_code = '{group}' "
+            f"and period_type = '{withdrawn_type}' and period_end = '{withdrawn_end}'"
         )
     copy = store_copy(sample_marts_store, folder, *statements)
     export(copy, folder / "out", marts=["mart_life_expectancy"])
@@ -103,6 +114,21 @@ def test_the_gap_is_shown_only_where_both_ends_are(periods, published) -> None:
     )
     assert gaps[0] == [4.0]  # every quintile published: the store's gap, to one decimal
     assert gaps[65] == [None]  # quintile 5's deaths are suppressed: no gap on any row
+
+
+def test_a_value_missing_where_the_counts_pass_takes_its_whole_level_with_it(periods, published) -> None:
+    """A lone missing value where the published counts pass would say the store could not compute it
+    (no deaths at 90+, say): the whole table of that period, level, sex and start age goes without,
+    limits and gap included; the other start age of the same level is published."""
+    period_type, end = periods[-2]
+    shown = published.filter(
+        f"geography_level = 'imd_quintile' and period_type = '{period_type}' and period_end = '{end}'"
+    ).aggregate(
+        "start_age, count(life_expectancy), count(life_expectancy_lower), count(life_expectancy_upper), "
+        "count(deprivation_gap), count(deaths)",
+        "start_age",
+    )
+    assert sorted(shown.fetchall()) == [(0, 0, 0, 0, 0, 10), (65, 10, 10, 10, 10, 10)]
 
 
 @pytest.mark.parametrize("column", ["not_computed", "sii", "sii_lower", "sii_upper"])

@@ -52,6 +52,8 @@ def read(path: Path) -> str:
     if path.suffix != ".csv":
         return f"read_parquet('{path}')"
     twin = path.with_suffix(".parquet")
+    if not twin.exists():  # a CSV on its own (the dashboard's): as a recipient would read it
+        return f"read_csv('{path}', header = true)"
     types = duckdb.sql(f"describe select * from read_parquet('{twin}')").fetchall()
     declared = ", ".join(f"'{name}': '{kind}'" for name, kind, *_ in types)
     return f"read_csv('{path}', header = true, types = {{{declared}}})"

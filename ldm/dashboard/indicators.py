@@ -28,7 +28,9 @@ DISCLOSURE = (
 LE_DISCLOSURE = (
     "Life expectancy is published to one decimal only where the published person-years exceed 5,000 and "
     "the published deaths are at least 10 (the ONS and Fingertips rule; governance/disclosure_control.md); "
-    "elsewhere it is suppressed."
+    "elsewhere it is suppressed. Where it could not be computed for one area of a level that meets the rule "
+    "(no deaths aged 90 and over, or too wide an interval), it is suppressed for every area of that level, "
+    "so that a gap does not say why."
 )
 
 
@@ -184,8 +186,8 @@ def _le_gap(sex: str, word: str) -> Indicator:
             f"Life expectancy at birth ({word.lower()}) in the least deprived IMD quintile of Leeds less that "
             "in the most deprived quintile."
         ),
-        numerator="Life expectancy in IMD quintile 5 (least deprived).",
-        denominator="Life expectancy in IMD quintile 1 (most deprived).",
+        numerator="A difference, not a ratio: life expectancy in IMD quintile 5 (least deprived) ...",
+        denominator="... less life expectancy in IMD quintile 1 (most deprived).",
         method=(
             "Difference of two life expectancies (published to one decimal); its 95% interval assumes "
             "the two are independent, with standard errors taken from their published intervals."

@@ -88,6 +88,9 @@ class MartRules:
     complements: tuple[Complement, ...] = ()
     groups: tuple[Group, ...] = ()
     inherit: tuple[Inherit, ...] = ()
+    # SQL expressions over the row (aliased t): the rows whose `publish`ed values are shown or
+    # suppressed together when the store has no value on a row that passes the condition.
+    publish_together: tuple[str, ...] = ()
 
     @property
     def declared(self) -> bool:
@@ -186,7 +189,13 @@ def _mart(name: str, spec: dict[str, Any]) -> MartRules:
             Inherit(i["from"], i.get("where", "true"), tuple((str(k), str(v)) for k, v in i["match"].items()))
             for i in spec.get("inherit") or ()
         ),
+        publish_together=tuple(str(key) for key in spec.get("publish_together") or ()),
     )
+    if any(d.publish for d in derived) and not mart.publish_together:
+        raise ValueError(
+            f"mart {name}: `publish`ed values need `publish_together` (the rows suppressed together when "
+            "the store has no value where the counts pass): a lone missing value would tell why"
+        )
     _check(mart)
     return mart
 

@@ -39,6 +39,11 @@ def final_table(mart: str) -> str:
     return quoted(f"export_final_{mart}")
 
 
+def _small(value: str, rules: Rules) -> str:
+    """Whether a count is small (suppressed): suppress_min <= value < suppress_max + 1."""
+    return f"({value} >= {rules.suppress_min} and {value} < {rules.suppress_max + 1})"
+
+
 def suppress(con: duckdb.DuckDBPyConnection, rules: Rules, mart: MartRules) -> Suppression:
     """Build the temporary cell table of `mart` with every rule applied; return the tally."""
     order = ", ".join(quoted(c) for c in mart.order_by) or "all"
@@ -46,13 +51,14 @@ def suppress(con: duckdb.DuckDBPyConnection, rules: Rules, mart: MartRules) -> S
         f"create or replace temp table {ROWS} as select row_number() over (order by {order}) as row_id, * "
         f"from {quoted(rules.schema)}.{quoted(mart.name)}"
     )
-    small = f"between {rules.suppress_min} and {rules.suppress_max}"
+    # Small (_small): a count that is not whole (person-years, a mean of two lists) of 7.5 is small
+    # too, not rounded up out of the rule.
     con.execute(
         f"create or replace temp table {CELLS} as "
         + " union all ".join(
             f"select row_id, {literal(c)} as col, cast({quoted(c)} as bigint) as value, "
-            f"coalesce({quoted(c)} {small}, false) as suppressed, "
-            f"case when {quoted(c)} {small} then 'small' end as reason from {ROWS}"
+            f"coalesce({_small(quoted(c), rules)}, false) as suppressed, "
+            f"case when {_small(quoted(c), rules)} then 'small' end as reason from {ROWS}"
             for c in mart.counts
         )
     )
@@ -61,7 +67,7 @@ def suppress(con: duckdb.DuckDBPyConnection, rules: Rules, mart: MartRules) -> S
             f"""update {CELLS} set suppressed = true, reason = 'complement'
                 where col = {literal(rule.part)} and not suppressed and row_id in (
                     select t.row_id from {ROWS} as t
-                    where ({rule.where}) and t.{quoted(rule.total)} - t.{quoted(rule.part)} {small})
+                    where ({rule.where}) and {_small(f"(t.{quoted(rule.total)} - t.{quoted(rule.part)})", rules)})
                 and row_id not in (select row_id from {CELLS} where col = {literal(rule.total)} and suppressed)"""
         )
     for rule in mart.inherit:
@@ -128,6 +134,23 @@ def _secondary(con: duckdb.DuckDBPyConnection, mart: MartRules) -> None:
         )
 
 
+def _withdrawn(mart: MartRules) -> str:
+    """Whether the `publish`ed values of the row's publish_together group are all suppressed: where
+    a row passes its condition on the published counts but the store has no value (life expectancy
+    not computed: no deaths in the oldest band, or too wide an interval), a value missing from that
+    one row would tell why; so every row of the group goes without."""
+    own = [d for d in mart.derived if d.publish and not d.across_by]
+    if not own:
+        return "false"
+    conditions = []
+    for rule in own:
+        suppressed = " or ".join(f"t.{quoted('s_' + source)}" for source in rule.sources)
+        conditions.append(f"not ({suppressed}) and coalesce(({rule.publish}), false)")
+    passes = " and ".join(conditions)
+    missing = " or ".join(f"t.{quoted('store_' + d.column)} is null" for d in own)
+    return f"bool_or(({passes}) and ({missing})) over (partition by {', '.join(mart.publish_together)})"
+
+
 def published_sql(rules: Rules, mart: MartRules, columns: list[str], exact: bool = False) -> str:
     """The mart as it may be published: `columns` in the store's order, a flag after each count.
 
@@ -159,6 +182,7 @@ def published_sql(rules: Rules, mart: MartRules, columns: list[str], exact: bool
         f"{', '.join(counts)}{stored}, s.* exclude (row_id) from {ROWS} as t "
         f"join (select row_id, {flags} from {CELLS} group by row_id) as s using (row_id)"
     )
+    layer = f"select t.*, {_withdrawn(mart)} as publish_withdrawn from ({layer}) as t"
     for rule in mart.derived:  # each may use the counts and the derived values declared before it
         name = quoted(rule.column)
         partition = ", ".join(rule.across_by)
@@ -173,7 +197,7 @@ def published_sql(rules: Rules, mart: MartRules, columns: list[str], exact: bool
         if not exact:
             hidden = " or ".join(f"t.{quoted('s_' + source)}" for source in rule.sources)
             if rule.publish:  # suppressed too where the condition fails on the published counts
-                hidden = f"{hidden} or not coalesce(({rule.publish}), false)"
+                hidden = f"{hidden} or not coalesce(({rule.publish}), false) or t.publish_withdrawn"
             if rule.across_by:
                 hidden = f"bool_or(({rule.across_where}) and ({hidden})) over (partition by {partition})"
             value = f"case when {hidden} then null else {value} end"
