@@ -68,7 +68,9 @@ def test() -> None:
     run(BIN / "ruff", "check", *python_sources)
     run(BIN / "ruff", "format", "--check", *python_sources)
     run(BIN / "sqlfluff", "lint", "--nocolor", "dbt_project/models")
-    run(BIN / "python", "-m", "pytest", "-q", *sys.argv[2:])
+    # Two workers (the CI machine's two cores), each taking whole test files, so that a module's
+    # store is built once, in the worker that uses it; the session fixtures are built per worker.
+    run(BIN / "python", "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", *sys.argv[2:])
 
 
 def main() -> None:

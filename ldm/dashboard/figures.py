@@ -15,7 +15,7 @@ import pandas as pd
 from ldm.dashboard import compare
 from ldm.dashboard.indicators import Indicator
 from ldm.dashboard.published import Published
-from ldm.sql import quoted
+from ldm.sql import literal, quoted
 
 PERIOD_TYPE = "rolling_12_months"  # a rolling 12 months at every quarter end: what a board receives
 PERIOD = ["period_type", "period_label", "period_end"]
@@ -73,7 +73,7 @@ def trend(pub: Published, ind: Indicator) -> pd.DataFrame:
     return _frame(
         pub,
         f"select {select} from {quoted(ind.mart)} where ({ind.where}) and geography_level = 'city' "
-        f"and period_type = '{PERIOD_TYPE}' order by period_end",
+        f"and period_type = {literal(PERIOD_TYPE)} order by period_end",
     )
 
 
@@ -83,7 +83,7 @@ def _gap_trend(pub: Published, ind: Indicator) -> pd.DataFrame:
         f"select period_type, period_label, period_end, sex, start_age, area_code, deprivation_gap, "
         f"life_expectancy, life_expectancy_lower, life_expectancy_upper from mart_life_expectancy "
         f"where ({ind.where}) and geography_level = 'imd_quintile' "
-        f"and period_type = '{PERIOD_TYPE}' and area_code in ('1', '5') order by period_end, area_code"
+        f"and period_type = {literal(PERIOD_TYPE)} and area_code in ('1', '5') order by period_end, area_code"
     )
     out = []
     for end in sorted({r["period_end"] for r in rows}):
@@ -133,7 +133,7 @@ def latest(ind: Indicator, series: pd.DataFrame) -> Latest:
 
 def latest_end(pub: Published, ind: Indicator):
     row = pub.con.execute(
-        f"select max(period_end) from {quoted(ind.mart)} where ({ind.where}) and period_type = '{PERIOD_TYPE}'"
+        f"select max(period_end) from {quoted(ind.mart)} where ({ind.where}) and period_type = {literal(PERIOD_TYPE)}"
     ).fetchone()
     return row[0] if row else None
 
@@ -144,8 +144,8 @@ def places(pub: Published, ind: Indicator, level: str) -> pd.DataFrame:
     select = ", ".join(quoted(c) for c in [*_columns(ind), ind.value, ind.lower, ind.upper])
     frame = _frame(
         pub,
-        f"select {select} from {quoted(ind.mart)} where ({ind.where}) and period_type = '{PERIOD_TYPE}' "
-        f"and period_end = '{end}' and geography_level in ('{level}', 'city') order by area_name",
+        f"select {select} from {quoted(ind.mart)} where ({ind.where}) and period_type = {literal(PERIOD_TYPE)} "
+        f"and period_end = {literal(str(end))} and geography_level in ({literal(level)}, 'city') order by area_name",
     )
     city = frame[frame["geography_level"] == "city"][ind.value]
     city_value = None if city.empty or pd.isna(city.iloc[0]) else float(city.iloc[0])
@@ -199,12 +199,12 @@ def by_imd(pub: Published, ind: Indicator) -> ByImd | None:
     else:
         return None
     end_row = pub.con.execute(
-        f"select max(period_end) from {quoted(mart)} where {where} and period_type = '{PERIOD_TYPE}'"
+        f"select max(period_end) from {quoted(mart)} where {where} and period_type = {literal(PERIOD_TYPE)}"
     ).fetchone()
     frame = _frame(
         pub,
         f"select {', '.join(quoted(c) for c in columns)} from {quoted(mart)} where {where} "
-        f"and period_type = '{PERIOD_TYPE}' and period_end = '{end_row[0] if end_row else None}' "
+        f"and period_type = {literal(PERIOD_TYPE)} and period_end = {literal(str(end_row[0] if end_row else None))} "
         f"order by try_cast({group} as integer)",
     )
     frame.insert(frame.columns.get_loc(group) + 1, "imd_quintile", [int(g) for g in frame[group]])
