@@ -430,6 +430,11 @@ def test_every_page_renders_offline_with_no_error_and_no_small_count(
         assert charts_drawn or name == "indicators.html", name  # every page but the list has charts
         text = page.inner_text("body")
         assert not SMALL_COUNT_TEXT.search(text), (name, SMALL_COUNT_TEXT.search(text))
+        # nothing drawn from a value that is not there (a legend over no published area reads NaN)
+        drawn = page.evaluate(
+            "[...document.querySelectorAll('.chart svg')].map(s => s.textContent).join(' ')"
+        )
+        assert "NaN" not in text and "NaN" not in drawn, name
         for cell in page.eval_on_selector_all("td.count", "cells => cells.map(c => c.textContent)"):
             if cell != "suppressed":
                 count = int(cell.replace(",", ""))

@@ -240,12 +240,13 @@ def choropleth(ind: Indicator, frame: pd.DataFrame, geography: str, description:
     """The areas of a level shaded by value; the boundaries are the site's named dataset `geography`
     (features whose properties.code is a published area code), so each page carries them once."""
     values = records(frame[["area_code", "area_name", ind.value, "comparison"]])
-    template = _choropleth(ind.kind, ind.value, geography)
+    # With no area published there is no scale to show (its labels would read NaN).
+    template = _choropleth(ind.kind, ind.value, geography, bool(frame[ind.value].notna().any()))
     return _filled(template, ind.short, description, **{TABLE: values})
 
 
 @functools.cache
-def _choropleth(kind: str, value: str, geography: str) -> dict[str, Any]:
+def _choropleth(kind: str, value: str, geography: str, shaded: bool) -> dict[str, Any]:
     ind = _Fields(kind, value, "", "")
     fmt = value_format(ind)
     # Every boundary in grey underneath; the areas with a published value drawn over it in colour
@@ -271,7 +272,7 @@ def _choropleth(kind: str, value: str, geography: str) -> dict[str, Any]:
                 f"{ind.value}:Q",
                 title=SHORT,
                 scale=alt.Scale(scheme=MAP_SCHEME),
-                legend=alt.Legend(format=fmt, orient="bottom", gradientLength=240),
+                legend=alt.Legend(format=fmt, orient="bottom", gradientLength=240) if shaded else None,
             ),
             tooltip=[
                 alt.Tooltip("properties.name:N", title="Boundary"),
