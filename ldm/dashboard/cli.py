@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from ldm.export.rules import DEFAULT_RULES
+from ldm.export.cli import add_publication_arguments
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,11 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "maps and ranked charts, and one page per indicator. It opens from the file system with no network."
         ),
     )
-    parser.add_argument("--store", type=Path, required=True, help="the store (DuckDB file), opened read-only")
-    parser.add_argument(
-        "--out", type=Path, required=True, metavar="DIR", help="new or empty folder for the site"
-    )
-    parser.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="rules file (default: %(default)s)")
+    add_publication_arguments(parser, "the site")
     parser.set_defaults(handler=run_dashboard)
 
 

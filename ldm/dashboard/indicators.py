@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ldm.sql import literal
+
 SOURCES_GP = "GP registrations and GP coded events (SNOMED CT)"
 SOURCES_APC = "GP registrations and admitted patient care spells (SUS-style)"
 SOURCES_AE = "GP registrations and A&E attendances (ECDS-style)"
@@ -82,7 +84,7 @@ def _prevalence(condition: str, title: str, register: str) -> Indicator:
         title=f"{title} prevalence",
         short=title,
         mart="mart_prevalence",
-        where=f"condition = '{condition}'",
+        where=f"condition = {literal(condition)}",
         kind="proportion",
         value="crude_rate",
         lower="crude_rate_lower",
@@ -103,7 +105,7 @@ def _prevalence(condition: str, title: str, register: str) -> Indicator:
             "Recorded prevalence depends on how practices code; it is not the true prevalence. "
             f"{LINKAGE} {DISCLOSURE}"
         ),
-        inequality_where=f"indicator_domain = 'prevalence' and indicator = '{condition}'",
+        inequality_where=f"indicator_domain = 'prevalence' and indicator = {literal(condition)}",
     )
 
 
@@ -113,7 +115,7 @@ def _utilisation(measure: str, title: str, short: str, counted: str, sources: st
         title=title,
         short=short,
         mart="mart_utilisation",
-        where=f"measure = '{measure}'",
+        where=f"measure = {literal(measure)}",
         kind="rate",
         value="rate",
         lower="rate_lower",
@@ -128,7 +130,7 @@ def _utilisation(measure: str, title: str, short: str, counted: str, sources: st
             "from the published, rounded counts."
         ),
         caveats=f"{LINKAGE} {DISCLOSURE}",
-        inequality_where=f"indicator_domain = 'utilisation' and indicator = '{measure}'",
+        inequality_where=f"indicator_domain = 'utilisation' and indicator = {literal(measure)}",
     )
 
 
@@ -145,7 +147,7 @@ def _life_expectancy(sex: str, word: str) -> Indicator:
         key=f"life_expectancy_{word.lower()}",
         title=f"Life expectancy at birth, {word.lower()}",
         short=f"Life expectancy ({word.lower()})",
-        where=f"sex = '{sex}' and start_age = 0",
+        where=f"sex = {literal(sex)} and start_age = 0",
         value="life_expectancy",
         lower="life_expectancy_lower",
         upper="life_expectancy_upper",
@@ -177,7 +179,7 @@ def _le_gap(sex: str, word: str) -> Indicator:
         key=f"life_expectancy_gap_{word.lower()}",
         title=f"Gap in life expectancy at birth, {word.lower()}: least vs most deprived fifth",
         short=f"Life expectancy gap ({word.lower()})",
-        where=f"sex = '{sex}' and start_age = 0",  # of the IMD quintile rows, which carry the gap
+        where=f"sex = {literal(sex)} and start_age = 0",  # of the IMD quintile rows, which carry the gap
         value="deprivation_gap",
         lower="gap_lower",
         upper="gap_upper",

@@ -10,6 +10,16 @@ from ldm.export.export import export
 from ldm.export.rules import DEFAULT_RULES
 
 
+def add_publication_arguments(parser: argparse.ArgumentParser, written: str) -> None:
+    """--store, --out and --rules: what every command that publishes from the marts takes (the export,
+    and the dashboard, which publishes through it)."""
+    parser.add_argument("--store", type=Path, required=True, help="the store (DuckDB file), opened read-only")
+    parser.add_argument(
+        "--out", type=Path, required=True, metavar="DIR", help=f"new or empty folder for {written}"
+    )
+    parser.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="rules file (default: %(default)s)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "export",
@@ -20,11 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and Parquet to DIR with a manifest of checksums. Person-level tables are never exported."
         ),
     )
-    parser.add_argument("--store", type=Path, required=True, help="the store (DuckDB file), opened read-only")
-    parser.add_argument(
-        "--out", type=Path, required=True, metavar="DIR", help="new or empty folder for the files"
-    )
-    parser.add_argument("--rules", type=Path, default=DEFAULT_RULES, help="rules file (default: %(default)s)")
+    add_publication_arguments(parser, "the files")
     parser.add_argument(
         "--mart",
         action="append",
