@@ -19,7 +19,8 @@ import duckdb
 import pytest
 import test_disclosure_attacks as attacks
 import test_export as export_checks
-from conftest import query
+from conftest import REPO, query
+from test_pseudonymise_extracts import raw_identifiers
 
 from ldm.cli import main
 from ldm.dashboard import charts, compare
@@ -546,3 +547,17 @@ def test_the_fitted_sii_line_is_the_weighted_least_squares_line() -> None:
     assert (
         compare.gradient([*values[:4], None], weights, lowers, uppers) is None
     )  # a suppressed group: no line
+
+
+def test_no_identifier_reaches_a_page_or_data_file(site: Path) -> None:
+    """No NHS number, name or postcode of the extracts the store was built from, in any file of the
+    site (pages, CSVs, the manifest, the scripts)."""
+    identifiers = {
+        v for v in raw_identifiers(REPO / "sample_data" / "extracts", dates_of_birth=False) if len(v) >= 6
+    }
+    assert identifiers
+    files = [path for path in site.rglob("*") if path.is_file()]
+    assert len(files) > 100
+    for path in files:
+        text = path.read_bytes().decode(errors="replace")
+        assert not [v for v in identifiers if v in text], path
