@@ -6,12 +6,15 @@ token is still a linkage key: analysts get `person_id` in `main` and nothing fro
 
 from __future__ import annotations
 
+import datetime
+
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import LINKAGE_SCHEMA, Base, sequence, sequence_key, table_args
 
 PERSON_ID_SEQ = sequence("person_id_seq", LINKAGE_SCHEMA)
+EVIDENCE_ID_SEQ = sequence("evidence_id_seq", LINKAGE_SCHEMA)
 
 
 def _token(field: str) -> Mapped[str | None]:
@@ -68,6 +71,53 @@ class PersonLocalId(Base):
     )
     first_batch_id: Mapped[int | None] = mapped_column(
         sa.BigInteger, comment="Batch in which this local id was first tied to the person"
+    )
+
+
+class PersonEvidence(Base):
+    """Every identity a person's records were linked with, kept across batches and months.
+
+    A GP registration founds a person with the identifiers it carries; a later record linked to
+    them (a spell with an NHS number the registration lacked, an address the registration has not
+    caught up with) adds what it knew that the person's evidence did not already hold. Later
+    batches link through all of it (ldm.load.linking.spine_of). Evidence comes only from
+    deterministic links, whose identifiers agreed; see governance/linkage_rules.md.
+    """
+
+    __tablename__ = "person_evidence"
+    __table_args__ = table_args(
+        "Identities (token combinations) that linked records to each person, by feed and batch", LINKAGE_SCHEMA
+    )
+
+    evidence_id: Mapped[int] = sequence_key(
+        EVIDENCE_ID_SEQ, "Evidence row id, from linkage.evidence_id_seq"
+    )
+    person_id: Mapped[int] = mapped_column(
+        sa.BigInteger, nullable=False, comment="Person id (linkage.person_keys.person_id)"
+    )
+    feed: Mapped[str] = mapped_column(sa.String, nullable=False, comment="Feed of the record that carried it")
+    link_step: Mapped[str] = mapped_column(
+        sa.String, nullable=False, comment="How that record was linked (new_person for a founding registration)"
+    )
+    nhs_number_token: Mapped[str | None] = _token("NHS number (valid numbers only)")
+    local_id_token: Mapped[str | None] = _token("local patient id with its issuer")
+    date_of_birth_token: Mapped[str | None] = _token("date of birth")
+    year_of_birth: Mapped[int | None] = mapped_column(sa.Integer, comment="Year of birth as recorded")
+    month_of_birth: Mapped[int | None] = mapped_column(sa.Integer, comment="Month of birth as recorded")
+    sex: Mapped[str | None] = mapped_column(sa.String, comment="Sex: F or M")
+    postcode_token: Mapped[str | None] = _token("postcode")
+    postcode_district_token: Mapped[str | None] = _token("postcode district")
+    surname_token: Mapped[str | None] = _token("surname")
+    surname_phonetic_token: Mapped[str | None] = _token("phonetic code (NYSIIS) of the surname")
+    surname_initial_token: Mapped[str | None] = _token("surname initial")
+    forename_token: Mapped[str | None] = _token("forename")
+    forename_phonetic_token: Mapped[str | None] = _token("phonetic code (NYSIIS) of the forename")
+    forename_initial_token: Mapped[str | None] = _token("forename initial")
+    first_batch_id: Mapped[int] = mapped_column(
+        sa.BigInteger, nullable=False, comment="Batch in which this identity was first seen (governance.batches)"
+    )
+    first_seen_at: Mapped[datetime.datetime] = mapped_column(
+        sa.DateTime, nullable=False, comment="When that batch was loaded (UTC)"
     )
 
 

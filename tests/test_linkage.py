@@ -9,7 +9,7 @@ import pytest
 
 from ldm.errors import LdmError
 from ldm.linkage import link_tables
-from ldm.linkage.quality import run_on_sample
+from ldm.linkage.engine_only import run_on_sample
 from ldm.pseudonymise.keys import init_key
 
 REPO_SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"

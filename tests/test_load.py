@@ -102,6 +102,61 @@ def test_links_in_the_store_are_right(loaded):
     con.close()
 
 
+def test_the_linkage_log_counts_what_reached_the_store(loaded):
+    """Counted after opt-outs: a batch's first step takes exactly the rows it loaded, and each
+    step's links are the rows of the table that step linked, so linked <= loaded everywhere."""
+    _, _, store, summary = loaded
+    for batch in summary.loaded:
+        if batch.feed in ("opt_out", "gp_registrations"):
+            continue
+        log = query(
+            store,
+            "select step, records_in, linked, ambiguous from governance.linkage_log where batch_id = ? order by log_id",
+            [batch.batch_id],
+        )
+        assert log[0][1] == batch.rows_loaded, batch.feed
+        stored = dict(
+            query(
+                store,
+                f"select link_step, count(*) from main.{FEED_TABLES[batch.feed]} where batch_id = ? group by 1",
+                [batch.batch_id],
+            )
+        )
+        for step, records_in, linked, ambiguous in log:
+            assert linked == stored.get(step, 0), (batch.feed, step)
+            assert ambiguous == stored.get(f"ambiguous:{step}", 0), (batch.feed, step)
+            assert records_in <= batch.rows_loaded
+
+
+def test_gp_events_link_through_an_nhs_number_another_feed_taught(loaded):
+    """A person whose registration has no valid NHS number: a hospital or community record linked to
+    them by date of birth, sex and postcode brings one, kept as their evidence, and their GP events
+    (nothing but an NHS number) link to them through it, in a later batch."""
+    _, _, store, summary = loaded
+    batches = {b.feed: b.batch_id for b in summary.loaded}
+    assert batches["gp_events"] > max(batches[f] for f in FEED_TABLES if f != "gp_events")
+    taught = query(
+        store,
+        """select e.person_id, e.nhs_number_token, e.first_batch_id from linkage.person_evidence e
+           join linkage.person_keys k using (person_id)
+           where k.nhs_number_token is null and e.nhs_number_token is not null""",
+    )
+    assert taught
+    people = ", ".join(str(person) for person, _, _ in taught)
+    con = connect(store, read_only=True)
+    con.execute(f"create temp table truth as select * from '{TRUTH}/records.parquet'")
+    linked = con.execute(
+        f"""select count(*), count(g.person_id), count(*) filter (where g.person_id in ({people}))
+            from main.gp_events g join truth t on t.feed = 'gp_events' and t.record_id = g.record_id
+            where t.person_key in (select t2.person_key from truth t2 join main.registrations r
+                                   on t2.feed = 'gp_registrations' and t2.record_id = r.record_id
+                                   where r.person_id in ({people}))"""
+    ).fetchall()[0]
+    con.close()
+    events, events_linked, to_them = linked
+    assert events > 0 and events_linked == events == to_them
+
+
 def test_no_identifier_or_key_in_the_store(loaded):
     root, key, store, _ = loaded
     identifiers = raw_identifiers(root / "extracts", dates_of_birth=False)
@@ -249,6 +304,9 @@ def test_a_person_who_opts_out_later_is_removed(loaded, tmp_path):
         copy, "select persons_removed, records_removed from governance.opt_out_counts order by run_id desc"
     )
     assert removed[0][0] == 5 and removed[0][1] > 0
+    assert query(
+        copy, f"select count(*) from linkage.person_evidence where person_id in ({marks})", people
+    ) == [(0,)]
 
 
 @pytest.mark.parametrize(

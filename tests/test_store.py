@@ -26,7 +26,8 @@ FIRST, SECOND, THIRD = "0001_initial", "0002_persons_ethnic_category", "0003_rec
 FOURTH = "0004_batch_provenance_duplicates"
 FIFTH = "0005_projects_and_releases"
 SIXTH = "0006_birth_month_dates"
-SEVENTH = HEAD = "0007_deaths"
+SEVENTH = "0007_deaths"
+EIGHTH = HEAD = "0008_person_evidence"
 VERSION_TABLE = ("governance", "alembic_version")
 
 # What DuckDB itself says the store is; alembic_version is Alembic's, not the models'.
@@ -88,7 +89,7 @@ def test_upgrade_from_empty_builds_every_table(store_file: Path) -> None:
     con.close()
     assert tables == model_tables() | {VERSION_TABLE}
     assert sequences == set(models.metadata._sequences)
-    assert len(tables) == 25
+    assert len(tables) == 26
 
 
 def test_migrations_build_exactly_what_the_models_describe(store_file: Path, tmp_path: Path) -> None:
@@ -414,7 +415,7 @@ def test_seventh_migration_keeps_every_row_and_adds_empty_death_tables(store_fil
     store.upgrade(store_file, SIXTH)
     fill(store_file, rows=90)
     before, described = contents(store_file, {}), catalog(store_file)
-    assert store.upgrade(store_file) == HEAD == SEVENTH
+    assert store.upgrade(store_file, SEVENTH) == SEVENTH
     after = contents(store_file, {})
     assert [after.pop(f"main.{table}") for table in ADDED_BY_SEVENTH] == [[], []]
     assert after == before
@@ -431,6 +432,27 @@ def test_seventh_migration_keeps_every_row_and_adds_empty_death_tables(store_fil
     assert all(comment for _, comment in comments) and len(comments) == 3
     assert minimise.month_only_columns("deaths") == ["date_of_death", "registration_date"]
     assert store.downgrade(store_file, SIXTH) == SIXTH
+    assert contents(store_file, {}) == before
+    assert catalog(store_file) == described
+
+
+def test_eighth_migration_keeps_every_row_and_adds_an_empty_evidence_table(store_file: Path) -> None:
+    """A store at 0007 with rows in every table gains linkage.person_evidence and its sequence,
+    empty and exactly as the models describe them; the downgrade removes them and nothing else."""
+    store.upgrade(store_file, SEVENTH)
+    fill(store_file, rows=60)
+    before, described = contents(store_file, {}), catalog(store_file)
+    assert store.upgrade(store_file) == HEAD == EIGHTH
+    after = contents(store_file, {})
+    assert after.pop("linkage.person_evidence") == []
+    assert after == before
+    reference = catalog(built_from_models(store_file.with_name("from_models.duckdb")))
+    migrated = catalog(store_file)
+    for part in CATALOG:
+        new = [row for row in migrated[part] if "evidence" in str(row[1])]
+        assert new == [row for row in reference[part] if "evidence" in str(row[1])], part
+        assert new or part == "indexes", part
+    assert store.downgrade(store_file, SEVENTH) == SEVENTH
     assert contents(store_file, {}) == before
     assert catalog(store_file) == described
 
@@ -453,6 +475,7 @@ def test_downgrade_and_upgrade_round_trip(store_file: Path) -> None:
         kept.pop(f"governance.{table}")
     for table in ADDED_BY_SEVENTH:
         kept.pop(f"main.{table}")
+    kept.pop("linkage.person_evidence")
     assert store.downgrade(store_file, FIRST) == FIRST
     assert contents(store_file, {}) == kept
     assert store.downgrade(store_file, "base") is None

@@ -1,72 +1,75 @@
-"""Linkage quality against ground truth: precision, recall and link rates, overall and by group.
+"""What linkage quality means, once: precision, recall and link rates, overall and by group.
 
-A record's true match is the spine row of its true person; a record of someone not on the
-spine (out of area, or no longer registered) has none, so linking it is a false positive. Link
-rates are broken down by IMD quintile, age band and sex of the true person, because missed
-links in deprived groups bias every inequality figure built on the linked data.
+A record's link is a true link when the person it was linked to is its true person (by the
+synthetic ground truth); a record whose true person is on no person of the spine (out of area,
+never registered) has no true match, so linking it is a false positive. Link rates are broken
+down by IMD quintile, age band, sex and ethnic group of the true person, because missed links in
+deprived or minority groups bias every inequality figure built on the linked data.
+
+Two scorers feed these definitions: ldm.linkage.scoring scores the store `ldm run` built (the
+figure that counts), and ldm.linkage.engine_only the engine alone on one in-memory pass.
 """
 
 from __future__ import annotations
 
 import datetime
-import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
-from ldm.feeds.spec import builtin_specs
-from ldm.linkage.columns import VALID_NHS_TOKEN
-from ldm.linkage.engine import LinkageConfig, LinkageRun, link
-from ldm.pseudonymise.batch import pseudonymise_folder
-from ldm.pseudonymise.keys import init_key
+from ldm.errors import LdmError
+from ldm.reference import reference_path
 from ldm.sql import literal
-from ldm.synthetic.config import ACTIVITY_FEEDS
+from ldm.synthetic.config import SampleConfig
 
-AGE_BANDS = (
-    "case when age < 16 then '0-15' when age < 45 then '16-44' when age < 65 then '45-64' "
-    "when age < 80 then '65-79' else '80+' end"
-)
+if TYPE_CHECKING:
+    from ldm.linkage.engine import LinkageRun
+
+# Ages of the true persons are taken on the synthetic sample's extract date.
+AGE_AS_OF: datetime.date = SampleConfig.as_of
+# The feed whose records found the persons: its records give each person its true person.
+SPINE_FEED = "gp_registrations"
+
+
+def age_band(age: str) -> str:
+    """SQL: the age band of an age in whole years (null stays null)."""
+    return (
+        f"case when {age} < 16 then '0-15' when {age} < 45 then '16-44' when {age} < 65 then '45-64' "
+        f"when {age} < 80 then '65-79' when {age} >= 80 then '80+' end"
+    )
+
+
+# Group name -> SQL over a scored table (see `score`); with its title in a printed table.
 GROUPS = {
     "feed": "feed",
     "step": "step",
     "nhs_number": "case when nhs_valid then 'valid' else 'not valid' end",
     "imd_quintile": "cast(imd_quintile as varchar)",
-    "age_band": AGE_BANDS,
-    "sex": "true_sex",
+    "age_band": age_band("age"),
+    "sex": "sex",
+    "ethnic_group": "ethnic_group",
 }
-# Groups over a subset of the records.
+# Groups over a subset of the records: name -> (SQL of the group, condition).
 SUBSET_GROUPS = {"no_valid_nhs_number_by_feed": ("feed", "not nhs_valid")}
-
-
-@dataclass
-class QualityReport:
-    overall: dict[str, float]
-    by: dict[str, list[dict]] = field(default_factory=dict)
-    run: LinkageRun | None = None
-
-    def lines(self) -> list[str]:
-        """A plain-text report (figures only, no identifiers)."""
-        out = ["overall " + _figures(self.overall)]
-        for group, rows in self.by.items():
-            for row in rows:
-                out.append(f"{group}={row['group']} " + _figures(row))
-        return out
-
-
-def _figures(row: dict) -> str:
-    def show(value):
-        return "-" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
-
-    names = ("records", "in_spine", "linked", "true_links", "precision", "recall", "link_rate")
-    return " ".join(f"{name}={show(row[name])}" for name in names)
-
+TITLES = {
+    "feed": "feed",
+    "step": "link step",
+    "nhs_number": "NHS number",
+    "imd_quintile": "IMD quintile (1 = most deprived)",
+    "age_band": "age band",
+    "sex": "sex",
+    "ethnic_group": "ethnic group",
+    "no_valid_nhs_number_by_feed": "no valid NHS number, by feed",
+}
+COUNTS = ("records", "in_spine", "linked", "true_links")
+RATES = ("precision", "recall", "link_rate")
 
 MEASURES = """
     count(*) as records,
     count(*) filter (where true_spine) as in_spine,
-    count(person_key_linked) as linked,
+    count(*) filter (where is_linked) as linked,
     count(*) filter (where person_key_linked = person_key) as true_links,
     true_links / nullif(linked, 0) as precision,
     true_links / nullif(in_spine, 0) as recall,
@@ -74,10 +77,54 @@ MEASURES = """
 """
 
 
+@dataclass
+class QualityReport:
+    overall: dict[str, float]
+    by: dict[str, list[dict]] = field(default_factory=dict)
+    # Persons of the spine against the true persons (store scoring only): store_persons,
+    # true_persons, split (a true person with 2+ store persons), merged (2+ true persons in one).
+    persons: dict[str, int] = field(default_factory=dict)
+    run: LinkageRun | None = None
+
+    @property
+    def imd_gap_points(self) -> float | None:
+        """Link rate of IMD quintile 1 (most deprived) minus that of quintile 5, in percentage points."""
+        rates = {row["group"]: row["link_rate"] for row in self.by.get("imd_quintile", [])}
+        if rates.get("1") is None or rates.get("5") is None:
+            return None
+        return 100 * (rates["1"] - rates["5"])
+
+    def table(self) -> list[str]:
+        """The figures as a plain-text table: counts and rates only, no identifiers."""
+        width = max(len(f"  {row['group']}") for rows in self.by.values() for row in rows) if self.by else 8
+        width = max(width, len("overall"))
+        header = f"{'':<{width}}" + "".join(f"{name.replace('_', ' '):>12}" for name in COUNTS + RATES)
+        lines = [header, _row("overall", self.overall, width)]
+        for group, rows in self.by.items():
+            lines.append(TITLES.get(group, group))
+            lines += [_row(f"  {'unknown' if r['group'] is None else r['group']}", r, width) for r in rows]
+        if self.persons:
+            p = self.persons
+            lines += [
+                "",
+                f"persons in the store {p['store_persons']:,}, true persons among them {p['true_persons']:,}",
+                f"split persons {p['split']:,} (a true person with 2+ store persons)",
+                f"merged persons {p['merged']:,} (a store person with registrations of 2+ true persons)",
+            ]
+        gap = self.imd_gap_points
+        if gap is not None:
+            lines.append(f"link rate gap, IMD quintile 1 minus quintile 5: {gap:+.2f} points")
+        return lines
+
+
+def _row(label: str, row: dict, width: int) -> str:
+    counts = "".join(f"{row[name]:>12,}" for name in COUNTS)
+    rates = "".join(f"{'-' if row[name] is None else format(row[name], '.4f'):>12}" for name in RATES)
+    return f"{label:<{width}}{counts}{rates}"
+
+
 def evaluate(con: duckdb.DuckDBPyConnection, scored: str) -> QualityReport:
-    """Figures from `scored`: one row per record with person_key (true), person_key_linked
-    (true person of the spine row it was linked to, or null), true_spine (the true person is
-    on the spine), step, feed, nhs_valid, imd_quintile, age and true_sex."""
+    """Figures from `scored`, a table made by `score`: overall and by every group."""
     result = con.execute(f"select {MEASURES} from {scored}")
     columns = [d[0] for d in result.description]
     report = QualityReport(overall=dict(zip(columns, result.fetchall()[0], strict=True)))
@@ -90,85 +137,49 @@ def evaluate(con: duckdb.DuckDBPyConnection, scored: str) -> QualityReport:
     return report
 
 
-def build_spine(con: duckdb.DuckDBPyConnection, registrations: str) -> None:
-    """qa_spine: current GP registrations, one row per person (the latest registration).
-
-    Without linkage a "person" is a valid NHS number token; a registration without one stands
-    for its own person. person_id is the registration's record id.
-    """
-    con.execute(
-        f"""create or replace temp table qa_spine as
-            select record_id as person_id, * from {registrations}
-            where registration_end is null and date_of_death is null
-            qualify row_number() over (
-                partition by coalesce({VALID_NHS_TOKEN},
-                                      cast(record_id as varchar))
-                order by registration_start desc, record_id desc) = 1"""
-    )
+def truth_files(truth: Path) -> tuple[Path, Path]:
+    """records.parquet and persons.parquet of a sample's ground_truth folder."""
+    files = (truth / "records.parquet", truth / "persons.parquet")
+    missing = [path.name for path in files if not path.is_file()]
+    if missing:
+        raise LdmError(f"{truth} is not a sample's ground_truth folder: it has no {' or '.join(missing)}")
+    return files
 
 
-def run_on_sample(
-    sample: Path,
-    *,
-    config: LinkageConfig | None = None,
-    work: Path | None = None,
-    today: datetime.date = datetime.date(2025, 4, 1),
-) -> QualityReport:
-    """Pseudonymise a sample folder (extracts/ and ground_truth/) with a temporary key, link
-    the activity feeds to the spine of current GP registrations, and measure the result."""
-    with tempfile.TemporaryDirectory(prefix="ldm-linkage-") as temporary:
-        folder = Path(work) if work else Path(temporary)
-        key = init_key(Path(temporary) / "linkage.key")
-        pseudonymised = folder / "pseudonymised"
-        # A copy of the extracts: pseudonymisation writes quarantine files next to its input.
-        extracts = shutil.copytree(sample / "extracts", Path(temporary) / "extracts", dirs_exist_ok=True)
-        result = pseudonymise_folder(extracts, pseudonymised, key, builtin_specs(), today=today)
-        if result.failed:
-            raise RuntimeError(f"pseudonymisation failed for {len(result.failed)} extract(s)")
-        con = duckdb.connect()
-        return _link_and_measure(con, pseudonymised, sample / "ground_truth", config)
-
-
-def _parquet(folder: Path, feed: str) -> str:
-    return f"read_parquet({literal(folder / feed / '*.parquet')}, union_by_name = true)"
-
-
-def _link_and_measure(
-    con: duckdb.DuckDBPyConnection, pseudonymised: Path, truth: Path, config: LinkageConfig | None
-) -> QualityReport:
-    build_spine(con, _parquet(pseudonymised, "gp_registrations"))
-    feeds = [f for f in ACTIVITY_FEEDS if (pseudonymised / f).is_dir()]
-    union = " union all by name ".join(
-        f"select {literal(feed)} as feed, * from {_parquet(pseudonymised, feed)}" for feed in feeds
-    )
-    con.execute(
-        "create or replace temp table qa_records as "
-        f"select row_number() over () as record_key, * from ({union})"
-    )
-    run = link(con, "qa_spine", "qa_records", config=config)
-    as_of = datetime.date(2025, 3, 31)
+def load_truth(con: duckdb.DuckDBPyConnection, truth: Path) -> None:
+    """qa_truth: each record's true person, one row per (feed, record_id) (a row sent twice is one)."""
+    records, _ = truth_files(truth)
     con.execute(
         f"""create or replace temp table qa_truth as
-            select distinct feed, record_id, person_key from {literal(truth / "records.parquet")}"""
+            select distinct feed, record_id, person_key from read_parquet({literal(records)})"""
     )
+
+
+def score(
+    con: duckdb.DuckDBPyConnection,
+    records: str,
+    person_truth: str,
+    truth: Path,
+    as_of: datetime.date = AGE_AS_OF,
+) -> str:
+    """qa_scored: one row per record of `records` (feed, record_id, person_id, step, nhs_valid)
+    with its true person and the true person of the person it was linked to (`person_truth`:
+    person_id -> person_key), and the groups of its true person. Needs qa_truth (`load_truth`)."""
+    _, persons = truth_files(truth)
+    ethnic_groups = reference_path("nhs_ethnic_category_groups.csv")
     con.execute(
         f"""create or replace temp table qa_scored as
-            with spine_keys as (
-                select s.person_id, t.person_key from qa_spine s
-                join qa_truth t on t.feed = 'gp_registrations' and t.record_id = s.record_id
-            )
-            select r.feed, coalesce(r.nhs_number_valid, false) as nhs_valid, l.step,
-                   t.person_key, k.person_key as person_key_linked,
-                   t.person_key in (select person_key from spine_keys) as true_spine,
+            select r.feed, r.step, r.nhs_valid, t.person_key,
+                   r.person_id is not null as is_linked, k.person_key as person_key_linked,
+                   t.person_key in (select person_key from {person_truth}) as true_spine,
                    (p.imd_decile + 1) // 2 as imd_quintile,
                    date_sub('year', p.date_of_birth, date {literal(as_of.isoformat())}) as age,
-                   p.sex as true_sex
-            from {run.table} l
-            join qa_records r using (record_key)
+                   p.sex, g.ethnic_group_name as ethnic_group
+            from {records} r
             join qa_truth t on t.feed = r.feed and t.record_id = r.record_id
-            join {literal(truth / "persons.parquet")} p on p.person_key = t.person_key
-            left join spine_keys k on k.person_id = l.person_id"""
+            join read_parquet({literal(persons)}) p on p.person_key = t.person_key
+            left join read_csv({literal(ethnic_groups)}, header = true, all_varchar = true) g
+              on g.ethnic_category = p.ethnic_category
+            left join {person_truth} k on k.person_id = r.person_id"""
     )
-    report = evaluate(con, "qa_scored")
-    report.run = run
-    return report
+    return "qa_scored"

@@ -18,7 +18,7 @@ import pyarrow as pa
 from ldm.linkage.columns import columns_of
 from ldm.linkage.deterministic import DETERMINISTIC_STEPS
 from ldm.linkage.engine import ALGORITHM_VERSION, UNLINKED, LinkageConfig, decide, result_select
-from ldm.load import records
+from ldm.load import evidence, records
 from ldm.sql import literal, quoted
 
 PROBABILISTIC = "probabilistic"
@@ -39,23 +39,27 @@ class StepCount:
 
 @dataclass
 class Staged:
-    """The staged extract's file, its row count and its links counted by step."""
+    """The staged extract's file, its row count and the links of its rows not withheld, by step."""
 
     path: Path
     rows: int
     steps: list[StepCount]
+    evidence: pa.Table | None = None  # new identities its links taught (ldm.load.evidence)
 
 
 def spine_of(store: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
-    """Every person's tokens, one row per (person, local id) so that local ids can link too.
+    """Every person's tokens: their latest registration's (one row per local id known for them) and
+    every identity of their linkage evidence (ldm.load.evidence).
 
     A stream of record batches, so that the spine (a gigabyte at city scale) is copied straight
     into the linking connection instead of being held in Python as well.
     """
+    # Year and month of birth stay off the spine, as the registration rows have none: the
+    # probabilistic model's birth-date levels compare them only where both sides can have them.
     return store.sql(
-        """select k.* exclude (first_batch_id, last_batch_id),
-                  k.nhs_number_token is not null as nhs_number_valid, l.local_id_token
-           from linkage.person_keys k left join linkage.person_local_ids l using (person_id)"""
+        f"""select * replace (null::integer as year_of_birth, null::integer as month_of_birth),
+                   nhs_number_token is not null as nhs_number_valid
+            from ({evidence.spine_sql()})"""
     ).to_arrow_reader()
 
 
@@ -68,12 +72,14 @@ def link_extract(
     opted_out_persons: pa.Table,
     config: LinkageConfig | None = None,
     skipped: pa.Table | None = None,
+    learn: bool = True,
 ) -> Staged:
     """Write `staged` (Parquet): the given `columns` of every row of `parquet` that has a row number
     and is not in `skipped` (row numbers of records the store already holds), with its record_digest,
     person_id, link_step, link_weight, candidates, algorithm_version and `withheld` (its valid NHS
     number, or its person, has opted out). Written to a file, not returned, so that tens of millions
-    of links never sit in Python memory."""
+    of links never sit in Python memory. With `learn`, the identities its deterministic links taught
+    that the spine did not hold come back as `Staged.evidence` (ldm.load.evidence)."""
     work = duckdb.connect(config={"memory_limit": LINKING_MEMORY, "preserve_insertion_order": False})
     try:
         work.execute("set enable_progress_bar = false")
@@ -93,6 +99,7 @@ def link_extract(
         work.unregister("spine_stream")
         carry = [name for name in columns if name != "row_number"]
         carry += [name for name in ("nhs_number_valid", "nhs_number_token") if name not in carry]
+        learnt = None
         if work.execute("select count(*) from spine").fetchall()[0][0] == 0:
             links = f"""select row_number as record_key, {", ".join(map(quoted, carry))},
                                cast(null as bigint) as person_id, {literal(UNLINKED)} as step,
@@ -102,6 +109,10 @@ def link_extract(
         else:
             decide(work, "spine", "records", config, drop_spine=True)
             links = result_select(work, "records", "row_number", carry)
+            if learn:
+                learnt = work.sql(
+                    evidence.new_evidence_sql(evidence.candidates_sql(LINKED), HELD)
+                ).to_arrow_table()
         kept = "".join(f"{quoted(name)}, " for name in columns if name != "row_number")
         work.execute(
             f"""copy (
@@ -113,12 +124,28 @@ def link_extract(
                     from ({links}) where record_key is not null
                 ) to {literal(staged)} (format parquet)"""
         )
+        # The linkage log counts what reaches the store: records withheld by opt-out are not linked
+        # there, so they are counted by the batch (rows_withheld), not by a step.
         by_step = work.execute(
-            f"select link_step, count(*) from read_parquet({literal(staged)}) group by all"
+            f"""select link_step, count(*), count(*) filter (where not withheld)
+                from read_parquet({literal(staged)}) group by all"""
         ).fetchall()
     finally:
         work.close()
-    return Staged(staged, sum(n for _, n in by_step), step_counts(dict(by_step)))
+    loaded = {step: kept for step, _, kept in by_step}
+    return Staged(staged, sum(n for _, n, _ in by_step), step_counts(loaded), learnt)
+
+
+# The engine's decisions as identities with their person (records of opted-out people teach nothing),
+# and the spine's identities, for ldm.load.evidence.
+_OTHER_IDENTITY = [name for name in evidence.IDENTITY if name != evidence.NHS]
+LINKED = f"""(select s.person_id, d.step as link_step, c.nhs_key as {evidence.NHS},
+                     {", ".join(f"c.{name}" for name in _OTHER_IDENTITY)}
+              from lk_decided d join lk_combo c using (combo_id)
+              join (select distinct spine_row, person_id from lk_spine) s using (spine_row)
+              where not coalesce(c.nhs_key in (select nhs_number_token from opted_out_tokens), false)
+                and s.person_id not in (select person_id from opted_out_persons))"""
+HELD = f"(select person_id, nhs_key as {evidence.NHS}, {', '.join(_OTHER_IDENTITY)} from lk_spine)"
 
 
 def step_counts(by_step: dict[str, int]) -> list[StepCount]:

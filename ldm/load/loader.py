@@ -27,6 +27,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ldm import minimise
 from ldm.errors import LdmError
@@ -35,7 +36,7 @@ from ldm.files import file_sha256
 from ldm.governance import audit, digests
 from ldm.linkage.columns import VALID_NHS_TOKEN, columns_of
 from ldm.linkage.engine import ALGORITHM_VERSION, LinkageConfig
-from ldm.load import records
+from ldm.load import evidence, records
 from ldm.load.linking import link_extract, spine_of
 from ldm.pseudonymise.extract import Manifest
 from ldm.pseudonymise.keys import AUDIT, MasterKey
@@ -76,6 +77,8 @@ class BatchLoad:
     rows_revised: int = 0  # replaced an earlier version of the same record
     rows_duplicate: int = 0  # a later row of the same extract is the same record: not loaded
     revised_batches: list[int] = field(default_factory=list)  # batches whose rows they replaced
+    evidence_added: int = 0  # identities learnt for persons (linkage.person_evidence)
+    evidence_conflicts: int = 0  # identities not learnt: their NHS number is another person's
 
 
 @dataclass
@@ -110,8 +113,19 @@ def _manifests(folder: Path, only: list[Path] | None = None) -> list[tuple[Manif
         if not parquet.is_file():
             raise LdmError(f"{path}: its Parquet file {parquet.name} is missing")
         found.append((manifest, parquet))
-    found.sort(key=lambda item: (LOAD_ORDER.index(item[0].feed), item[0].started_at))
+    found.sort(key=lambda item: (_load_rank(*item), LOAD_ORDER.index(item[0].feed), item[0].started_at))
     return found
+
+
+def _load_rank(manifest: Manifest, parquet: Path) -> int:
+    """Opt-out lists first (their people's records are withheld before they arrive), then
+    registrations (they found persons), then feeds that carry more than an NHS number, whose links
+    teach the evidence (ldm.load.evidence) that feeds with nothing else (GP events) link through."""
+    if manifest.feed == "opt_out":
+        return 0
+    if manifest.feed == "gp_registrations":
+        return 1
+    return 2 if "date_of_birth_token" in pq.read_schema(parquet).names else 3
 
 
 def _insert_batch(con, manifest: Manifest) -> int:
@@ -347,6 +361,26 @@ def _refresh_persons(con, batch_id: int) -> None:
     )
 
 
+def _registration_identities(con) -> str:
+    """The batch's registrations not withheld, as identities with their person (ldm.load.evidence)."""
+    present = set(columns_of(con, "incoming"))
+    columns = [
+        f"{VALID_NHS_TOKEN} as {name}"
+        if name == evidence.NHS
+        else name
+        if name in present
+        else f"null as {name}"
+        for name in evidence.IDENTITY
+    ]
+    return f"(select person_id, link_step, {', '.join(columns)} from incoming where not withheld)"
+
+
+def _learn_evidence(con, batch_id: int, feed: str, new: str, load: BatchLoad) -> None:
+    """Keep the new identities of `new` (rows of `evidence.new_evidence_sql`) as the person's evidence."""
+    load.evidence_added = con.execute(evidence.insert_sql(new, feed), [batch_id, now()]).fetchall()[0][0]
+    load.evidence_conflicts = con.execute(f"select count(*) from {new} where conflict").fetchall()[0][0]
+
+
 def _remove_persons(con, persons_sql: str) -> tuple[int, int]:
     """Delete every analyst row of the given persons; return (records, persons) removed."""
     con.execute(f"create or replace temp table leaving as {persons_sql}")
@@ -362,6 +396,7 @@ def _remove_persons(con, persons_sql: str) -> tuple[int, int]:
             f"delete from main.{table} where person_id in (select person_id from leaving)"
         ).fetchone()[0]
     con.execute("delete from linkage.record_links where person_id in (select person_id from leaving)")
+    con.execute(evidence.remove_sql("leaving"))
     persons = con.execute(
         "delete from main.persons where person_id in (select person_id from leaving)"
     ).fetchone()[0]
@@ -488,8 +523,17 @@ def _load_records(
     columns, (tokens, persons) = _staged_columns(con, parquet, feed, manifest.repeated), _opt_outs(con)
     with tempfile.TemporaryDirectory(prefix="ldm-link-") as folder:
         # The spine streams from the store while linkage reads it: no other query until it is done.
+        # A registration batch learns in the store, once its new persons have ids (_learn_evidence).
         staged = link_extract(
-            spine_of(con), parquet, Path(folder) / "staged.parquet", columns, tokens, persons, linkage, skip
+            spine_of(con),
+            parquet,
+            Path(folder) / "staged.parquet",
+            columns,
+            tokens,
+            persons,
+            linkage,
+            skip,
+            learn=feed != "gp_registrations",
         )
         load.steps = staged.steps
         if staged.rows != manifest.rows_accepted - load.rows_duplicate - load.rows_resent:
@@ -500,6 +544,10 @@ def _load_records(
         materialise = feed == "gp_registrations"
         _stage(con, staged.path, materialise)
         _write_records(con, batch_id, manifest, load, staged.rows)
+        if staged.evidence is not None:
+            con.register("batch_evidence", staged.evidence)
+            _learn_evidence(con, batch_id, feed, "batch_evidence", load)
+            con.unregister("batch_evidence")
         con.execute(f"drop {'table' if materialise else 'view'} incoming")  # it reads a file about to go
 
 
@@ -507,11 +555,22 @@ def _write_records(con, batch_id: int, manifest: Manifest, load: BatchLoad, stag
     feed = manifest.feed
     if feed == "gp_registrations":
         load.persons_added = _add_new_persons(con)
+        con.execute("create or replace temp table replaced_keys as " + evidence.replaced_keys_sql("incoming"))
         _refresh_person_keys(con, batch_id)
     load.rows_loaded = _insert_rows(con, FEED_TABLES[feed], batch_id)
     load.withheld_by_opt_out = staged - load.rows_loaded
     if feed == "gp_registrations":
         _refresh_persons(con, batch_id)
+        con.execute(
+            "create or replace temp table new_evidence as "
+            + evidence.new_evidence_sql(
+                f"{evidence.candidates_sql(_registration_identities(con))} union all select * from replaced_keys",
+                f"({evidence.spine_sql()})",
+            )
+        )
+        _learn_evidence(con, batch_id, feed, "new_evidence", load)
+        con.execute("drop table replaced_keys")
+        con.execute("drop table new_evidence")
     _unpivot_repeated(con, feed, manifest.repeated, batch_id)
     _learn_local_ids(con, batch_id)
     started = now()
@@ -616,6 +675,8 @@ def load_batch(
                 "withheld_by_opt_out": load.withheld_by_opt_out,
                 "persons_added": load.persons_added,
                 "persons_removed": load.persons_removed,
+                "evidence_added": load.evidence_added,
+                "evidence_conflicts": load.evidence_conflicts,
                 "replaces": replaces,
                 "links": {c.step: c.linked for c in load.steps},
             },

@@ -12,8 +12,9 @@ from datetime import date, timedelta
 from models.feeds import FEED_TABLES
 
 FEEDS = (*FEED_TABLES, "opt_out")  # the feeds the store loads, opt-out list last
-# The activity feeds that ldm.linkage.quality scores against a spine of current registrations; deaths
-# are not among them (the dead are not on such a spine): tests score their links in the store instead.
+# The activity feeds that ldm.linkage.engine_only links in one pass against a spine of current
+# registrations; deaths are not among them (the dead are not on such a spine): the store's scoring
+# (ldm.linkage.scoring) scores every feed's links, deaths included.
 ACTIVITY_FEEDS = FEEDS[1:6]
 
 
