@@ -208,6 +208,8 @@ def run_bench(args: argparse.Namespace) -> int:
     floor_seconds, rows = duckdb_floor(sample / "extracts")
     with tempfile.TemporaryDirectory(prefix="ldm-bench-") as folder:
         work = Path(folder)
+        file_floor, _ = duckdb_floor(sample / "extracts", work / "floor.duckdb")
+        (work / "floor.duckdb").unlink()
         key_file = work / "bench.key"
         init_key(key_file)
         settings = load_settings(
@@ -228,7 +230,9 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"  {stage:<32} {seconds:8.1f} s")
     print(f"  {'marts again, nothing new (dbt)':<32} {monthly_marts:8.1f} s")
     print(f"pipeline               {total:8.1f} s  {rows / total:,.0f} rows/s")
-    print(f"floor (DuckDB read)    {floor_seconds:8.1f} s  {rows / floor_seconds:,.0f} rows/s")
-    print(f"ratio pipeline / floor {total / floor_seconds:8.1f}x")
+    print(f"floor: DuckDB reads the extracts into memory  {floor_seconds:8.1f} s  {rows / floor_seconds:,.0f} rows/s")
+    print(f"floor: DuckDB reads them into a database file {file_floor:8.1f} s  {rows / file_floor:,.0f} rows/s")
+    print(f"ratio pipeline / memory floor {total / floor_seconds:8.1f}x")
+    print(f"ratio pipeline / file floor   {total / file_floor:8.1f}x")
     print(f"peak memory            {peak_memory_mb():,.0f} MB")
     return 0

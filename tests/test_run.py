@@ -246,3 +246,20 @@ def test_doctor_says_what_to_fix(first_run, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("LDM_SPECS", str(bad_specs))
     assert main(["doctor", "--store", str(root / "store.duckdb"), "--key-file", str(root / "ldm.key")]) == 1
     assert "feed 'gp_event' is not one ldm loads (did you mean 'gp_events'?)" in capsys.readouterr().out
+
+
+def test_the_bench_floors_read_every_extract_into_memory_and_into_a_file(tmp_path: Path) -> None:
+    """Both floors `ldm bench` prints read the same rows: every data row of every extract."""
+    from ldm.benchmark import duckdb_floor
+
+    extracts = REPO / "sample_data" / "extracts"
+    in_memory, rows = duckdb_floor(extracts)
+    in_file, rows_in_file = duckdb_floor(extracts, tmp_path / "floor.duckdb")
+    lines = sum(
+        max(0, len(path.read_bytes().splitlines()) - 1)
+        for path in extracts.iterdir()
+        if path.suffix in (".csv", ".txt")
+    )
+    assert rows == rows_in_file == lines
+    assert in_memory > 0 and in_file > 0
+    assert (tmp_path / "floor.duckdb").stat().st_size > 0
