@@ -26,7 +26,7 @@ class Settings:
     reporting_period_end: datetime.date = datetime.date(2025, 3, 31)  # env LDM_REPORTING_PERIOD_END
     today: datetime.date | None = None  # dates after this are "in the future"; default: the real today
     max_quarantined_share: float = 0.05  # env LDM_MAX_QUARANTINED
-    link_threshold: float = 8.0  # minimum probabilistic match weight (env LDM_LINK_THRESHOLD)
+    link_threshold: float = 4.0  # minimum probabilistic match weight (env LDM_LINK_THRESHOLD)
     # File-name patterns in the extracts folder that no spec reads and `ldm run` leaves alone
     # (env LDM_IGNORE, comma-separated); any other file no spec recognises stops the run.
     ignore: tuple[str, ...] = ()

@@ -26,7 +26,8 @@ from ldm.governance import audit
 from ldm.governance.seal import seal_marts, seal_upgrade
 from ldm.linkage.engine import LinkageConfig
 from ldm.linkage.probabilistic import ProbabilisticConfig
-from ldm.load.loader import LoadSummary, check_audit, check_store_key, load_folder
+from ldm.load.batches import LoadSummary, check_audit, check_store_key
+from ldm.load.loader import load_folder
 from ldm.marts.build import build_marts
 from ldm.marts.expectations import validate_marts
 from ldm.progress import Progress

@@ -188,7 +188,7 @@ def run_doctor(args: argparse.Namespace) -> int:
 
 def _doctor_store_key(store: Path, key, report) -> None:
     """Whether the key file is the store's own (a run under another key is refused)."""
-    from ldm.load.loader import store_key_ids
+    from ldm.load.batches import store_key_ids
     from ldm.store import connect
 
     con = connect(store, read_only=True)
@@ -230,8 +230,12 @@ def run_bench(args: argparse.Namespace) -> int:
         print(f"  {stage:<32} {seconds:8.1f} s")
     print(f"  {'marts again, nothing new (dbt)':<32} {monthly_marts:8.1f} s")
     print(f"pipeline               {total:8.1f} s  {rows / total:,.0f} rows/s")
-    print(f"floor: DuckDB reads the extracts into memory  {floor_seconds:8.1f} s  {rows / floor_seconds:,.0f} rows/s")
-    print(f"floor: DuckDB reads them into a database file {file_floor:8.1f} s  {rows / file_floor:,.0f} rows/s")
+    print(
+        f"floor: DuckDB reads the extracts into memory  {floor_seconds:8.1f} s  {rows / floor_seconds:,.0f} rows/s"
+    )
+    print(
+        f"floor: DuckDB reads them into a database file {file_floor:8.1f} s  {rows / file_floor:,.0f} rows/s"
+    )
     print(f"ratio pipeline / memory floor {total / floor_seconds:8.1f}x")
     print(f"ratio pipeline / file floor   {total / file_floor:8.1f}x")
     print(f"peak memory            {peak_memory_mb():,.0f} MB")

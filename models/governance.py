@@ -284,3 +284,76 @@ class Release(Base):
     manifest_sha256: Mapped[str | None] = _text("SHA-256 of the release's manifest.json (hex)")
     finished_at: Mapped[datetime.datetime | None] = _at("When the outcome was recorded")
     reason: Mapped[str | None] = _text("Why the release was refused or failed")
+
+
+# Added by migration 0009: the probabilistic step's models (ldm.linkage.probabilistic).
+class LinkageModel(Base):
+    """One Fellegi-Sunter model of the probabilistic linkage step, saved by the batch that trained it.
+
+    Every probabilistic link names its model in record_links.algorithm_version (`...+fs:<model_id>`);
+    its weight is this model's prior weight plus one level weight per comparison. Parameters and
+    comparison levels only: never a token or an identifier.
+    """
+
+    __tablename__ = "linkage_models"
+    __table_args__ = table_args(
+        "Probabilistic linkage models: m and u per comparison level, prior, blocking rules, decision rule",
+        GOVERNANCE_SCHEMA,
+    )
+
+    model_id: Mapped[str] = mapped_column(
+        sa.String,
+        primary_key=True,
+        comment="First 16 hex digits of the SHA-256 of model_json; links name it as fs:<model_id>",
+    )
+    batch_id: Mapped[int] = _count(
+        "Batch that trained the model (governance.batches.batch_id)", nullable=False
+    )
+    trained_at: Mapped[datetime.datetime] = _at("When the model was trained (UTC)", nullable=False)
+    fingerprint: Mapped[str] = _text(
+        "Digest of the comparisons, blocking rules, training scheme, threshold, margin and Splink version: "
+        "a later batch reuses the model only under the same fingerprint",
+        nullable=False,
+    )
+    algorithm_version: Mapped[str] = _text("ldm linkage version and training scheme", nullable=False)
+    splink_version: Mapped[str] = _text("Splink version that scored with it", nullable=False)
+    compared: Mapped[str] = _text(
+        "Comparisons the undecided training records carried (comma-separated); reused only for the same",
+        nullable=False,
+    )
+    prior: Mapped[float] = mapped_column(
+        sa.Double,
+        nullable=False,
+        comment="Prior match probability of a record-person pair that Splink starts each weight from",
+    )
+    blocked_prior: Mapped[float | None] = mapped_column(
+        sa.Double, comment="Share of the undecided records' blocked record-person pairs expected to match"
+    )
+    blocked_share: Mapped[float | None] = mapped_column(
+        sa.Double, comment="Share of all record-person pairs that blocking compares (P(blocked | non-match))"
+    )
+    blocking_recall: Mapped[float | None] = mapped_column(
+        sa.Double,
+        comment="Share of records linked by NHS number whose person blocking finds (P(blocked | match))",
+    )
+    threshold: Mapped[float] = mapped_column(
+        sa.Double, nullable=False, comment="Match weight a link must reach"
+    )
+    margin: Mapped[float] = mapped_column(
+        sa.Double, nullable=False, comment="Match weight by which the best person must lead every other"
+    )
+    blocking_rules: Mapped[str] = _text("Blocking rules as a JSON list of SQL conditions", nullable=False)
+    parameters: Mapped[str] = _text(
+        "m, u and match weight of every level of every comparison, as JSON", nullable=False
+    )
+    model_json: Mapped[str] = _text(
+        "The model as Splink's settings JSON (comparisons with m and u per level, prior, blocking rules)",
+        nullable=False,
+    )
+    spine_persons: Mapped[int] = _count("Persons on the spine when it was trained", nullable=False)
+    training_records: Mapped[int] = _count("Record combinations trained on (undecided and anchors)", False)
+    training_undecided: Mapped[int] = _count("Of those, combinations the trace steps left undecided", False)
+    training_pairs: Mapped[int] = _count("Blocked record-person pairs EM was run on", nullable=False)
+    em_iterations: Mapped[int] = mapped_column(
+        sa.Integer, nullable=False, comment="EM iterations (both passes) until the parameters settled"
+    )

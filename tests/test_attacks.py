@@ -287,16 +287,16 @@ TAMPERING = [
     ("update governance.key_ids set key_id = 'f00df00df00df00d'", "governance.key_ids: row(s) edited"),
     ("update main.persons set sex = case sex when 'F' then 'M' else 'F' end "
      "where person_id = (select min(person_id) from main.persons)", "main.persons"),
-    ("delete from main.gp_events where row_number = 10", "main.gp_events (batch 3): 1 row(s) deleted"),
+    ("delete from main.gp_events where row_number = 10", "main.gp_events (batch 8): 1 row(s) deleted"),
     ("update main.gp_events set person_id = case person_id when (select min(person_id) from main.gp_events) "
      "then (select max(person_id) from main.gp_events) else (select min(person_id) from main.gp_events) end "
      "where row_number in ((select min(row_number) from main.gp_events where person_id = "
      "(select min(person_id) from main.gp_events)), (select min(row_number) from main.gp_events "
      "where person_id = (select max(person_id) from main.gp_events)))",
-     "main.gp_events (batch 3): row(s) edited"),
+     "main.gp_events (batch 8): row(s) edited"),
     ("insert into main.op_appointments by name "
      "select * replace (row_number + 1000000 as row_number) from main.op_appointments limit 1",
-     "main.op_appointments (batch 5): 1 row(s) added"),
+     "main.op_appointments (batch 4): 1 row(s) added"),
     ("update linkage.record_links set person_id = person_id + 1 "
      "where (batch_id, row_number) = (select (min(batch_id), min(row_number)) from linkage.record_links)",
      "linkage.record_links"),
@@ -636,6 +636,9 @@ def test_a_store_from_before_keyed_audit_is_taken_over_only_by_the_deliberate_se
     for table in ("projects", "releases"):  # added by 0005
         con.execute(f"drop table governance.{table}")
     con.execute("drop sequence governance.release_id_seq")
+    con.execute("drop table linkage.person_evidence")  # added by 0008
+    con.execute("drop sequence linkage.evidence_id_seq")
+    con.execute("drop table governance.linkage_models")  # added by 0009
     con.execute("alter table governance.audit_log add column scheme varchar")
     con.close()
     rewrite_chain(city.store, unkeyed)

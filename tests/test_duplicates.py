@@ -26,7 +26,8 @@ from ldm.config import load_settings
 from ldm.demo import SAMPLE_TODAY
 from ldm.feeds.spec import builtin_specs
 from ldm.governance import audit
-from ldm.load.loader import FEED_TABLES, BatchLoad, load_folder
+from ldm.load.batches import BatchLoad
+from ldm.load.loader import FEED_TABLES, load_folder
 from ldm.pipeline import run_pipeline
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.keys import init_key, load_key

@@ -27,7 +27,9 @@ FOURTH = "0004_batch_provenance_duplicates"
 FIFTH = "0005_projects_and_releases"
 SIXTH = "0006_birth_month_dates"
 SEVENTH = "0007_deaths"
-EIGHTH = HEAD = "0008_person_evidence"
+EIGHTH = "0008_person_evidence"
+NINTH = "0009_linkage_models"
+TENTH = HEAD = "0010_persons_stated_ethnic_category"
 VERSION_TABLE = ("governance", "alembic_version")
 
 # What DuckDB itself says the store is; alembic_version is Alembic's, not the models'.
@@ -89,7 +91,7 @@ def test_upgrade_from_empty_builds_every_table(store_file: Path) -> None:
     con.close()
     assert tables == model_tables() | {VERSION_TABLE}
     assert sequences == set(models.metadata._sequences)
-    assert len(tables) == 26
+    assert len(tables) == 27
 
 
 def test_migrations_build_exactly_what_the_models_describe(store_file: Path, tmp_path: Path) -> None:
@@ -442,7 +444,7 @@ def test_eighth_migration_keeps_every_row_and_adds_an_empty_evidence_table(store
     store.upgrade(store_file, SEVENTH)
     fill(store_file, rows=60)
     before, described = contents(store_file, {}), catalog(store_file)
-    assert store.upgrade(store_file) == HEAD == EIGHTH
+    assert store.upgrade(store_file, EIGHTH) == EIGHTH
     after = contents(store_file, {})
     assert after.pop("linkage.person_evidence") == []
     assert after == before
@@ -455,6 +457,46 @@ def test_eighth_migration_keeps_every_row_and_adds_an_empty_evidence_table(store
     assert store.downgrade(store_file, SEVENTH) == SEVENTH
     assert contents(store_file, {}) == before
     assert catalog(store_file) == described
+
+
+def test_ninth_migration_keeps_every_row_and_adds_an_empty_model_table(store_file: Path) -> None:
+    """A store at 0008 with rows in every table gains governance.linkage_models, empty and exactly
+    as the models describe it; the downgrade removes it and nothing else."""
+    store.upgrade(store_file, EIGHTH)
+    fill(store_file, rows=40)
+    before, described = contents(store_file, {}), catalog(store_file)
+    assert store.upgrade(store_file, NINTH) == NINTH
+    after = contents(store_file, {})
+    assert after.pop("governance.linkage_models") == []
+    assert after == before
+    reference = catalog(built_from_models(store_file.with_name("from_models.duckdb")))
+    migrated = catalog(store_file)
+    for part in CATALOG:
+        new = [row for row in migrated[part] if row[1] == "linkage_models"]
+        assert new == [row for row in reference[part] if row[1] == "linkage_models"], part
+        assert new or part in ("indexes", "sequences"), part
+    assert store.downgrade(store_file, EIGHTH) == EIGHTH
+    assert contents(store_file, {}) == before
+    assert catalog(store_file) == described
+
+
+def test_tenth_migration_recomputes_ethnic_category_under_the_one_rule(store_file: Path) -> None:
+    """Persons written by the old loader rule (the latest registration's category, "Z" included) get
+    the latest stated category: even persons have an "A" registration before their later "Z" one,
+    odd persons only the "Z" one. Nothing else changes in any table."""
+    store.upgrade(store_file, NINTH)
+    fill(store_file, rows=40)
+    con = store.connect(store_file)
+    con.execute("update persons set ethnic_category = 'Z'")
+    con.close()
+    before = contents(store_file, {})
+    assert store.upgrade(store_file) == HEAD == TENTH
+    after = contents(store_file, {})
+    assert after.pop("main.persons") != before.pop("main.persons")
+    assert after == before
+    categories = dict(query_store(store_file, "select person_id, ethnic_category from persons"))
+    assert categories == {i: "A" if i % 2 == 0 else "Z" for i in range(1, 41)}
+    assert store.downgrade(store_file, NINTH) == NINTH
 
 
 def query_store(path: Path, sql: str) -> list[tuple]:
@@ -476,6 +518,7 @@ def test_downgrade_and_upgrade_round_trip(store_file: Path) -> None:
     for table in ADDED_BY_SEVENTH:
         kept.pop(f"main.{table}")
     kept.pop("linkage.person_evidence")
+    kept.pop("governance.linkage_models")
     assert store.downgrade(store_file, FIRST) == FIRST
     assert contents(store_file, {}) == kept
     assert store.downgrade(store_file, "base") is None

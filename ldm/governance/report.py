@@ -5,9 +5,11 @@ Counts and rule names only: the store holds no identifiers, and the report adds 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
-from ldm.governance import audit
+from ldm.governance import audit, linkage_models
 from ldm.linkage.quality import age_band
 from ldm.sql import literal, quoted
 from models.feeds import FEED_TABLES
@@ -36,9 +38,14 @@ def _table(con, sql: str, params: list) -> list[str]:
 
 
 def audit_report(
-    con: duckdb.DuckDBPyConnection, batches: list[int] | None, anchor: audit.Head | None, key: bytes | None
+    con: duckdb.DuckDBPyConnection,
+    batches: list[int] | None,
+    anchor: audit.Head | None,
+    key: bytes | None,
+    charts: Path | None = None,
 ) -> str:
-    """The report; the chain is verified when the audit key is given (it cannot be checked without it)."""
+    """The report; the chain is verified when the audit key is given (it cannot be checked without it).
+    With `charts`, the linkage models' charts are written in that folder (ldm.governance.linkage_models)."""
     chosen = batches or [
         b for (b,) in con.execute("select batch_id from governance.batches order by 1").fetchall()
     ]
@@ -99,6 +106,7 @@ def audit_report(
         ids,
     )
     lines += link_rate_lines(con, ids)
+    lines += linkage_models.section(con, batches, charts)
     lines += _releases(con)
     return "\n".join(lines) + "\n"
 

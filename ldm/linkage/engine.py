@@ -16,7 +16,7 @@ import duckdb
 
 from ldm.linkage import deterministic
 from ldm.linkage.columns import TOKEN_COLUMNS, VALID_NHS_TOKEN, columns_of, quoted, token_select
-from ldm.linkage.probabilistic import ProbabilisticConfig, score
+from ldm.linkage.probabilistic import Model, ProbabilisticConfig, score
 from ldm.sql import literal
 
 ALGORITHM_VERSION = "ldm-linkage-1"
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 class LinkageConfig:
     probabilistic: bool = True
     scoring: ProbabilisticConfig = field(default_factory=ProbabilisticConfig)
+    models: tuple[Model, ...] = ()  # saved models, one reused while it fits (ldm.linkage.probabilistic)
 
 
 @dataclass
@@ -39,6 +40,7 @@ class LinkageRun:
     seconds: dict[str, float] = field(default_factory=dict)
     combinations: int = 0
     records: int = 0
+    model: Model | None = None  # the probabilistic step's model (trained: to be saved), if it scored
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, spine: str, records: str) -> None:
@@ -69,13 +71,18 @@ def _prepare(con: duckdb.DuckDBPyConnection, spine: str, records: str) -> None:
 
 
 def result_select(
-    con: duckdb.DuckDBPyConnection, records: str, record_key: str = "record_key", carry: Sequence[str] = ()
+    con: duckdb.DuckDBPyConnection,
+    records: str,
+    record_key: str = "record_key",
+    carry: Sequence[str] = (),
+    model: Model | None = None,
 ) -> str:
     """A select of each record's link (one row per record), after the steps have decided.
 
     The result is a query, not a table, so that a caller can stream tens of millions of rows to a
     file. `carry` names further columns of `records` to return beside the link. Records meet their
     combination only on the token columns they have: a missing column is null on both sides.
+    Decisions of the probabilistic step name `model` in their algorithm_version.
     """
     present = columns_of(con, records)
     join = " and ".join(
@@ -84,9 +91,13 @@ def result_select(
         if name in present
     )
     kept = "".join(f", r.{quoted(name)}" for name in carry)
+    version = literal(ALGORITHM_VERSION)
+    if model is not None:
+        tagged = literal(f"{ALGORITHM_VERSION}+{model.tag}")
+        version = f"case when d.step like '%probabilistic' then {tagged} else {version} end"
     return f"""
         select r.{quoted(record_key)} as record_key{kept}, s.person_id, coalesce(d.step, {literal(UNLINKED)}) as step,
-               d.weight, coalesce(d.candidates, 0) as candidates, {literal(ALGORITHM_VERSION)} as algorithm_version
+               d.weight, coalesce(d.candidates, 0) as candidates, {version} as algorithm_version
         from {records} r
         join lk_combo c on {join or "true"}
         left join lk_decided d using (combo_id)
@@ -119,7 +130,7 @@ def decide(
         run.seconds[step.name] = time.perf_counter() - began
     if config.probabilistic:
         began = time.perf_counter()
-        score(con, config.scoring)
+        run.model = score(con, config.scoring, config.models).model
         run.seconds["probabilistic"] = time.perf_counter() - began
     run.combinations = con.execute("select count(*) from lk_combo").fetchall()[0][0]
     return run
@@ -148,7 +159,8 @@ def link(
     run = decide(con, spine, records, config)
     run.table = out
     began = time.perf_counter()
-    con.execute(f"create or replace temp table {quoted(out)} as {result_select(con, records, record_key)}")
+    result = result_select(con, records, record_key, model=run.model)
+    con.execute(f"create or replace temp table {quoted(out)} as {result}")
     run.seconds["result"] = time.perf_counter() - began
     run.records = con.execute(f"select count(*) from {quoted(out)}").fetchall()[0][0]
     run.seconds["total"] = time.perf_counter() - started

@@ -11,7 +11,8 @@ from ldm.errors import LdmError
 from ldm.governance import audit
 from ldm.governance.report import audit_report
 from ldm.governance.seal import adopt
-from ldm.load.loader import check_store_key, load_folder
+from ldm.load.batches import check_store_key
+from ldm.load.loader import load_folder
 from ldm.pseudonymise.keys import AUDIT, KEY_FILE_ENV, load_key
 from ldm.store import connect
 from ldm.store.lock import store_lock
@@ -71,7 +72,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "report",
         help="write a Markdown account of batches for an IG lead",
         description="What came in, what was quarantined and why, links by step, opt-outs removed, link rates "
-        "by deprivation, and the state of the audit chain.",
+        "by deprivation, the probabilistic linkage models (with --out, their charts as PNG files beside the "
+        "report), and the state of the audit chain.",
     )
     report.add_argument("--store", type=Path, required=True, help="the store (DuckDB file)")
     report.add_argument("--batch", type=int, action="append", help="only this batch (repeatable)")
@@ -138,7 +140,8 @@ def run_report(args: argparse.Namespace) -> int:
     key = load_key(args.key_file).purpose_key(AUDIT) if given else None
     con = connect(args.store, read_only=True)
     try:
-        text = audit_report(con, args.batch, audit.read_anchor(args.store), key)
+        charts = args.out.resolve().parent if args.out else None  # the models' charts go beside the report
+        text = audit_report(con, args.batch, audit.read_anchor(args.store), key, charts)
     finally:
         con.close()
     if args.out:

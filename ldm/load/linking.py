@@ -18,6 +18,7 @@ import pyarrow as pa
 from ldm.linkage.columns import columns_of
 from ldm.linkage.deterministic import DETERMINISTIC_STEPS
 from ldm.linkage.engine import ALGORITHM_VERSION, UNLINKED, LinkageConfig, decide, result_select
+from ldm.linkage.probabilistic import Model
 from ldm.load import evidence, records
 from ldm.sql import literal, quoted
 
@@ -45,6 +46,7 @@ class Staged:
     rows: int
     steps: list[StepCount]
     evidence: pa.Table | None = None  # new identities its links taught (ldm.load.evidence)
+    model: Model | None = None  # the probabilistic step's model, if it scored (trained: to be saved)
 
 
 def spine_of(store: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
@@ -54,12 +56,15 @@ def spine_of(store: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
     A stream of record batches, so that the spine (a gigabyte at city scale) is copied straight
     into the linking connection instead of being held in Python as well.
     """
-    # Year and month of birth stay off the spine, as the registration rows have none: the
-    # probabilistic model's birth-date levels compare them only where both sides can have them.
+    # The registration rows have no year and month of birth of their own: they get the person's
+    # (main.persons, from the same latest registration; evidence rows keep their own), so that the
+    # probabilistic step has them wherever there is a date of birth. Without them its near-miss
+    # birth dates (a day or a year out) and its blocking on year and month never fire.
     return store.sql(
-        f"""select * replace (null::integer as year_of_birth, null::integer as month_of_birth),
-                   nhs_number_token is not null as nhs_number_valid
-            from ({evidence.spine_sql()})"""
+        f"""select s.* replace (coalesce(s.year_of_birth, p.year_of_birth)::integer as year_of_birth,
+                              coalesce(s.month_of_birth, p.month_of_birth)::integer as month_of_birth),
+                   s.nhs_number_token is not null as nhs_number_valid
+            from ({evidence.spine_sql()}) s left join main.persons p using (person_id)"""
     ).to_arrow_reader()
 
 
@@ -99,7 +104,7 @@ def link_extract(
         work.unregister("spine_stream")
         carry = [name for name in columns if name != "row_number"]
         carry += [name for name in ("nhs_number_valid", "nhs_number_token") if name not in carry]
-        learnt = None
+        learnt = model = None
         if work.execute("select count(*) from spine").fetchall()[0][0] == 0:
             links = f"""select row_number as record_key, {", ".join(map(quoted, carry))},
                                cast(null as bigint) as person_id, {literal(UNLINKED)} as step,
@@ -107,8 +112,8 @@ def link_extract(
                                {literal(ALGORITHM_VERSION)} as algorithm_version
                         from records"""
         else:
-            decide(work, "spine", "records", config, drop_spine=True)
-            links = result_select(work, "records", "row_number", carry)
+            model = decide(work, "spine", "records", config, drop_spine=True).model
+            links = result_select(work, "records", "row_number", carry, model=model)
             if learn:
                 learnt = work.sql(
                     evidence.new_evidence_sql(evidence.candidates_sql(LINKED), HELD)
@@ -133,7 +138,7 @@ def link_extract(
     finally:
         work.close()
     loaded = {step: kept for step, _, kept in by_step}
-    return Staged(staged, sum(n for _, n, _ in by_step), step_counts(loaded), learnt)
+    return Staged(staged, sum(n for _, n, _ in by_step), step_counts(loaded), learnt, model)
 
 
 # The engine's decisions as identities with their person (records of opted-out people teach nothing),

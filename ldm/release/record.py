@@ -20,7 +20,7 @@ import duckdb
 
 from ldm.errors import LdmError
 from ldm.governance import audit
-from ldm.load.loader import check_key, current_revision_of
+from ldm.load.batches import check_key, current_revision_of
 from ldm.pseudonymise.keys import AUDIT, MasterKey
 from ldm.store import head_revision
 

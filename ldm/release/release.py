@@ -29,7 +29,7 @@ import duckdb
 from ldm.errors import LdmError
 from ldm.files import file_sha256
 from ldm.governance import audit
-from ldm.load.loader import OPTED_OUT_PERSONS as WITHHELD_PERSONS
+from ldm.load.opt_outs import OPTED_OUT_PERSONS as WITHHELD_PERSONS
 from ldm.pseudonymise.keys import KEY_BYTES, MasterKey, release_purpose
 from ldm.release import kanon
 from ldm.release.columns import Released, released

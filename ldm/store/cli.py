@@ -79,7 +79,7 @@ def _key_for_upgrade(args: argparse.Namespace):
 
     from ldm.errors import LdmError
     from ldm.governance.audit import AUDIT_TABLE
-    from ldm.load.loader import check_audit, check_key
+    from ldm.load.batches import check_audit, check_key
     from ldm.pseudonymise.keys import KEY_FILE_ENV, load_key
     from ldm.store.connection import connect
 

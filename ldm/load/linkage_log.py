@@ -1,0 +1,54 @@
+"""The linkage log: records in, linked, ambiguous and unlinked per batch and step.
+
+An IG lead reads link rates by feed and step from here (`ldm audit report`). It counts the records
+that reached the store: rows withheld by opt-out are counted by their batch, not by a step, so a
+step's `linked` is exactly the rows of the feed's table it linked (ldm.load.linking.Staged).
+"""
+
+from __future__ import annotations
+
+import datetime
+import getpass
+from collections.abc import Sequence
+
+from ldm.linkage.engine import ALGORITHM_VERSION
+from ldm.load.linking import StepCount
+from models.governance import LinkageLog
+
+COLUMNS = tuple(column.name for column in LinkageLog.__table__.columns if column.name != "log_id")
+
+
+def rows(
+    batch_id: int,
+    key_id: str,
+    steps: Sequence[StepCount],
+    started: datetime.datetime,
+    finished: datetime.datetime,
+) -> list[dict]:
+    """One log row per step, in the order the steps ran."""
+    return [
+        {
+            "batch_id": batch_id,
+            "step": count.step,
+            "records_in": count.records_in,
+            "linked": count.linked,
+            "ambiguous": count.ambiguous,
+            "unlinked": count.unlinked,
+            "link_rate": count.linked / count.records_in if count.records_in else None,
+            "key_id": key_id,
+            "algorithm_version": ALGORITHM_VERSION,
+            "operator": getpass.getuser(),
+            "started_at": started,
+            "finished_at": finished,
+        }
+        for count in steps
+    ]
+
+
+def write(con, log_rows: list[dict]) -> None:
+    """Append the rows (their ids come from governance.linkage_log_id_seq, the column's default)."""
+    for row in log_rows:
+        con.execute(
+            f"insert into governance.linkage_log ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})",
+            [row[name] for name in COLUMNS],
+        )

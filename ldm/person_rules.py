@@ -1,0 +1,25 @@
+"""A person's details from their GP registrations: one rule for the loader, the migrations and dbt.
+
+The loader writes `main.persons` under these rules (ldm.load.persons), a migration recomputes stored
+rows under them (0010), and dbt reads `main.persons`, so the three never disagree.
+
+- **Latest registration**: the greatest (registration_start, batch_id, row_number). A registration
+  with no start date counts as the latest (DuckDB orders a missing struct field after every value),
+  as the spine's tokens do (ldm.load.persons.LATEST_FIRST).
+- **Ethnic category**: that of the latest registration that states one; "Z" (not stated) or none
+  only when no registration states one. A practice that re-registers a patient without asking
+  again sends "Z", which must not overwrite the category the patient gave.
+"""
+
+from __future__ import annotations
+
+LATEST_REGISTRATION = "(registration_start, batch_id, row_number)"
+NOT_STATED = "Z"
+STATED_FIRST = (
+    f"(coalesce(ethnic_category <> '{NOT_STATED}', false), registration_start, batch_id, row_number)"
+)
+
+
+def ethnic_category() -> str:
+    """The aggregate giving a person's ethnic category from their rows of `main.registrations`."""
+    return f"arg_max(ethnic_category, {STATED_FIRST})"
