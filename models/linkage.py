@@ -86,18 +86,19 @@ class PersonEvidence(Base):
 
     __tablename__ = "person_evidence"
     __table_args__ = table_args(
-        "Identities (token combinations) that linked records to each person, by feed and batch", LINKAGE_SCHEMA
+        "Identities (token combinations) that linked records to each person, by feed and batch",
+        LINKAGE_SCHEMA,
     )
 
-    evidence_id: Mapped[int] = sequence_key(
-        EVIDENCE_ID_SEQ, "Evidence row id, from linkage.evidence_id_seq"
-    )
+    evidence_id: Mapped[int] = sequence_key(EVIDENCE_ID_SEQ, "Evidence row id, from linkage.evidence_id_seq")
     person_id: Mapped[int] = mapped_column(
         sa.BigInteger, nullable=False, comment="Person id (linkage.person_keys.person_id)"
     )
     feed: Mapped[str] = mapped_column(sa.String, nullable=False, comment="Feed of the record that carried it")
     link_step: Mapped[str] = mapped_column(
-        sa.String, nullable=False, comment="How that record was linked (new_person for a founding registration)"
+        sa.String,
+        nullable=False,
+        comment="How that record was linked (new_person for a founding registration)",
     )
     nhs_number_token: Mapped[str | None] = _token("NHS number (valid numbers only)")
     local_id_token: Mapped[str | None] = _token("local patient id with its issuer")
@@ -114,7 +115,9 @@ class PersonEvidence(Base):
     forename_phonetic_token: Mapped[str | None] = _token("phonetic code (NYSIIS) of the forename")
     forename_initial_token: Mapped[str | None] = _token("forename initial")
     first_batch_id: Mapped[int] = mapped_column(
-        sa.BigInteger, nullable=False, comment="Batch in which this identity was first seen (governance.batches)"
+        sa.BigInteger,
+        nullable=False,
+        comment="Batch in which this identity was first seen (governance.batches)",
     )
     first_seen_at: Mapped[datetime.datetime] = mapped_column(
         sa.DateTime, nullable=False, comment="When that batch was loaded (UTC)"
