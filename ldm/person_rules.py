@@ -13,10 +13,12 @@ rows under them (0010), and dbt reads `main.persons`, so the three never disagre
 
 from __future__ import annotations
 
+from ldm.sql import literal
+
 LATEST_REGISTRATION = "(registration_start, batch_id, row_number)"
 NOT_STATED = "Z"
 STATED_FIRST = (
-    f"(coalesce(ethnic_category <> '{NOT_STATED}', false), registration_start, batch_id, row_number)"
+    f"(coalesce(ethnic_category <> {literal(NOT_STATED)}, false), registration_start, batch_id, row_number)"
 )
 
 

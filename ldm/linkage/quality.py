@@ -158,12 +158,12 @@ def load_truth(con: duckdb.DuckDBPyConnection, truth: Path) -> None:
 def score(
     con: duckdb.DuckDBPyConnection,
     records: str,
-    person_truth: str,
+    true_person_of: str,
     truth: Path,
     as_of: datetime.date = AGE_AS_OF,
 ) -> str:
     """qa_scored: one row per record of `records` (feed, record_id, person_id, step, nhs_valid)
-    with its true person and the true person of the person it was linked to (`person_truth`:
+    with its true person and the true person of the person it was linked to (`true_person_of`:
     person_id -> person_key), and the groups of its true person. Needs qa_truth (`load_truth`)."""
     _, persons = truth_files(truth)
     ethnic_groups = reference_path("nhs_ethnic_category_groups.csv")
@@ -171,7 +171,7 @@ def score(
         f"""create or replace temp table qa_scored as
             select r.feed, r.step, r.nhs_valid, t.person_key,
                    r.person_id is not null as is_linked, k.person_key as person_key_linked,
-                   t.person_key in (select person_key from {person_truth}) as true_spine,
+                   t.person_key in (select person_key from {true_person_of}) as true_spine,
                    (p.imd_decile + 1) // 2 as imd_quintile,
                    date_sub('year', p.date_of_birth, date {literal(as_of.isoformat())}) as age,
                    p.sex, g.ethnic_group_name as ethnic_group
@@ -180,6 +180,6 @@ def score(
             join read_parquet({literal(persons)}) p on p.person_key = t.person_key
             left join read_csv({literal(ethnic_groups)}, header = true, all_varchar = true) g
               on g.ethnic_category = p.ethnic_category
-            left join {person_truth} k on k.person_id = r.person_id"""
+            left join {true_person_of} k on k.person_id = r.person_id"""
     )
     return "qa_scored"
