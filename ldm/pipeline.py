@@ -25,7 +25,7 @@ from ldm.files import shown
 from ldm.governance import audit
 from ldm.governance.seal import seal_marts, seal_upgrade
 from ldm.linkage.engine import LinkageConfig
-from ldm.linkage.probabilistic import ProbabilisticConfig
+from ldm.linkage.fellegi_sunter import ProbabilisticConfig
 from ldm.load.batches import LoadSummary, check_audit, check_store_key
 from ldm.load.loader import load_folder
 from ldm.marts.build import build_marts

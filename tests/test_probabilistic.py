@@ -22,7 +22,7 @@ from ldm.cli import main
 from ldm.feeds.spec import builtin_specs
 from ldm.identifiers.normalise import nysiis_code
 from ldm.linkage import LinkageConfig, ProbabilisticConfig, link, link_tables, saved
-from ldm.linkage.probabilistic import explain, level_weights, prior_weight, reusable
+from ldm.linkage.fellegi_sunter import explain, level_weights, prior_weight, reusable
 from ldm.linkage.tables import linkage_key, tokens
 from ldm.load.loader import load_folder
 from ldm.pseudonymise.batch import pseudonymise_folder

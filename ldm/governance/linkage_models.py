@@ -3,7 +3,7 @@
 What each saved model is (prior, decision rule, what it was trained on, how many links it made),
 its m, u and weight for every comparison level, and, when the report is written to a file, charts
 beside it: Splink's match-weights chart of each model and a waterfall of a few of its links, each
-link's levels found from its stored weight (ldm.linkage.probabilistic.explain). Parameters and
+link's levels found from its stored weight (ldm.linkage.fellegi_sunter.explain). Parameters and
 comparison levels only: the section reads no token table, so no token can reach it or a chart.
 """
 
@@ -17,7 +17,7 @@ from splink import SettingsCreator
 from splink.internals.charts import WaterfallChart
 from splink.internals.waterfall_chart import records_to_waterfall_data
 
-from ldm.linkage.probabilistic import explain
+from ldm.linkage.fellegi_sunter import explain
 
 NOTE = (
     "Each model is a Fellegi-Sunter model (Splink) the probabilistic step trained, saved by the batch that "

@@ -5,7 +5,7 @@
 """
 
 from ldm.linkage.engine import ALGORITHM_VERSION, LinkageConfig, LinkageRun, link
-from ldm.linkage.probabilistic import ProbabilisticConfig
+from ldm.linkage.fellegi_sunter import ProbabilisticConfig
 from ldm.linkage.tables import link_tables
 
 __all__ = ["ALGORITHM_VERSION", "LinkageConfig", "LinkageRun", "ProbabilisticConfig", "link", "link_tables"]

@@ -16,7 +16,8 @@ import duckdb
 
 from ldm.linkage import deterministic
 from ldm.linkage.columns import TOKEN_COLUMNS, VALID_NHS_TOKEN, columns_of, quoted, token_select
-from ldm.linkage.probabilistic import Model, ProbabilisticConfig, score
+from ldm.linkage.fellegi_sunter import Model, ProbabilisticConfig
+from ldm.linkage.probabilistic import score
 from ldm.sql import literal
 
 ALGORITHM_VERSION = "ldm-linkage-1"

@@ -1,7 +1,7 @@
 """The probabilistic step's models in the store (governance.linkage_models): written and read back.
 
 The loader runs these: it reads the saved models before linking a batch (the step reuses one while it
-fits, ldm.linkage.probabilistic.reusable) and writes a model the batch trained inside the batch's
+fits, ldm.linkage.fellegi_sunter.reusable) and writes a model the batch trained inside the batch's
 transaction, under its batch_id, so that the batch's audit digests cover the row and an edited
 model fails `ldm audit verify` like any edited link.
 """
@@ -12,7 +12,7 @@ import datetime
 import json
 import logging
 
-from ldm.linkage.probabilistic import SCHEME, Model, level_weights, model_id
+from ldm.linkage.fellegi_sunter import SCHEME, Model, level_weights, model_id
 
 TABLE = "governance.linkage_models"
 COLUMNS = (

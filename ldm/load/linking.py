@@ -18,7 +18,7 @@ import pyarrow as pa
 from ldm.linkage.columns import columns_of
 from ldm.linkage.deterministic import DETERMINISTIC_STEPS
 from ldm.linkage.engine import ALGORITHM_VERSION, UNLINKED, LinkageConfig, decide, result_select
-from ldm.linkage.probabilistic import Model
+from ldm.linkage.fellegi_sunter import Model
 from ldm.load import evidence, records
 from ldm.sql import literal, quoted
 

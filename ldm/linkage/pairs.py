@@ -1,0 +1,80 @@
+"""The tables Splink reads and the blocked record-identity pairs, for training and scoring alike.
+
+Tokens become 64-bit hashes (`hashed`): Splink only asks whether two values are equal or null.
+"""
+
+from __future__ import annotations
+
+import duckdb
+from splink import DuckDBAPI, Linker
+
+from ldm.linkage.fellegi_sunter import BLOCKING_KEYS, COMPARED
+
+# The token columns: text compared only for equality (the rest are small already).
+HASHED = tuple(c for c in COMPARED if c == "nhs_key" or c.endswith("_token"))
+
+
+# A combination can be scored only if it carries one of these: an NHS number alone was the trace
+# steps' to decide.
+COMPARABLE = ("date_of_birth_token", "postcode_token", "surname_token", "forename_token")
+
+
+def hashed(alias: str = "") -> str:
+    """The compared columns for Splink, each token replaced by its 64-bit hash.
+
+    Splink only asks whether two values are equal or null, which a 64-bit hash answers as a
+    64-character token does (two of a city's million distinct values of a column share a hash with
+    odds of about 1 in 30 million), while hashing, joining and copying become several times cheaper.
+    """
+    # DuckDB hashes a null to a number like any other value: a null must stay null (no evidence).
+    return ", ".join(
+        f"case when {alias}{c} is not null then hash({alias}{c}) end as {c}" if c in HASHED else f"{alias}{c}"
+        for c in COMPARED
+    )
+
+
+def splink_table(con: duckdb.DuckDBPyConnection, name: str, select: str, extra: str = "") -> None:
+    """A table for Splink of `select`'s rows (unique_id, `extra` and the compared columns, hashed)."""
+    con.execute(f"create or replace temp table {name} as select unique_id{extra}, {hashed()} from ({select})")
+
+
+def comparable_sql() -> str:
+    return "(" + " or ".join(f"{c} is not null" for c in COMPARABLE) + ")"
+
+
+IDENTITIES = f"(select distinct spine_row, {hashed()} from lk_spine)"
+
+
+def spine_sql(records: str) -> str:
+    """The distinct identities of spine persons (registration, evidence), hashed and numbered, that
+    some record of `records` shares a blocking key with: the only ones a blocking rule can pair, so
+    that Splink never copies the rest of a city's spine. Found by one semi-join per rule."""
+    shares = " union ".join(
+        f"select s.rowid from lk_spine s semi join {records} r on {' and '.join(f'r.{c} = s.{c}' for c in key)}"
+        for key in BLOCKING_KEYS
+    )
+    return f"""create or replace temp table lk_pr_spine as
+               select row_number() over () as unique_id, *
+               from (select distinct spine_row, {hashed()} from lk_spine where rowid in ({shares}))"""
+
+
+def pending_select() -> str:
+    """The combinations no trace step decided that carry something to compare."""
+    return f"""select 'u' as role, combo_id as unique_id, {", ".join(COMPARED)}
+               from lk_combo anti join lk_decided using (combo_id) where {comparable_sql()}"""
+
+
+def predict(
+    con: duckdb.DuckDBPyConnection, settings: dict, records: str, threshold: float | None
+) -> tuple[Linker, str]:
+    """Splink's scored blocked pairs of `records` with the spine identities (lk_pr_spine): the name of
+    the table (with each pair's comparison vector, gamma_*, if the settings retain the matching
+    columns) and the linker that owns it."""
+    db_api = DuckDBAPI(connection=con)
+    spine = db_api.register("lk_pr_spine", dataset_display_name="spine")
+    left = db_api.register(records, dataset_display_name="records")
+    linker = Linker([left, spine], settings, log_level=None)
+    predictions = linker.inference.predict_between(
+        left, spine, threshold_match_weight=threshold, warning_mode="never"
+    )
+    return linker, predictions.physical_name
