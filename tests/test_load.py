@@ -20,10 +20,11 @@ from ldm.cli import main
 from ldm.errors import LdmError
 from ldm.feeds.spec import builtin_specs
 from ldm.files import file_sha256
+from ldm.governance import audit, digests
 from ldm.identifiers.tokens import token
 from ldm.load.loader import FEED_TABLES, load_folder
 from ldm.pseudonymise.batch import pseudonymise_folder
-from ldm.pseudonymise.keys import LINKAGE, init_key
+from ldm.pseudonymise.keys import AUDIT, LINKAGE, init_key
 from ldm.store import connect, upgrade
 from ldm.synthetic.config import SampleConfig
 from ldm.synthetic.generate import generate
@@ -155,6 +156,27 @@ def test_gp_events_link_through_an_nhs_number_another_feed_taught(loaded):
     con.close()
     events, events_linked, to_them = linked
     assert events > 0 and events_linked == events == to_them
+
+
+def test_a_records_batch_seals_only_what_it_can_change(loaded):
+    """An activity batch's audit state re-summarises no spine or person table (only registration
+    batches rewrite them), takes only its own partition of the tables cut by first_batch_id (which
+    only gain rows), and every partition it records is what a full summary of the store says."""
+    _, key, store, summary = loaded
+    gp_events = next(b.batch_id for b in summary.loaded if b.feed == "gp_events")
+    con = connect(store, read_only=True)
+    audit_key = key.purpose_key(AUDIT)
+    state = audit.batch_state(con, audit_key, [gp_events], ())
+    everything = audit.full_state(con, audit_key, digests.LOAD_TABLES)["tables"]
+    registration = audit.batch_state(con, audit_key, [gp_events], ("main.persons", "linkage.person_keys"))
+    con.close()
+    assert "linkage.person_keys" not in state["tables"] and "main.persons" not in state["tables"]
+    assert {"linkage.person_keys", "main.persons"} <= set(registration["replace"])
+    assert set(state["tables"]["linkage.person_evidence"]) == {str(gp_events)}
+    assert set(state["tables"]["main.gp_events"]) == {str(gp_events)}
+    for table, parts in state["tables"].items():
+        for part, value in parts.items():
+            assert everything[table].get(part, [0, "0"]) == value, (table, part)
 
 
 def test_no_identifier_or_key_in_the_store(loaded):

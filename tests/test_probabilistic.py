@@ -311,10 +311,15 @@ def test_the_load_saves_each_model_in_its_batch_and_links_name_it(loaded):
         """select distinct split_part(algorithm_version, 'fs:', 2) from linkage.record_links
            where step like '%probabilistic'"""
     ).fetchall()
+    logged = con.execute(
+        """select distinct split_part(algorithm_version, 'fs:', 2) from governance.linkage_log
+           where step = 'probabilistic' and algorithm_version like '%+fs:%'"""
+    ).fetchall()
     batches = {b for (b,) in con.execute("select batch_id from governance.batches").fetchall()}
     con.close()
     assert models and all(batch in batches for _, batch, _ in models)
     assert {m for (m,) in named} <= {m for m, _, _ in models}
+    assert logged and {m for (m,) in logged} <= {m for m, _, _ in models}  # the log names them too
     assert len({c for _, _, c in models}) == len(models)  # one model per kind of record: trained once
 
 

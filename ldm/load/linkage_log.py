@@ -12,7 +12,8 @@ import getpass
 from collections.abc import Sequence
 
 from ldm.linkage.engine import ALGORITHM_VERSION
-from ldm.load.linking import StepCount
+from ldm.linkage.fellegi_sunter import Model
+from ldm.load.linking import PROBABILISTIC, StepCount
 from models.governance import LinkageLog
 
 COLUMNS = tuple(column.name for column in LinkageLog.__table__.columns if column.name != "log_id")
@@ -24,8 +25,10 @@ def rows(
     steps: Sequence[StepCount],
     started: datetime.datetime,
     finished: datetime.datetime,
+    model: Model | None = None,
 ) -> list[dict]:
-    """One log row per step, in the order the steps ran."""
+    """One log row per step, in the order the steps ran; the probabilistic step's names the model
+    it scored with (`ldm-linkage-1+fs:<model_id>`, as its links in record_links do)."""
     return [
         {
             "batch_id": batch_id,
@@ -36,7 +39,9 @@ def rows(
             "unlinked": count.unlinked,
             "link_rate": count.linked / count.records_in if count.records_in else None,
             "key_id": key_id,
-            "algorithm_version": ALGORITHM_VERSION,
+            "algorithm_version": f"{ALGORITHM_VERSION}+{model.tag}"
+            if model is not None and count.step == PROBABILISTIC
+            else ALGORITHM_VERSION,
             "operator": getpass.getuser(),
             "started_at": started,
             "finished_at": finished,

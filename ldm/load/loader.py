@@ -27,6 +27,7 @@ from ldm.errors import LdmError
 from ldm.governance import audit, digests
 from ldm.linkage import saved
 from ldm.linkage.engine import ALGORITHM_VERSION, LinkageConfig
+from ldm.linkage.fellegi_sunter import Model
 from ldm.load import linkage_log
 from ldm.load.batches import (
     BatchLoad,
@@ -102,7 +103,7 @@ def _load_records(
             )
         materialise = feed == "gp_registrations"
         stage(con, staged.path, materialise)
-        _write_records(con, batch_id, manifest, load, staged.rows)
+        _write_records(con, batch_id, manifest, load, staged.rows, staged.model)
         if staged.evidence is not None:
             con.register("batch_evidence", staged.evidence)
             learn_evidence(con, batch_id, feed, "batch_evidence", load)
@@ -117,7 +118,9 @@ def _with_saved_models(con, linkage: LinkageConfig | None) -> LinkageConfig:
     return dataclasses.replace(linkage or LinkageConfig(), models=models)
 
 
-def _write_records(con, batch_id: int, manifest: Manifest, load: BatchLoad, staged: int) -> None:
+def _write_records(
+    con, batch_id: int, manifest: Manifest, load: BatchLoad, staged: int, model: Model | None = None
+) -> None:
     feed = manifest.feed
     if feed == "gp_registrations":
         load.persons_added = add_new_persons(con)
@@ -131,7 +134,7 @@ def _write_records(con, batch_id: int, manifest: Manifest, load: BatchLoad, stag
     unpivot_repeated(con, feed, manifest.repeated, batch_id)
     learn_local_ids(con, batch_id)
     started = now()
-    linkage_log.write(con, linkage_log.rows(batch_id, manifest.key_id, load.steps, started, now()))
+    linkage_log.write(con, linkage_log.rows(batch_id, manifest.key_id, load.steps, started, now(), model))
 
 
 def load_batch(
