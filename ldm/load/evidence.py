@@ -120,13 +120,21 @@ def new_evidence_sql(candidates: str, held: str) -> str:
     carries = " or ".join(f"c.{name} is not null" for name in COMPARED)
     within = " and ".join(f"(c.{name} is null or c.{name} = h.{name})" for name in COMPARED)
     names = ", ".join(IDENTITY)
+    # Held ones go first (most records repeat what their person has); the conflict is then looked
+    # for among the few new ones, as "another person holds the number" = its holders are not just them.
     return f"""
-        select c.*, exists (select 1 from {held} o where o.{NHS} = c.{NHS} and o.person_id <> c.person_id)
-                    as conflict
-        from (select person_id, min(link_step) as link_step, {names} from ({candidates})
-              group by person_id, {names}) c
-        where ({carries})
-          and not exists (select 1 from {held} h where h.person_id = c.person_id and {within})"""
+        with new as (
+            select person_id, min(link_step) as link_step, {names}
+            from ({candidates}) c
+            where ({carries})
+              and not exists (select 1 from {held} h where h.person_id = c.person_id and {within})
+            group by person_id, {names}
+        ), holders as (
+            select {NHS}, min(person_id) as lowest, max(person_id) as highest from {held}
+            where {NHS} in (select {NHS} from new) group by {NHS}
+        )
+        select new.*, coalesce(k.lowest <> new.person_id or k.highest <> new.person_id, false) as conflict
+        from new left join holders k using ({NHS})"""
 
 
 def insert_sql(new: str, feed: str) -> str:
