@@ -24,6 +24,7 @@ from ldm.pseudonymise.extract import Manifest
 from ldm.pseudonymise.keys import AUDIT, MasterKey
 from ldm.store import connect
 from models.feeds import FEEDS, REPEATED_FIELDS
+from models.governance import Batch, QuarantineCount
 
 LOAD_ORDER = FEEDS
 
@@ -105,47 +106,45 @@ def load_rank(manifest: Manifest, parquet: Path) -> int:
     return 2 if "date_of_birth_token" in pq.read_schema(parquet).names else 3
 
 
+def insert_row(con, model: type, values: dict) -> None:
+    """Insert one row of `model`'s table, its columns named by `values`, checked against the model
+    (one definition: a column renamed in models/ fails here, not in a later query)."""
+    table = model.__table__
+    unknown = sorted(set(values) - set(table.columns.keys()))
+    if unknown:
+        raise LdmError(f"{table.schema}.{table.name} has no column(s) {', '.join(unknown)}")
+    names = list(values)
+    con.execute(
+        f"insert into {table.schema}.{table.name} ({', '.join(names)}) values ({', '.join('?' * len(names))})",
+        [values[name] for name in names],
+    )
+
+
 def insert_batch(con, manifest: Manifest) -> int:
+    """The batch's governance row (status `loading` until its load commits), its quarantine counts
+    by rule, and its key id if the store has not seen it."""
     nhs = manifest.nhs_numbers or {}
     batch_id = con.execute("select nextval('governance.batch_id_seq')").fetchone()[0]
-    con.execute(
-        """insert into governance.batches (batch_id, feed, input_file, input_sha256, input_bytes, output_file,
-               output_sha256, rows_in, rows_accepted, rows_quarantined, nhs_numbers_present, nhs_numbers_valid,
-               nhs_numbers_invalid, nhs_numbers_missing, spec_version, key_id, software_version, operator,
-               started_at, finished_at, provider, spec_name, status)
-           values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'loading')""",
-        [
-            batch_id,
-            manifest.feed,
-            manifest.input_file,
-            manifest.input_sha256,
-            manifest.input_bytes,
-            manifest.output_file,
-            manifest.output_sha256,
-            manifest.rows_in,
-            manifest.rows_accepted,
-            manifest.rows_quarantined,
-            nhs.get("present"),
-            nhs.get("valid"),
-            nhs.get("invalid"),
-            nhs.get("missing"),
-            manifest.spec_version,
-            manifest.key_id,
-            manifest.software_version,
-            manifest.operator,
-            manifest.started_at,
-            manifest.finished_at,
-            manifest.provider or None,  # a manifest from before providers were recorded names none
-            manifest.spec_name or None,
-        ],
+    copied = ("feed", "input_file", "input_sha256", "input_bytes", "output_file", "output_sha256", "rows_in",
+              "rows_accepted", "rows_quarantined", "spec_version", "key_id", "software_version", "operator",
+              "started_at", "finished_at")  # fmt: skip
+    insert_row(
+        con,
+        Batch,
+        {"batch_id": batch_id, "status": "loading"}
+        | {name: getattr(manifest, name) for name in copied}
+        | {f"nhs_numbers_{kind}": nhs.get(kind) for kind in ("present", "valid", "invalid", "missing")}
+        # A manifest from before providers and spec names were recorded names none.
+        | {"provider": manifest.provider or None, "spec_name": manifest.spec_name or None},
     )
     for rule in manifest.rules:
         if rule["rows"]:
-            con.execute(
-                "insert into governance.quarantine_counts (batch_id, rule, column_name, severity, rows) "
-                "values (?, ?, ?, ?, ?)",
-                [batch_id, rule["rule"], rule["column"], rule["severity"], rule["rows"]],
-            )
+            insert_row(
+                con,
+                QuarantineCount,
+                {"batch_id": batch_id, "rule": rule["rule"], "column_name": rule["column"],
+                 "severity": rule["severity"], "rows": rule["rows"]},
+            )  # fmt: skip
     con.execute(
         "insert into governance.key_ids (key_id, first_seen_at) select ?, ? "
         "where not exists (select 1 from governance.key_ids where key_id = ?)",

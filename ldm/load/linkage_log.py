@@ -13,10 +13,9 @@ from collections.abc import Sequence
 
 from ldm.linkage.engine import ALGORITHM_VERSION
 from ldm.linkage.fellegi_sunter import Model
+from ldm.load.batches import insert_row
 from ldm.load.linking import PROBABILISTIC, StepCount
 from models.governance import LinkageLog
-
-COLUMNS = tuple(column.name for column in LinkageLog.__table__.columns if column.name != "log_id")
 
 
 def rows(
@@ -53,7 +52,4 @@ def rows(
 def write(con, log_rows: list[dict]) -> None:
     """Append the rows (their ids come from governance.linkage_log_id_seq, the column's default)."""
     for row in log_rows:
-        con.execute(
-            f"insert into governance.linkage_log ({', '.join(COLUMNS)}) values ({', '.join('?' * len(COLUMNS))})",
-            [row[name] for name in COLUMNS],
-        )
+        insert_row(con, LinkageLog, row)

@@ -37,6 +37,7 @@ from ldm.load.batches import (
     check_key,
     current_revision_of,
     insert_batch,
+    insert_row,
     manifests_in,
     now,
 )
@@ -65,6 +66,7 @@ from ldm.sql import literal
 from ldm.store import connect, head_revision
 from ldm.store.lock import store_lock
 from models.feeds import FEED_TABLES
+from models.governance import OptOutCount
 
 STORE_MEMORY = "3GB"  # the store connection's share; linkage runs beside it on its own connection
 # Tables a batch of the feed updates or deletes rows of in place; every other table it writes only
@@ -159,12 +161,12 @@ def load_batch(
         else:
             _load_records(con, batch_id, manifest, parquet, load, linkage)
         if load.withheld_by_opt_out or load.persons_removed:
-            con.execute(
-                """insert into governance.opt_out_counts (run_id, batch_id, records_removed, persons_removed,
-                       applied_at, operator)
-                   values (nextval('governance.opt_out_run_id_seq'), ?, ?, ?, ?, ?)""",
-                [batch_id, load.withheld_by_opt_out, load.persons_removed, now(), getpass.getuser()],
-            )
+            insert_row(  # run_id from governance.opt_out_run_id_seq, the column's default
+                con,
+                OptOutCount,
+                {"batch_id": batch_id, "records_removed": load.withheld_by_opt_out,
+                 "persons_removed": load.persons_removed, "applied_at": now(), "operator": getpass.getuser()},
+            )  # fmt: skip
         con.execute(
             """update governance.batches set status = 'loaded', rows_loaded = ?, rows_resent = ?, rows_revised = ?,
                    rows_duplicate = ?, rows_withheld = ?, loaded_at = ? where batch_id = ?""",
