@@ -17,6 +17,7 @@ from splink import SettingsCreator
 from splink.internals.charts import WaterfallChart
 from splink.internals.waterfall_chart import records_to_waterfall_data
 
+from ldm.governance import markdown
 from ldm.linkage.fellegi_sunter import explain
 
 NOTE = (
@@ -115,12 +116,10 @@ def section(con: duckdb.DuckDBPyConnection, batches: list[int] | None, charts: P
     if not present:
         return [*lines, "(this store predates saved linkage models: `ldm db upgrade` adds them)"]
     result = con.execute(models_sql(batches))
-    names = [d[0] for d in result.description]
     rows = result.fetchall()
+    lines += markdown.rows_table([d[0] for d in result.description], rows)
     if not rows:
-        return [*lines, "(none)"]
-    lines += ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
+        return lines
     if charts is None:
         lines += ["", "(charts are written beside the report when it is written to a file: --out)"]
     for row in rows[:NEWEST]:

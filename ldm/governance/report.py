@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from ldm.governance import audit, linkage_models
+from ldm.governance import audit, linkage_models, markdown
 from ldm.linkage.quality import age_band
 from ldm.sql import literal, quoted
 from models.feeds import FEED_TABLES
@@ -21,20 +21,6 @@ ROWS_NOTE = (
     "loaded; withheld rows belong to people who opted out. For an opt-out list, loaded counts its "
     "entries. A blank duplicate count: loaded before ldm counted duplicates apart (they are in re-sent)."
 )
-
-
-def _table(con, sql: str, params: list) -> list[str]:
-    result = con.execute(sql, params)
-    names = [d[0] for d in result.description]
-    rows = result.fetchall()
-    lines = ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
-    for row in rows:
-        lines.append(
-            "| "
-            + " | ".join("" if v is None else f"{v:,}" if isinstance(v, int) else str(v) for v in row)
-            + " |"
-        )
-    return lines if rows else ["(none)"]
 
 
 def audit_report(
@@ -63,7 +49,7 @@ def audit_report(
             else "Audit chain: BROKEN: " + "; ".join(map(str, problems))
         )
     lines += ["", "## What came in", ""]
-    lines += _table(
+    lines += markdown.table(
         con,
         f"""select batch_id, feed, provider, spec_name, spec_version, input_file,
                                 left(input_sha256, 16) as sha256_prefix, key_id, operator, status, loaded_at
@@ -71,7 +57,7 @@ def audit_report(
         ids,
     )
     lines += ["", "## Where every row went", "", ROWS_NOTE, ""]
-    lines += _table(
+    lines += markdown.table(
         con,
         f"""select batch_id, feed, rows_in, rows_accepted, rows_quarantined, rows_duplicate,
                                 rows_resent, rows_revised, rows_withheld, rows_loaded,
@@ -83,14 +69,14 @@ def audit_report(
         ids,
     )
     lines += ["", "## Quarantined and why", ""]
-    lines += _table(
+    lines += markdown.table(
         con,
         f"""select batch_id, severity, rule, rows from governance.quarantine_counts
                          where batch_id in ({marks}) order by batch_id, severity, rows desc""",
         ids,
     )
     lines += ["", "## Links by step", ""]
-    lines += _table(
+    lines += markdown.table(
         con,
         f"""select batch_id, step, records_in, linked, ambiguous, unlinked,
                                 round(link_rate, 4) as link_rate, algorithm_version
@@ -99,7 +85,7 @@ def audit_report(
         ids,
     )
     lines += ["", "## Opt-outs applied", ""]
-    lines += _table(
+    lines += markdown.table(
         con,
         f"""select batch_id, records_removed, persons_removed, applied_at
                          from governance.opt_out_counts where batch_id in ({marks}) order by run_id""",
@@ -138,7 +124,7 @@ def link_rate_lines(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[str]
         for feed, table in FEED_TABLES.items()
     )
     lines = ["", "## Link rate by feed", "", LINK_RATES_NOTE, ""]
-    lines += _table(
+    lines += markdown.table(
         con,
         f"""select feed, count(*) as records, count(person_id) as linked,
                                 round(count(person_id) / count(*), 4) as link_rate
@@ -146,7 +132,7 @@ def link_rate_lines(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[str]
         ids,
     )
     lines += ["", "## Records by link step, as stored", ""]
-    lines += _table(
+    lines += markdown.table(
         con,
         f"""select feed, link_step, count(*) as records,
                                 round(count(*) / sum(count(*)) over (partition by feed), 4) as share_of_feed
@@ -163,7 +149,7 @@ def link_rate_lines(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[str]
                 f"select {literal(feed)} as feed, batch_id, person_id, {group} as {name} from main.{quoted(table)}"
             )
         lines += ["", f"## Link rate by {RECORD_GROUP_TITLES[name]}", ""]
-        lines += _table(
+        lines += markdown.table(
             con,
             f"""select feed, {name}, count(*) as records, count(person_id) as linked,
                                     round(count(person_id) / count(*), 4) as link_rate
@@ -194,14 +180,14 @@ def _releases(con) -> list[str]:
     ).fetchall()[0][0]
     if not present:
         return [*lines, "(this store predates releases: `ldm db upgrade` adds them)"]
-    lines += _table(
+    lines += markdown.table(
         con,
         """select project, approver, legal_basis, approved_on, expires_on, registered_at, amended_at
                          from governance.projects order by project""",
         [],
     )
     lines += ["", "## Releases to analysis projects", "", RELEASES_NOTE, ""]
-    lines += _table(
+    lines += markdown.table(
         con,
         """select release_id, project, release_number, status, requested_at, operator, k_threshold,
                                 k_smallest, persons, left(spec_sha256, 16) as spec_sha256_prefix,

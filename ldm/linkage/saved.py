@@ -13,31 +13,10 @@ import json
 import logging
 
 from ldm.linkage.fellegi_sunter import SCHEME, Model, level_weights, model_id
+from models.governance import LinkageModel
 
-TABLE = "governance.linkage_models"
-COLUMNS = (
-    "model_id",
-    "batch_id",
-    "trained_at",
-    "fingerprint",
-    "algorithm_version",
-    "splink_version",
-    "compared",
-    "prior",
-    "blocked_prior",
-    "blocked_share",
-    "blocking_recall",
-    "threshold",
-    "margin",
-    "blocking_rules",
-    "parameters",
-    "model_json",
-    "spine_persons",
-    "training_records",
-    "training_undecided",
-    "training_pairs",
-    "em_iterations",
-)
+TABLE = f"{LinkageModel.__table__.schema}.{LinkageModel.__tablename__}"
+COLUMNS = tuple(column.name for column in LinkageModel.__table__.columns)  # one definition: models/
 
 logger = logging.getLogger(__name__)
 
@@ -74,29 +53,24 @@ def parameters(model: Model) -> list[dict]:
 def row(model: Model, batch_id: int, trained_at: datetime.datetime, algorithm_version: str) -> list:
     """The values of `insert_sql` for a model the batch `batch_id` trained."""
     rules = [rule["blocking_rule"] for rule in model.settings["blocking_rules_to_generate_predictions"]]
-    return [
-        model.model_id,
-        batch_id,
-        trained_at,
-        model.fingerprint,
-        f"{algorithm_version}+{SCHEME}",
-        model.splink_version,
-        ",".join(model.compared),
-        model.prior,
-        model.blocked_prior,
-        model.blocked_share,
-        model.blocking_recall,
-        model.threshold,
-        model.margin,
-        json.dumps(rules),
-        json.dumps(parameters(model)),
-        json.dumps(model.settings, sort_keys=True),
-        model.spine_persons,
-        model.training_records,
-        model.training_undecided,
-        model.training_pairs,
-        model.em_iterations,
-    ]
+    values = {
+        "model_id": model.model_id,
+        "batch_id": batch_id,
+        "trained_at": trained_at,
+        "fingerprint": model.fingerprint,
+        "algorithm_version": f"{algorithm_version}+{SCHEME}",
+        "splink_version": model.splink_version,
+        "compared": ",".join(model.compared),
+        "prior": model.prior,
+        "blocking_rules": json.dumps(rules),
+        "parameters": json.dumps(parameters(model)),
+        "model_json": json.dumps(model.settings, sort_keys=True),
+    } | {
+        name: getattr(model, name)
+        for name in ("blocked_prior", "blocked_share", "blocking_recall", "threshold", "margin", "spine_persons",
+                     "training_records", "training_undecided", "training_pairs", "em_iterations")
+    }  # fmt: skip
+    return [values[name] for name in COLUMNS]
 
 
 def from_row(values: tuple) -> Model | None:

@@ -27,6 +27,8 @@ Rules (governance/linkage_rules.md):
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from ldm.linkage.deterministic import DETERMINISTIC_STEPS, TEACHING_STEPS
 from ldm.sql import literal
 from models.linkage import PersonEvidence, PersonKey
@@ -88,11 +90,19 @@ def spine_sql() -> str:
         from linkage.person_evidence e left join n using (person_id)"""
 
 
+def identity_select(present: Collection[str], nhs: str = NHS) -> str:
+    """The identity columns of a relation that has `present` (null for those it lacks), its valid NHS
+    number token given by the expression `nhs`."""
+    return ", ".join(
+        f"{nhs} as {NHS}" if name == NHS else name if name in present else f"null as {name}"
+        for name in IDENTITY
+    )
+
+
 def replaced_keys_sql(persons: str) -> str:
     """The person_keys rows of the persons `persons` selects, as candidate identities: taken before
     a registration batch refreshes them, so that an earlier address is not forgotten."""
-    columns = ", ".join(name if name in ON_PERSON_KEYS else f"null as {name}" for name in IDENTITY)
-    return f"""select person_id, {literal(REPLACED_REGISTRATION)} as link_step, {columns}
+    return f"""select person_id, {literal(REPLACED_REGISTRATION)} as link_step, {identity_select(ON_PERSON_KEYS)}
                from linkage.person_keys where person_id in (select person_id from {persons})"""
 
 

@@ -143,14 +143,13 @@ def link_extract(
 
 # The engine's decisions as identities with their person (records of opted-out people teach nothing),
 # and the spine's identities, for ldm.load.evidence.
-_OTHER_IDENTITY = [name for name in evidence.IDENTITY if name != evidence.NHS]
-LINKED = f"""(select s.person_id, d.step as link_step, c.nhs_key as {evidence.NHS},
-                     {", ".join(f"c.{name}" for name in _OTHER_IDENTITY)}
+_ALL = evidence.IDENTITY  # lk_combo and lk_spine carry every token column (ldm.linkage.columns)
+LINKED = f"""(select s.person_id, d.step as link_step, {evidence.identity_select(_ALL, "c.nhs_key")}
               from lk_decided d join lk_combo c using (combo_id)
               join (select distinct spine_row, person_id from lk_spine) s using (spine_row)
               where not coalesce(c.nhs_key in (select nhs_number_token from opted_out_tokens), false)
                 and s.person_id not in (select person_id from opted_out_persons))"""
-HELD = f"(select person_id, nhs_key as {evidence.NHS}, {', '.join(_OTHER_IDENTITY)} from lk_spine)"
+HELD = f"(select person_id, {evidence.identity_select(_ALL, 'nhs_key')} from lk_spine)"
 
 
 def step_counts(by_step: dict[str, int]) -> list[StepCount]:

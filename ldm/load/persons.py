@@ -127,16 +127,8 @@ def learn_local_ids(con, batch_id: int) -> None:
 
 def registration_identities(con) -> str:
     """The batch's registrations not withheld, as identities with their person (ldm.load.evidence)."""
-    present = set(columns_of(con, "incoming"))
-    columns = [
-        f"{VALID_NHS_TOKEN} as {name}"
-        if name == evidence.NHS
-        else name
-        if name in present
-        else f"null as {name}"
-        for name in evidence.IDENTITY
-    ]
-    return f"(select person_id, link_step, {', '.join(columns)} from incoming where not withheld)"
+    columns = evidence.identity_select(set(columns_of(con, "incoming")), VALID_NHS_TOKEN)
+    return f"(select person_id, link_step, {columns} from incoming where not withheld)"
 
 
 def learn_evidence(con, batch_id: int, feed: str, new: str, load: BatchLoad) -> None:
