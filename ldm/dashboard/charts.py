@@ -13,13 +13,14 @@ would take most of the build. Each chart is the template with its titles, data a
 from __future__ import annotations
 
 import functools
-import math
+import json
 from typing import Any
 
 import altair as alt
 import pandas as pd
 
 from ldm.dashboard.indicators import Indicator
+from ldm.dashboard.pages import missing
 
 BACKGROUND = "#ffffff"
 TEXT = "#1a1a1a"
@@ -49,12 +50,7 @@ def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     for row in frame.to_dict("records"):
         clean = {}
         for key, value in row.items():
-            if (
-                value is None
-                or value is pd.NA
-                or value is pd.NaT
-                or (isinstance(value, float) and math.isnan(value))
-            ):
+            if missing(value):
                 clean[key] = None
             elif hasattr(value, "isoformat"):
                 clean[key] = value.isoformat()[:10] if key.startswith("period") else value.isoformat()
@@ -266,7 +262,7 @@ def _choropleth(kind: str, value: str, geography: str, shaded: bool) -> dict[str
                 data=alt.Data(name=TABLE), key="area_code", fields=[ind.value, "area_name", "comparison"]
             ),
         )
-        .transform_filter(f"isValid(datum['{ind.value}'])")
+        .transform_filter(f"isValid(datum[{json.dumps(ind.value)}])")
         .encode(
             color=alt.Color(
                 f"{ind.value}:Q",

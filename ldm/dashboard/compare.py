@@ -20,6 +20,11 @@ SII_SEED = 1
 ALPHA = 0.05
 
 
+def _se(lower: float, upper: float) -> float:
+    """The standard error a published 95% interval implies (normal approximation)."""
+    return (upper - lower) / (2 * Z95)
+
+
 @dataclass(frozen=True)
 class Change:
     """The change from an earlier period to the latest, and whether it is significant at 5%."""
@@ -66,9 +71,8 @@ def change(kind: str, earlier: dict, latest: dict, value: str, lower: str, upper
         limits = [earlier.get(lower), earlier.get(upper), latest.get(lower), latest.get(upper)]
         if None in values or None in limits:
             return Change("not tested: a value is not published", None, "not tested")
-        se1, se2 = (limits[1] - limits[0]) / (2 * Z95), (limits[3] - limits[2]) / (2 * Z95)
         difference = values[1] - values[0]
-        se = math.hypot(se1, se2)
+        se = math.hypot(_se(limits[0], limits[1]), _se(limits[2], limits[3]))
         p = 1.0 if se == 0 else float(2 * norm.sf(abs(difference) / se))
         test = "z-test on the difference (standard errors from the 95% intervals)"
     direction = "similar" if p >= ALPHA else ("higher" if difference > 0 else "lower")
@@ -91,7 +95,7 @@ def gap_interval(most: dict, least: dict, value: str, lower: str, upper: str) ->
     limits = [most.get(lower), most.get(upper), least.get(lower), least.get(upper)]
     if None in limits or most.get(value) is None or least.get(value) is None:
         return None
-    se = math.hypot((limits[1] - limits[0]) / (2 * Z95), (limits[3] - limits[2]) / (2 * Z95))
+    se = math.hypot(_se(limits[0], limits[1]), _se(limits[2], limits[3]))
     gap = least[value] - most[value]
     return gap - Z95 * se, gap + Z95 * se
 
@@ -122,7 +126,7 @@ def gradient(
         or any(w <= 0 for w in weights)
     ):  # type: ignore[operator]
         return None
-    se = [(u - lo) / (2 * Z95) for lo, u in zip(lowers, uppers, strict=True)]
+    se = [_se(lo, u) for lo, u in zip(lowers, uppers, strict=True)]
     result = stats.sii(values, weights, se, repetitions=SII_REPETITIONS, seed=SII_SEED)  # type: ignore[arg-type]
     share = [w / sum(weights) for w in weights]  # type: ignore[misc]
     ranks = tuple(sum(share[:i]) + share[i] / 2 for i in range(len(share)))

@@ -7,6 +7,7 @@ of every chart it draws; site.py puts the bodies into the page frame and writes 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -38,15 +39,23 @@ class DataFiles:
         return name
 
 
-def _trend_figure(ind: Indicator, frame: pd.DataFrame, writer: DataFiles, prefix: str) -> str:
-    text = describe.trend(ind, frame)
-    columns = [
-        ("period_label", "Period"),
-        *[(c, c.replace("_", " ").capitalize()) for c in ind.counts],
+def _columns(
+    first: tuple[str, str], ind: Indicator, counts: Sequence[str] | None = None
+) -> list[tuple[str, str]]:
+    """A figure's table columns ((column, header)): `first`, the counts (the indicator's unless given),
+    then the indicator's value and its 95% interval."""
+    return [
+        first,
+        *[(c, c.replace("_", " ").capitalize()) for c in (ind.counts if counts is None else counts)],
         (ind.value, ind.short),
         (ind.lower, "95% lower"),
         (ind.upper, "95% upper"),
     ]
+
+
+def _trend_figure(ind: Indicator, frame: pd.DataFrame, writer: DataFiles, prefix: str) -> str:
+    text = describe.trend(ind, frame)
+    columns = _columns(("period_label", "Period"), ind)
     mart = "derived" if ind.value == "deprivation_gap" else ind.mart
     csv = writer.csv(f"{prefix}-{ind.key}-trend.csv", frame, mart)
     return pages.figure(
@@ -84,7 +93,9 @@ def overview(indicators: list[Indicator], trends: dict[str, pd.DataFrame], write
     return intro + f'<ul class="cards">{"".join(cards)}</ul><h2>Trends</h2>' + "".join(sections)
 
 
-def inequalities(pub: Published, indicators: list[Indicator], writer: DataFiles) -> str:
+def inequalities(
+    pub: Published, indicators: list[Indicator], trends: dict[str, pd.DataFrame], writer: DataFiles
+) -> str:
     parts = [
         '<p class="lead">Each indicator in the five IMD 2019 quintiles of Leeds (1 = most deprived), latest rolling '
         "12 months, with the slope index of inequality (SII) drawn as the fitted dashed line. The SII and the "
@@ -97,25 +108,17 @@ def inequalities(pub: Published, indicators: list[Indicator], writer: DataFiles)
         if imd is None:
             continue
         value = "rate" if "rate" in imd.frame.columns else ind.value
-        lower, upper = (f"{value}_lower", f"{value}_upper")
+        view = _as(ind, value)
         text = describe.gradient(ind, imd.frame, value, imd.gradient, imd.reason)
-        counts = [c for c in ("numerator", "denominator", "deaths", "person_years") if c in imd.frame.columns]
-        columns = [
-            ("imd_quintile", "IMD quintile"),
-            *[(c, c.replace("_", " ").capitalize()) for c in counts],
-            (value, ind.short),
-            (lower, "95% lower"),
-            (upper, "95% upper"),
-            ("fitted", "Fitted (SII line)"),
-        ]
+        counts = [c for c in pages.COUNT_COLUMNS if c in imd.frame.columns]
+        columns = [*_columns(("imd_quintile", "IMD quintile"), view, counts), ("fitted", "Fitted (SII line)")]
         mart = "mart_inequalities" if value == "rate" else ind.mart
         csv = writer.csv(f"inequalities-{ind.key}.csv", imd.frame, mart)
-        view = _as(ind, value)
         parts.append(
             pages.figure(
                 f"inequalities-{ind.key}",
                 f"{ind.title} by deprivation",
-                charts.gradient(view, imd.frame, value, lower, upper, text),
+                charts.gradient(view, imd.frame, value, view.lower, view.upper, text),
                 text,
                 pages.table(imd.frame, columns, view, f"{ind.title} by IMD quintile"),
                 csv,
@@ -125,7 +128,7 @@ def inequalities(pub: Published, indicators: list[Indicator], writer: DataFiles)
     if gaps:
         parts.append("<h2>The gap in life expectancy</h2>")
         for ind in gaps:
-            frame = figures.trend(pub, ind)
+            frame = trends[ind.key]
             latest = figures.latest(ind, frame)
             parts.append(
                 f'<p class="headline">{pages.esc(describe.change(ind, latest.row, latest.earlier, latest.change))}</p>'
@@ -183,14 +186,7 @@ def places(
                     )
                 )
             text = describe.spine(ind, frame, level)
-            columns = [
-                ("area_name", "Area"),
-                *[(c, c.replace("_", " ").capitalize()) for c in ind.counts],
-                (ind.value, ind.short),
-                (ind.lower, "95% lower"),
-                (ind.upper, "95% upper"),
-                ("comparison", "Compared with Leeds"),
-            ]
+            columns = [*_columns(("area_name", "Area"), ind), ("comparison", "Compared with Leeds")]
             csv = writer.csv(f"{fid}-spine.csv", frame, ind.mart)
             parts.append(
                 pages.figure(

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ldm.dashboard import compare
 from ldm.dashboard.indicators import Indicator
+from ldm.dashboard.pages import COUNT_COLUMNS
 from ldm.dashboard.published import Published
 from ldm.sql import literal, quoted
 
@@ -49,13 +50,10 @@ def _columns(ind: Indicator, mart: str | None = None) -> list[str]:
     return [*PERIOD, *AREA, *KEYS[mart], *counts]
 
 
-COUNTS = ("numerator", "denominator", "deaths", "person_years")
-
-
 def _frame(pub: Published, sql: str) -> pd.DataFrame:
     """The rows of `sql`, counts as whole numbers (a suppressed one missing, not NaN beside floats)."""
     frame = pub.con.execute(sql).df()
-    for column in COUNTS:
+    for column in COUNT_COLUMNS:
         if column in frame.columns:
             frame[column] = frame[column].astype("Int64")
     return frame
@@ -131,16 +129,16 @@ def latest(ind: Indicator, series: pd.DataFrame) -> Latest:
     return Latest(last, earlier, compare.change(ind.kind, earlier, last, ind.value, ind.lower, ind.upper))
 
 
-def latest_end(pub: Published, ind: Indicator):
-    row = pub.con.execute(
-        f"select max(period_end) from {quoted(ind.mart)} where ({ind.where}) and period_type = {literal(PERIOD_TYPE)}"
-    ).fetchone()
-    return row[0] if row else None
+def latest_end(pub: Published, mart: str, where: str):
+    """The last period end of the rows of `mart` that `where` selects (None if there are none)."""
+    return pub.con.execute(
+        f"select max(period_end) from {quoted(mart)} where ({where}) and period_type = {literal(PERIOD_TYPE)}"
+    ).fetchone()[0]
 
 
 def places(pub: Published, ind: Indicator, level: str) -> pd.DataFrame:
     """Every area of `level` in the latest period, with the city's value and Fingertips' comparison."""
-    end = latest_end(pub, ind)
+    end = latest_end(pub, ind.mart, ind.where)
     select = ", ".join(quoted(c) for c in [*_columns(ind), ind.value, ind.lower, ind.upper])
     frame = _frame(
         pub,
@@ -156,6 +154,9 @@ def places(pub: Published, ind: Indicator, level: str) -> pd.DataFrame:
         for values in zip(frame[ind.value], frame[ind.lower], frame[ind.upper], strict=True)
     ]
     return frame.reset_index(drop=True)
+
+
+SII_FIELDS = ("sii", "sii_lower", "sii_upper", "rii", "rii_lower", "rii_upper")  # of compare.Gradient
 
 
 @dataclass(frozen=True)
@@ -198,28 +199,24 @@ def by_imd(pub: Published, ind: Indicator) -> ByImd | None:
         group = "area_code"
     else:
         return None
-    end_row = pub.con.execute(
-        f"select max(period_end) from {quoted(mart)} where {where} and period_type = {literal(PERIOD_TYPE)}"
-    ).fetchone()
+    end = latest_end(pub, mart, where)
     frame = _frame(
         pub,
         f"select {', '.join(quoted(c) for c in columns)} from {quoted(mart)} where {where} "
-        f"and period_type = {literal(PERIOD_TYPE)} and period_end = {literal(str(end_row[0] if end_row else None))} "
+        f"and period_type = {literal(PERIOD_TYPE)} and period_end = {literal(str(end))} "
         f"order by try_cast({group} as integer)",
     )
     frame.insert(frame.columns.get_loc(group) + 1, "imd_quintile", [int(g) for g in frame[group]])
-    records = frame.astype(object).where(frame.notna(), None)
-    fit = compare.gradient(
-        list(records[value]), list(records[weight]), list(records[lower]), list(records[upper])
-    )
+    inputs = frame[[value, weight, lower, upper]]
+    inputs = inputs.astype(object).where(inputs.notna(), None)
+    fit = compare.gradient(*(list(inputs[c]) for c in (value, weight, lower, upper)))
     if fit is None:
-        frame["relative_rank"] = None
-        for name in ("fitted", "sii", "sii_lower", "sii_upper", "rii", "rii_lower", "rii_upper"):
-            frame[f"{name}_from_published" if name != "fitted" else name] = None
+        for name in ("relative_rank", "fitted", *(f"{n}_from_published" for n in SII_FIELDS)):
+            frame[name] = None
         return ByImd(frame, None, "a quintile's figure is suppressed or not published, so no line is fitted")
     frame["relative_rank"] = [round(r, 4) for r in fit.ranks]
     frame["fitted"] = [round(fit.fitted_most + fit.sii * r, 4) for r in fit.ranks]
-    for name in ("sii", "sii_lower", "sii_upper", "rii", "rii_lower", "rii_upper"):
+    for name in SII_FIELDS:
         frame[f"{name}_from_published"] = round(getattr(fit, name), 4)
     return ByImd(frame, fit, "")
 

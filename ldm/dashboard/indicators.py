@@ -77,19 +77,27 @@ def ages(min_age: int | None) -> str:
     return f"aged {min_age} or over" if min_age else "of any age"
 
 
+def _counted(domain: str, column: str, key: str, kind: str, value: str) -> dict:
+    """What an indicator of published counts shares: its rows of mart_<domain> (where `column` is
+    `key`), its value with the 95% interval beside it, and its rows of mart_inequalities."""
+    return {
+        "mart": f"mart_{domain}",
+        "where": f"{column} = {literal(key)}",
+        "kind": kind,
+        "value": value,
+        "lower": f"{value}_lower",
+        "upper": f"{value}_upper",
+        "counts": ("numerator", "denominator"),
+        "inequality_where": f"indicator_domain = {literal(domain)} and indicator = {literal(key)}",
+    }
+
+
 def _prevalence(condition: str, title: str, register: str) -> Indicator:
     ages = "{ages}"  # filled from the published min_age when the page is written (see ages())
     return Indicator(
         key=f"prevalence_{condition}",
         title=f"{title} prevalence",
         short=title,
-        mart="mart_prevalence",
-        where=f"condition = {literal(condition)}",
-        kind="proportion",
-        value="crude_rate",
-        lower="crude_rate_lower",
-        upper="crude_rate_upper",
-        counts=("numerator", "denominator"),
         definition=(
             f"The share of registered patients {ages} who are on the {register} register at the end of "
             "the period (QOF-style recorded prevalence, crude)."
@@ -105,7 +113,7 @@ def _prevalence(condition: str, title: str, register: str) -> Indicator:
             "Recorded prevalence depends on how practices code; it is not the true prevalence. "
             f"{LINKAGE} {DISCLOSURE}"
         ),
-        inequality_where=f"indicator_domain = 'prevalence' and indicator = {literal(condition)}",
+        **_counted("prevalence", "condition", condition, "proportion", "crude_rate"),
     )
 
 
@@ -114,13 +122,6 @@ def _utilisation(measure: str, title: str, short: str, counted: str, sources: st
         key=measure,
         title=title,
         short=short,
-        mart="mart_utilisation",
-        where=f"measure = {literal(measure)}",
-        kind="rate",
-        value="rate",
-        lower="rate_lower",
-        upper="rate_upper",
-        counts=("numerator", "denominator"),
         definition=f"{counted} in the 12 months, per 1,000 registered persons at the period end (crude).",
         numerator=f"{counted} in the 12 months by people registered at the period end.",
         denominator="Registered persons at the period end, by where they lived then.",
@@ -130,7 +131,7 @@ def _utilisation(measure: str, title: str, short: str, counted: str, sources: st
             "from the published, rounded counts."
         ),
         caveats=f"{LINKAGE} {DISCLOSURE}",
-        inequality_where=f"indicator_domain = 'utilisation' and indicator = {literal(measure)}",
+        **_counted("utilisation", "measure", measure, "rate", "rate"),
     )
 
 

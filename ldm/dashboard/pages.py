@@ -24,7 +24,7 @@ NAV = [
     ("places-msoa.html", "MSOAs"),
     ("indicators.html", "Indicators"),
 ]
-COUNT_COLUMNS = {"numerator", "denominator", "deaths", "person_years"}
+COUNT_COLUMNS = ("numerator", "denominator", "deaths", "person_years")  # the published counts, in table order
 NOT_PUBLISHED = "not published"
 
 
@@ -32,15 +32,22 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def missing(value: Any) -> bool:
+    """Whether a cell holds no value: None, pandas' NA or NaT, or a float NaN."""
+    return (
+        value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value))
+    )
+
+
 def fmt_value(ind: Indicator, value: Any) -> str:
-    if value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+    if missing(value):
         return NOT_PUBLISHED
     value = float(value)
     return {"proportion": f"{value * 100:.2f}%", "rate": f"{value:,.1f}", "years": f"{value:.1f}"}[ind.kind]
 
 
 def fmt_count(value: Any, suppressed: Any) -> str:
-    if suppressed is True or value is None or value is pd.NA or (isinstance(value, float) and pd.isna(value)):
+    if suppressed is True or missing(value):
         return "suppressed"
     return f"{int(value):,}"
 
@@ -88,7 +95,7 @@ def table(frame: pd.DataFrame, columns: list[tuple[str, str]], ind: Indicator | 
         cells = []
         for i, (column, _) in enumerate(columns):
             value = record.get(column)
-            if value is pd.NA or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+            if missing(value):
                 value = None
             if column in COUNT_COLUMNS:
                 text, cls = fmt_count(value, record.get(f"{column}_suppressed")), "count"

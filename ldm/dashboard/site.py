@@ -120,7 +120,11 @@ def _write_pages(
     trends = {ind.key: figures.trend(pub, ind) for ind in indicators}
     write("index.html", "Overview: Leeds at a glance", content.overview(indicators, trends, writer))
     progress("inequalities")
-    write("inequalities.html", "Inequalities by deprivation", content.inequalities(pub, indicators, writer))
+    write(
+        "inequalities.html",
+        "Inequalities by deprivation",
+        content.inequalities(pub, indicators, trends, writer),
+    )
     progress("places")
     for tier, (title, levels) in figures.TIERS.items():
         write(f"places-{tier}.html", title, content.places(pub, indicators, tier, levels, geo, writer))
