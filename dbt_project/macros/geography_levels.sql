@@ -1,51 +1,69 @@
-{#- Geography levels of the marts: (level, code column, name expression) over
-    int_registered_population. Every level partitions the registered population; a person whose
-    area is not known falls in area 'unknown', so each level's denominators add up to the city's. -#}
+{#- Geography levels of the marts: each level's code, as an expression over int_registered_list's
+    columns, and where its areas' names come from: a reference model (names: {model, code, name})
+    or a fixed list (names: [[code, name], ...]). Every level partitions the registered population;
+    a person whose area is not known falls in area 'unknown', so each level's denominators add up to
+    the city's. Persons carry codes only; names are attached to the aggregated cells from
+    int_area_names (join_area_names()), so millions of rows never carry the same few hundred names. -#}
 {% macro geography_levels() -%}
+    {%- set quintiles = [] -%}
+    {%- for q in range(1, 6) -%}
+        {%- do quintiles.append([q | string, q | string ~ (' (most deprived)' if q == 1 else ' (least deprived)' if q == 5 else '')]) -%}
+    {%- endfor -%}
+    {%- set deciles = [] -%}
+    {%- for d in range(1, 11) -%}
+        {%- do deciles.append([d | string, d | string ~ (' (most deprived)' if d == 1 else ' (least deprived)' if d == 10 else '')]) -%}
+    {%- endfor -%}
     {{ return([
-        {'level': 'city', 'code': "'" ~ var('city_code') ~ "'", 'name': "'" ~ var('city_name') ~ "'"},
-        {'level': 'pcn', 'code': 'pcn_code', 'name': 'pcn_name'},
-        {'level': 'practice', 'code': 'practice_code', 'name': 'practice_name'},
-        {'level': 'ward', 'code': 'ward_code', 'name': 'ward_name'},
-        {'level': 'msoa11', 'code': 'msoa11_code', 'name': 'msoa11_name'},
-        {'level': 'lsoa21', 'code': 'lsoa21_code', 'name': 'lsoa21_name'},
-        {'level': 'imd_quintile', 'code': 'cast(imd_quintile as ' ~ dbt.type_string() ~ ')',
-         'name': "case imd_quintile when 1 then '1 (most deprived)' when 5 then '5 (least deprived)' else cast(imd_quintile as " ~ dbt.type_string() ~ ") end"},
-        {'level': 'imd_decile', 'code': 'cast(imd_decile as ' ~ dbt.type_string() ~ ')',
-         'name': "case imd_decile when 1 then '1 (most deprived)' when 10 then '10 (least deprived)' else cast(imd_decile as " ~ dbt.type_string() ~ ") end"},
-        {'level': 'age_band', 'code': 'age_band', 'name': 'age_band'},
-        {'level': 'sex', 'code': 'sex', 'name': "case sex when 'F' then 'Female' when 'M' then 'Male' end"},
-        {'level': 'ethnic_group', 'code': 'ethnic_group', 'name': 'ethnic_group_name'},
+        {'level': 'city', 'code': "'" ~ var('city_code') ~ "'", 'names': [[var('city_code'), var('city_name')]]},
+        {'level': 'pcn', 'code': 'pcn_code',
+         'names': {'model': 'stg_reference__practices', 'code': 'pcn_code', 'name': 'pcn_name'}},
+        {'level': 'practice', 'code': 'practice_code',
+         'names': {'model': 'stg_reference__practices', 'code': 'practice_code', 'name': 'practice_name'}},
+        {'level': 'ward', 'code': 'ward_code',
+         'names': {'model': 'stg_reference__wards', 'code': 'ward_code', 'name': 'ward_name'}},
+        {'level': 'msoa11', 'code': 'msoa11_code',
+         'names': {'model': 'stg_reference__msoa11_names', 'code': 'msoa11_code', 'name': 'msoa11_name'}},
+        {'level': 'lsoa21', 'code': 'lsoa21_code',
+         'names': {'model': 'stg_reference__lsoa21_wards', 'code': 'lsoa21_code', 'name': 'lsoa21_name'}},
+        {'level': 'imd_quintile', 'code': 'cast(imd_quintile as ' ~ dbt.type_string() ~ ')', 'names': quintiles},
+        {'level': 'imd_decile', 'code': 'cast(imd_decile as ' ~ dbt.type_string() ~ ')', 'names': deciles},
+        {'level': 'age_band', 'code': 'age_band',
+         'names': {'model': 'stg_reference__esp2013', 'code': 'age_band', 'name': 'age_band'}},
+        {'level': 'sex', 'code': 'sex', 'names': [['F', 'Female'], ['M', 'Male']]},
+        {'level': 'ethnic_group', 'code': 'ethnic_group',
+         'names': {'model': 'stg_reference__ethnic_groups', 'code': 'ethnic_group', 'name': 'ethnic_group_name',
+                   'also': [['unknown', 'Not known']]}},
     ]) }}
 {%- endmacro %}
 
 {#- Every level of the marts' place and breakdown columns: the city's own levels (geography_levels())
-    and the place tiers of the place_tiers var (their code and name from the joined lookup aliased
-    tier_<level>). int_population_by_area gives each level a <level>_code and <level>_name column. -#}
+    and the place tiers of the place_tiers var (int_registered_list carries each tier's code as
+    <level>_code, from its lookup; the names come from the same lookup). -#}
 {% macro all_geography_levels() -%}
     {%- set levels = [] -%}
     {%- for g in geography_levels() -%}{%- do levels.append(g) -%}{%- endfor -%}
     {%- for tier in ldm_place_tiers() -%}
-        {%- do levels.append({'level': tier.level, 'code': 'tier_' ~ tier.level ~ '.area_code',
-                              'name': 'tier_' ~ tier.level ~ '.area_name'}) -%}
+        {%- do levels.append({'level': tier.level, 'code': tier.level ~ '_code',
+                              'names': {'model': tier.seed, 'code': tier.code, 'name': tier.name}}) -%}
     {%- endfor -%}
     {{ return(levels) }}
 {%- endmacro %}
 
-{#- GROUPING SETS over int_population_by_area's level columns: one set per level (those named in
-    `only`, when given), each with `keys` (e.g. period_end and age_band), so that one pass over the
+{#- GROUPING SETS over int_population_by_area's level code columns: one set per level (those named
+    in `only`, when given), each with `keys` (e.g. period_end and age_band), so that one pass over the
     population aggregates every level (rather than a row per person and level). -#}
 {% macro level_grouping_sets(keys, only=none) -%}
     grouping sets (
         {%- for g in all_geography_levels() if only is none or g.level in only %}
-        ({{ (keys + [g.level ~ '_code', g.level ~ '_name']) | join(', ') }}){{ ',' if not loop.last }}
+        ({{ (keys + [g.level ~ '_code']) | join(', ') }}){{ ',' if not loop.last }}
         {%- endfor %}
     )
 {%- endmacro %}
 
-{#- The select-list items geography_level, area_code and area_name of a row aggregated by
+{#- The select-list items geography_level and area_code of a row aggregated by
     level_grouping_sets(): the level is the one whose code column was grouped (GROUPING() = 0); in a
-    grouping set the other levels' columns are NULL, so the coalesces read that level's code and name. -#}
+    grouping set the other levels' columns are NULL, so the coalesce reads that level's code. The
+    area's name is attached to the cells afterwards (join_area_names()). -#}
 {% macro level_columns(only=none) -%}
     {%- set levels = [] -%}
     {%- for g in all_geography_levels() if only is none or g.level in only -%}{%- do levels.append(g) -%}{%- endfor -%}
@@ -54,6 +72,12 @@
         when grouping({{ g.level }}_code) = 0 then '{{ g.level }}'
         {%- endfor %}
     end as geography_level,
-    coalesce({% for g in levels %}{{ g.level }}_code{{ ', ' if not loop.last }}{% endfor %}) as area_code,
-    coalesce({% for g in levels %}{{ g.level }}_name{{ ', ' if not loop.last }}{% endfor %}) as area_name
+    coalesce({% for g in levels %}{{ g.level }}_code{{ ', ' if not loop.last }}{% endfor %}) as area_code
+{%- endmacro %}
+
+{#- `left join int_area_names as <alias>` on the geography_level and area_code of `cells`: the name
+    of each aggregated cell's area (NULL where the reference data do not name it, as for 'unknown'). -#}
+{% macro join_area_names(cells, alias='area_names') -%}
+    left join {{ ref('int_area_names') }} as {{ alias }}
+        on {{ cells }}.geography_level = {{ alias }}.geography_level and {{ cells }}.area_code = {{ alias }}.area_code
 {%- endmacro %}

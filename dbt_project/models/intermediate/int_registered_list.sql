@@ -3,11 +3,26 @@
 -- (by their GP record or a registered death),
 -- with their age, their practice at that date and where they lived then (int_residence). Every age
 -- is kept here, even one no date of birth can give; int_registered_population leaves those out, and
--- the data-quality test on this model's age counts them. A table: every mart reads it.
+-- the data-quality test on this model's age counts them. A table: every mart reads it. Codes only,
+-- of every geography level and place tier (the place_tiers var): the marts attach names to the
+-- cells they aggregate (int_area_names), so that millions of rows never carry them.
 
+{% set tiers = ldm_place_tiers() %}
 with period_ends as (
     {{ period_ends() }}
 ),
+
+{% for tier in tiers %}
+    tier_{{ tier.level }} as (
+        -- Each key (e.g. 2011 LSOA) once, with its area of the tier.
+        select
+            {{ tier.key }} as area_key,
+            max({{ tier.code }}) as area_code
+        from {{ ref(tier.seed) }}
+        group by {{ tier.key }}
+    ),
+
+{% endfor %}
 
 age_bands as (
     -- The ESP2013 band of each age a living person can have, so that persons join their band on
@@ -75,21 +90,18 @@ select
     bands.age_lower as age_band_lower,
     persons.sex,
     persons.ethnic_category,
+    coalesce(ethnic.ethnic_group, 'unknown') as ethnic_group,
     reg.practice_code,
-    practices.practice_name,
     practices.pcn_code,
-    practices.pcn_name,
     residence.lsoa21_code,
-    lsoa.lsoa21_name,
     residence.lsoa11_code,
     residence.msoa11_code,
-    msoa.msoa11_name,
     residence.ward_code,
-    wards.ward_name,
+    {% for tier in tiers %}
+        tier_{{ tier.level }}.area_code as {{ tier.level }}_code,
+    {% endfor %}
     residence.imd_decile,
-    residence.imd_quintile,
-    coalesce(ethnic.ethnic_group, 'unknown') as ethnic_group,
-    coalesce(ethnic.ethnic_group_name, 'Not known') as ethnic_group_name
+    residence.imd_quintile
 from persons
 inner join open_registrations as reg
     on
@@ -104,9 +116,7 @@ left join {{ ref('stg_reference__ethnic_groups') }} as ethnic
     on persons.ethnic_category = ethnic.ethnic_category
 left join {{ ref('stg_reference__practices') }} as practices
     on reg.practice_code = practices.practice_code
-left join {{ ref('stg_reference__lsoa21_wards') }} as lsoa
-    on residence.lsoa21_code = lsoa.lsoa21_code
-left join {{ ref('stg_reference__msoa11_names') }} as msoa
-    on residence.msoa11_code = msoa.msoa11_code
-left join {{ ref('stg_reference__wards') }} as wards
-    on residence.ward_code = wards.ward_code
+{% for tier in tiers %}
+    left join tier_{{ tier.level }}
+        on residence.{{ tier.key }} = tier_{{ tier.level }}.area_key
+{% endfor %}

@@ -14,18 +14,15 @@ select
     sex,
     ethnic_category,
     ethnic_group,
-    ethnic_group_name,
     practice_code,
-    practice_name,
     pcn_code,
-    pcn_name,
     lsoa21_code,
-    lsoa21_name,
     lsoa11_code,
     msoa11_code,
-    msoa11_name,
     ward_code,
-    ward_name,
+    {% for tier in ldm_place_tiers() %}
+        {{ tier.level }}_code,
+    {% endfor %}
     imd_decile,
     imd_quintile
 from {{ ref('int_registered_list') }}

@@ -74,7 +74,6 @@ condition_cells as (
         people.period_end,
         'condition' as geography_level,
         registers.condition as area_code,
-        registers.condition as area_name,
         people.age_band,
         {% for measure in measures %}
             sum(people.{{ measure }}) as {{ measure }},
@@ -91,13 +90,8 @@ condition_count_cells as (
         period_start,
         period_end,
         'condition_count' as geography_level,
-        case when condition_count = 4 then '4+' else cast(condition_count as varchar) end
+        case when condition_count = 4 then '4+' else cast(condition_count as {{ dbt.type_string() }}) end
             as area_code,
-        case
-            when condition_count = 4 then '4 or more long-term conditions'
-            when condition_count = 1 then '1 long-term condition'
-            else cast(condition_count as varchar) || ' long-term conditions'
-        end as area_name,
         age_band,
         {% for measure in measures %}
             sum({{ measure }}) as {{ measure }},
@@ -108,11 +102,18 @@ condition_count_cells as (
 ),
 
 cells as (
-    select * from level_cells
-    union all
-    select * from condition_cells
-    union all
-    select * from condition_count_cells
+    -- The areas' names attached to the cells (int_area_names), not to the people.
+    select
+        all_cells.*,
+        area_names.area_name
+    from (
+        select * from level_cells
+        union all
+        select * from condition_cells
+        union all
+        select * from condition_count_cells
+    ) as all_cells
+    {{ join_area_names('all_cells') }}
 ),
 
 final as (

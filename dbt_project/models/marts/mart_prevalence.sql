@@ -71,14 +71,13 @@ list_cells as (
         min_ages.min_age,
         cells.geography_level,
         cells.area_code,
-        cells.area_name,
         cells.age_band,
         sum(cells.persons) as persons
     from population_cells as cells
     cross join min_ages
     where min_ages.min_age = 0 or cells.min_age_reached >= min_ages.min_age
     group by
-        cells.period_end, min_ages.min_age, cells.geography_level, cells.area_code, cells.area_name, cells.age_band
+        cells.period_end, min_ages.min_age, cells.geography_level, cells.area_code, cells.age_band
 ),
 
 eligible as (
@@ -90,7 +89,6 @@ eligible as (
         rules.min_age,
         lists.geography_level,
         lists.area_code,
-        lists.area_name,
         lists.age_band,
         lists.persons,
         0 as on_register
@@ -105,7 +103,6 @@ eligible as (
         cast(null as integer) as min_age,
         geography_level,
         area_code,
-        area_name,
         age_band,
         0 as persons,
         on_register
@@ -119,7 +116,6 @@ totals as (
         geography_level,
         area_code,
         max(min_age) as min_age,
-        max(area_name) as area_name,
         sum(on_register) as numerator,
         sum(persons) as denominator
     from eligible
@@ -201,7 +197,7 @@ final as (
         dsr_inputs.condition,
         dsr_inputs.geography_level,
         dsr_inputs.area_code,
-        dsr_inputs.area_name,
+        area_names.area_name,
         cast(dsr_inputs.min_age as integer) as min_age,
         cast(dsr_inputs.numerator as bigint) as numerator,
         cast(dsr_inputs.denominator as bigint) as denominator,
@@ -224,6 +220,7 @@ final as (
     from dsr_inputs
     inner join {{ ref('int_periods') }} as periods
         on dsr_inputs.period_end = periods.period_end
+    {{ join_area_names('dsr_inputs') }}
     where periods.to_build
 )
 

@@ -67,8 +67,7 @@ tables as (
         period_end,
         geography_level,
         area_code,
-        sex,
-        max(area_name) as area_name
+        sex
     from population_cells
     group by period_start, period_end, geography_level, area_code, sex
 ),
@@ -88,13 +87,14 @@ select
     tables.period_end,
     tables.geography_level,
     tables.area_code,
-    tables.area_name,
+    area_names.area_name,
     tables.sex,
     bands.band_start,
     cast(coalesce(death_cells.deaths, 0) as bigint) as deaths,
     cast(coalesce(population_cells.person_years, 0) as double) as person_years
 from tables
 cross join bands
+{{ join_area_names('tables') }}
 left join population_cells
     on
         {{ keys_match(

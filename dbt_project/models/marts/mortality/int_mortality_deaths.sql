@@ -1,7 +1,7 @@
 -- Deaths of the city's residents in each period to build whose window the data cover: one row per
 -- period and death record (linked or not: a resident's death counts whether or not it linked to a
 -- person), with the age and sex recorded at death, the underlying cause (position 0) and the area of
--- usual residence at death as <level>_code / <level>_name columns for the mortality_levels var, as
+-- usual residence at death as <level>_code columns for the mortality_levels var, as
 -- int_population_by_area has them for the population. A death whose postcode is outside the city
 -- (no LSOA) is not a resident's and is left out.
 {{ config(materialized='view') }}
@@ -19,19 +19,13 @@ with windows as (
 deaths as (
     select
         deaths.*,
-        causes.icd10_code as underlying_cause,
-        wards.ward_name,
-        msoa.msoa11_name
+        causes.icd10_code as underlying_cause
     from {{ ref('stg_store__deaths') }} as deaths
     left join {{ ref('stg_store__death_causes') }} as causes
         on
             deaths.batch_id = causes.batch_id
             and deaths.source_row_number = causes.source_row_number
             and causes.cause_position = 0
-    left join {{ ref('stg_reference__wards') }} as wards
-        on deaths.ward_code = wards.ward_code
-    left join {{ ref('stg_reference__msoa11_names') }} as msoa
-        on deaths.msoa11_code = msoa.msoa11_code
     where deaths.lsoa21_code is not null and deaths.date_of_death is not null
 )
 
@@ -46,8 +40,7 @@ select
     deaths.underlying_cause,
     deaths.place_of_death,
     {% for g in levels %}
-        coalesce({{ g.code }}, 'unknown') as {{ g.level }}_code,
-        {{ g.name }} as {{ g.level }}_name{% if not loop.last %},{% endif %}
+        coalesce({{ g.code }}, 'unknown') as {{ g.level }}_code{% if not loop.last %},{% endif %}
     {% endfor %}
 from deaths
 inner join windows

@@ -93,7 +93,6 @@ cells as (
         pop.period_end,
         pop.geography_level,
         pop.area_code,
-        pop.area_name,
         pop.age_band,
         pop.persons,
         coalesce(death_cells.deaths, 0) as deaths
@@ -119,7 +118,6 @@ death_totals as (
         period_end,
         geography_level,
         area_code,
-        max(area_name) as area_name,
         sum(deaths) as deaths
     from death_cells
     group by measure, period_start, period_end, geography_level, area_code
@@ -132,7 +130,6 @@ population_sums as (
         cells.period_end,
         cells.geography_level,
         cells.area_code,
-        max(cells.area_name) as area_name,
         sum(cells.persons) as persons,
         {{ dsr_band_sums('cells.deaths', 'cells.persons', 'standard.standard_population', 'cells.age_band') }}
     from cells
@@ -165,7 +162,6 @@ rates as (
         population_sums.sum_xw_n,
         population_sums.sum_xw2_n2,
         population_sums.total_count,
-        coalesce(population_sums.area_name, death_totals.area_name) as area_name,
         coalesce(death_totals.deaths, 0) as numerator,
         coalesce(population_sums.persons, 0) as denominator,
         (select sum(standard.standard_population) from standard) as standard_total
@@ -203,7 +199,6 @@ measures as (
         period_end,
         geography_level,
         area_code,
-        area_name,
         numerator,
         denominator,
         'persons aged under {{ under }}' as denominator_unit,
@@ -222,7 +217,6 @@ measures as (
         period_end,
         geography_level,
         area_code,
-        area_name,
         numerator,
         denominator,
         'deaths' as denominator_unit,
@@ -248,23 +242,24 @@ in_periods as (
 )
 
 select
-    period_type,
-    period_label,
-    period_start,
-    period_end,
-    measure,
-    geography_level,
-    area_code,
-    area_name,
-    cast(numerator as bigint) as numerator,
-    cast(denominator as bigint) as denominator,
-    denominator_unit,
-    rate,
-    rate_lower,
-    rate_upper,
-    rate_unit,
-    cast(dsr as double) as dsr,
-    cast(dsr_lower as double) as dsr_lower,
-    cast(dsr_upper as double) as dsr_upper,
+    in_periods.period_type,
+    in_periods.period_label,
+    in_periods.period_start,
+    in_periods.period_end,
+    in_periods.measure,
+    in_periods.geography_level,
+    in_periods.area_code,
+    area_names.area_name,
+    cast(in_periods.numerator as bigint) as numerator,
+    cast(in_periods.denominator as bigint) as denominator,
+    in_periods.denominator_unit,
+    in_periods.rate,
+    in_periods.rate_lower,
+    in_periods.rate_upper,
+    in_periods.rate_unit,
+    cast(in_periods.dsr as double) as dsr,
+    cast(in_periods.dsr_lower as double) as dsr_lower,
+    cast(in_periods.dsr_upper as double) as dsr_upper,
     {{ build_stamp() }}
 from in_periods
+{{ join_area_names('in_periods') }}
