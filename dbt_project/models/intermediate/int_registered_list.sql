@@ -40,14 +40,12 @@ age_bands as (
 ),
 
 open_registrations as (
+    -- Each person's practice at each period end: that of the latest-started registration open then.
     select
         period_ends.period_end,
         reg.person_id,
-        reg.practice_code,
-        row_number() over (
-            partition by period_ends.period_end, reg.person_id
-            order by reg.registration_start desc, reg.batch_id desc, reg.source_row_number desc
-        ) as registration_rank
+        {{ latest_value('reg.practice_code', ['reg.registration_start', 'reg.batch_id', 'reg.source_row_number']) }}
+            as practice_code
     from {{ ref('stg_store__registrations') }} as reg
     inner join period_ends
         on
@@ -55,6 +53,7 @@ open_registrations as (
             and (reg.registration_end is null or reg.registration_end > period_ends.period_end)
             and (reg.date_of_death is null or reg.date_of_death > period_ends.period_end)
     where reg.person_id is not null
+    group by period_ends.period_end, reg.person_id
 ),
 
 registered_deaths as (
@@ -107,7 +106,6 @@ inner join open_registrations as reg
     on
         persons.period_end = reg.period_end
         and persons.person_id = reg.person_id
-        and reg.registration_rank = 1
 inner join {{ ref('int_residence') }} as residence
     on persons.period_end = residence.period_end and persons.person_id = residence.person_id
 left join age_bands as bands
