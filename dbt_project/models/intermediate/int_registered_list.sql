@@ -40,13 +40,17 @@ age_bands as (
 ),
 
 open_registrations as (
-    -- Each person's practice at each period end: that of the latest-started registration open then.
+    -- Each person's practice (and its PCN) at each period end: that of the latest-started
+    -- registration open then. The PCN joins the registrations, not the millions of rows per date.
+    {% set latest = ['reg.registration_start', 'reg.batch_id', 'reg.source_row_number'] %}
     select
         period_ends.period_end,
         reg.person_id,
-        {{ latest_value('reg.practice_code', ['reg.registration_start', 'reg.batch_id', 'reg.source_row_number']) }}
-            as practice_code
+        {{ latest_value('reg.practice_code', latest) }} as practice_code,
+        {{ latest_value('practices.pcn_code', latest) }} as pcn_code
     from {{ ref('stg_store__registrations') }} as reg
+    left join {{ ref('stg_reference__practices') }} as practices
+        on reg.practice_code = practices.practice_code
     inner join period_ends
         on
             reg.registration_start <= period_ends.period_end
@@ -91,7 +95,7 @@ select
     persons.ethnic_category,
     coalesce(ethnic.ethnic_group, 'unknown') as ethnic_group,
     reg.practice_code,
-    practices.pcn_code,
+    reg.pcn_code,
     residence.lsoa21_code,
     residence.lsoa11_code,
     residence.msoa11_code,
@@ -112,8 +116,6 @@ left join age_bands as bands
     on persons.age = bands.age
 left join {{ ref('stg_reference__ethnic_groups') }} as ethnic
     on persons.ethnic_category = ethnic.ethnic_category
-left join {{ ref('stg_reference__practices') }} as practices
-    on reg.practice_code = practices.practice_code
 {% for tier in tiers %}
     left join tier_{{ tier.level }}
         on residence.{{ tier.key }} = tier_{{ tier.level }}.area_key
