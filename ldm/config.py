@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+from ldm import dialects
 from ldm.errors import LdmError
 
 CONFIG_ENV = "LDM_CONFIG"
@@ -32,6 +33,8 @@ class Settings:
     ignore: tuple[str, ...] = ()
     # Folder of feed specs, one per provider's extract (env LDM_SPECS); default: the built-in specs.
     specs: Path | None = None
+    # The SQL engine and so the dialect a run builds its SQL in (env LDM_ENGINE; ldm.dialects).
+    engine: str = dialects.DEFAULT
 
     def pseudonymised_dir(self) -> Path:
         if self.pseudonymised:
@@ -51,7 +54,10 @@ ENVIRONMENT = {
     "LDM_LINK_THRESHOLD": "link_threshold",
     "LDM_IGNORE": "ignore",
     "LDM_SPECS": "specs",
+    "LDM_ENGINE": "engine",
 }
+# Engines a run can use: the Spark dialect spells the pipeline's SQL, but no Spark session runs it yet.
+RUNNABLE_ENGINES = ("duckdb",)
 
 
 def _convert(name: str, value: object, source: str) -> object:
@@ -73,6 +79,12 @@ def _convert(name: str, value: object, source: str) -> object:
                     "must be the last day of a month, as the store keeps dates of death as months"
                 )
             return day
+        if name == "engine":
+            if value not in dialects.DIALECTS:
+                raise ValueError(f"must be one of {', '.join(dialects.DIALECTS)}")
+            if value not in RUNNABLE_ENGINES:
+                raise ValueError("ldm spells its SQL for Spark but cannot run on a Spark session yet")
+            return value
         if "float" in kind:
             number = float(value)
             if name == "max_quarantined_share" and not 0 <= number <= 1:

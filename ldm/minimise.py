@@ -34,6 +34,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 import models
+from ldm.dialects import current as dialect
 from models.columns import MONTH_ONLY
 
 
@@ -60,7 +61,7 @@ def shifted(columns: dict[str, bool], births: Sequence[tuple[str, str]], row: st
     moved = {}
     for name, timestamp in columns.items():
         value = f"{row}.{name}"
-        back = f"{value} - to_days({shift})" if timestamp else f"{value} - {shift}"
+        back = dialect().days_before(value, shift, timestamp)
         moved[name] = f"case when {in_birth_month(value, births)} then {back} else {value} end"
     return moved
 

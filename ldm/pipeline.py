@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ldm import dialects
 from ldm.config import Settings
 from ldm.errors import LdmError, system_error
 from ldm.feeds.spec import load_specs
@@ -119,6 +120,7 @@ def run_pipeline(
     (otherwise a run adds the periods not yet built and keeps the others)."""
     if settings.store is None:
         raise LdmError("no store given: pass --store FILE or set LDM_STORE")
+    dialects.use(settings.engine)  # the one place a run chooses its SQL dialect
     store = settings.store.resolve()
     if not store.parent.is_dir():
         raise LdmError(f"folder {store.parent} for the store does not exist")

@@ -17,9 +17,12 @@ from typing import Any
 
 import duckdb
 
+from ldm.dialects import DIALECTS
 from ldm.export.export import export
 from ldm.export.manifest import MANIFEST
-from ldm.sql import literal, quoted
+from ldm.sql import quoted
+
+DUCKDB = DIALECTS["duckdb"]  # the published files are read in embedded DuckDB, whatever built them
 
 
 @dataclass
@@ -52,10 +55,8 @@ def read_published(
         for mart in manifest["marts"]:
             for entry in mart.get("files", []):
                 if entry["format"] == "parquet":
-                    source = literal(folder / entry["file"])
-                    con.execute(
-                        f"create table {quoted(mart['mart'])} as select * from read_parquet({source})"
-                    )
+                    source = DUCKDB.parquet(folder / entry["file"])
+                    con.execute(f"create table {quoted(mart['mart'])} as select * from {source}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return Published(con, manifest)

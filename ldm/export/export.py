@@ -15,16 +15,17 @@ from typing import Any
 
 import duckdb
 
+from ldm.dialects import current as dialect
 from ldm.errors import LdmError
 from ldm.export.manifest import store_state, write_manifest
 from ldm.export.rules import MartRules, Rules, load_rules
 from ldm.export.suppress import Suppression, published_sql, suppress
+from ldm.export.working import PUBLISHED
 from ldm.marts import stats_udfs
-from ldm.sql import literal
 from ldm.store import connect
 from ldm.store.connection import check_is_store
 
-FORMATS = {"csv": "(format csv, header true)", "parquet": "(format parquet, compression zstd)"}
+FORMATS = ("csv", "parquet")
 
 
 @dataclass(frozen=True)
@@ -164,14 +165,19 @@ def _export_mart(
 ) -> tuple[Exported, dict[str, Any]]:
     tally = suppress(con, rules, mart)
     sql = published_sql(rules, mart, _columns(con, rules, mart.name))
-    con.execute(f"create or replace temp table export_published as {sql}")
-    row = con.execute("select count(*) from export_published").fetchone()
+    con.execute(f"create or replace temp table {PUBLISHED} as {sql}")
+    row = con.execute(f"select count(*) from {PUBLISHED}").fetchone()
     rows = row[0] if row else 0
+    published = [d[0] for d in con.execute(dialect().describe(PUBLISHED)).fetchall()]
     files = []
-    for extension, options in FORMATS.items():
+    for extension in FORMATS:
         name = f"{mart.name}.{extension}"
-        query = "select * exclude (export_row_id) from export_published order by export_row_id"
-        con.execute(f"copy ({query}) to {literal(folder / name)} {options}")
+        columns = dialect().star_except(["export_row_id"], published)
+        query = f"select {columns} from {PUBLISHED} order by export_row_id"
+        if extension == "csv":
+            con.execute(dialect().write_csv(query, folder / name))
+        else:
+            con.execute(dialect().write_parquet(query, folder / name, "zstd"))
         files.append({"file": name, "format": extension, "rows": rows})
     entry = {
         "mart": mart.name,

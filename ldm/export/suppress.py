@@ -11,12 +11,10 @@ from dataclasses import dataclass
 
 import duckdb
 
+from ldm.dialects import current as dialect
 from ldm.export.rules import MartRules, Rules
+from ldm.export.working import CELLS, MEMBERS, PICKED, ROWS, final
 from ldm.sql import literal, quoted
-
-ROWS = "export_rows"
-CELLS = "export_cells"
-MEMBERS = "export_members"
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,7 @@ class Suppression:
 
 def final_table(mart: str) -> str:
     """The temporary table that keeps a mart's final cell states for marts that inherit them."""
-    return quoted(f"export_final_{mart}")
+    return quoted(final(mart))
 
 
 def _small(value: str, rules: Rules) -> str:
@@ -46,10 +44,13 @@ def _small(value: str, rules: Rules) -> str:
 
 def suppress(con: duckdb.DuckDBPyConnection, rules: Rules, mart: MartRules) -> Suppression:
     """Build the temporary cell table of `mart` with every rule applied; return the tally."""
-    order = ", ".join(quoted(c) for c in mart.order_by) or "all"
+    source = f"{quoted(rules.schema)}.{quoted(mart.name)}"
+    if mart.order_by:
+        order = "order by " + ", ".join(quoted(c) for c in mart.order_by)
+    else:  # every column in turn
+        order = dialect().order_by_all([row[0] for row in con.execute(dialect().describe(source)).fetchall()])
     con.execute(
-        f"create or replace temp table {ROWS} as select row_number() over (order by {order}) as row_id, * "
-        f"from {quoted(rules.schema)}.{quoted(mart.name)}"
+        f"create or replace temp table {ROWS} as select row_number() over ({order}) as row_id, * from {source}"
     )
     # Small (_small): a count that is not whole (person-years, a mean of two lists) of 7.5 is small
     # too, not rounded up out of the rule.
@@ -98,8 +99,9 @@ def suppress(con: duckdb.DuckDBPyConnection, rules: Rules, mart: MartRules) -> S
 def _secondary(con: duckdb.DuckDBPyConnection, mart: MartRules) -> None:
     """Until no group has exactly one suppressed cell, suppress the next cell of each such group."""
     members = []
+    sql = dialect()
     for number, group in enumerate(mart.groups):
-        key = "[" + ", ".join(f"cast({expression} as varchar)" for expression in group.by) + "]"
+        key = sql.array([sql.as_text(expression) for expression in group.by])
         for cell in group.cells:
             label = literal(f"{number}:{cell.column}" if group.per_column else number)
             members.append(
@@ -110,9 +112,17 @@ def _secondary(con: duckdb.DuckDBPyConnection, mart: MartRules) -> None:
     if not members:
         return
     con.execute(f"create or replace temp table {MEMBERS} as " + " union all ".join(members))
+    next_cells = sql.first_per_group(
+        "row_id, col",
+        f"m {sql.semi_join()} revealing using (g, k) where not suppressed",
+        "g, k",
+        "priority, value = 0, value, row_id, col",
+        ("row_id", "col"),
+        distinct=True,
+    )
     while True:
         con.execute(
-            f"""create or replace temp table export_picked as
+            f"""create or replace temp table {PICKED} as
                 with m as (
                     select m.g, m.k, m.row_id, m.col, m.priority, c.value, c.suppressed
                     from {MEMBERS} as m join {CELLS} as c using (row_id, col)
@@ -120,17 +130,14 @@ def _secondary(con: duckdb.DuckDBPyConnection, mart: MartRules) -> None:
                 revealing as (
                     select g, k from m group by g, k having count(*) >= 2 and count_if(suppressed) = 1
                 )
-                select distinct row_id, col from m semi join revealing using (g, k)
-                where not suppressed
-                qualify row_number() over (
-                    partition by g, k order by priority, value = 0, value, row_id, col) = 1"""
+                {next_cells}"""
         )
-        count = con.execute("select count(*) from export_picked").fetchone()
+        count = con.execute(f"select count(*) from {PICKED}").fetchone()
         if not count or not count[0]:
             return
         con.execute(
             f"""update {CELLS} set suppressed = true, reason = 'secondary'
-                from export_picked as p where {CELLS}.row_id = p.row_id and {CELLS}.col = p.col"""
+                from {PICKED} as p where {CELLS}.row_id = p.row_id and {CELLS}.col = p.col"""
         )
 
 
@@ -170,17 +177,18 @@ def published_sql(rules: Rules, mart: MartRules, columns: list[str], exact: bool
     counts = []
     for column in mart.counts:
         name = quoted(column)
-        rounded = f"cast(round(t.{name} / {rules.round_to}::double) * {rules.round_to} as bigint)"
+        rounded = f"cast(round(t.{name} / cast({rules.round_to} as double)) * {rules.round_to} as bigint)"
         value = f"t.{name}" if exact else f"case when s.{quoted('s_' + column)} then null else {rounded} end"
         counts.append(f"{value} as {name}")
     # the store's own value of each `publish`ed column, shown only where its condition holds
     stored = "".join(
         f", t.{quoted(d.column)} as {quoted('store_' + d.column)}" for d in mart.derived if d.publish
     )
+    flag_columns = [f"s_{c}" for c in mart.counts]
     layer = (
         f"select t.row_id as export_row_id, {', '.join(f't.{c}' for c in others) or 'null as no_dimension'}, "
-        f"{', '.join(counts)}{stored}, s.* exclude (row_id) from {ROWS} as t "
-        f"join (select row_id, {flags} from {CELLS} group by row_id) as s using (row_id)"
+        f"{', '.join(counts)}{stored}, {dialect().star_except(['row_id'], ['row_id', *flag_columns], 's')} "
+        f"from {ROWS} as t join (select row_id, {flags} from {CELLS} group by row_id) as s using (row_id)"
     )
     layer = f"select t.*, {_withdrawn(mart)} as publish_withdrawn from ({layer}) as t"
     for rule in mart.derived:  # each may use the counts and the derived values declared before it

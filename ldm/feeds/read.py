@@ -23,6 +23,7 @@ from ldm.feeds.transcode import (
     undecodable_error,
     unsupported_message,
 )
+from ldm.feeds.working import RAW
 from ldm.files import line_of
 from ldm.sql import literal, quoted
 
@@ -191,7 +192,7 @@ def load_raw(con: duckdb.DuckDBPyConnection, path: Path, spec: FeedSpec) -> int:
             try:
                 con.execute(
                     f"""
-                    create or replace temp table raw as
+                    create or replace temp table {RAW} as
                     select {raw_columns(header, spec)} from read_csv(?, delim = ?, header = true, auto_detect = false,
                                            columns = ?, quote = '"', escape = '"',
                                            strict_mode = true, encoding = ?,
@@ -206,7 +207,7 @@ def load_raw(con: duckdb.DuckDBPyConnection, path: Path, spec: FeedSpec) -> int:
         # A RowsError, as DuckDB's own for invalid UTF-8 is: a NUL byte found by the scan beside
         # the read is the likelier explanation, and is reported instead.
         raise RowsError(str(error)) from None
-    rows = con.execute("select count(*) from raw").fetchall()[0][0]
+    rows = con.execute(f"select count(*) from {RAW}").fetchall()[0][0]
     if rows == 0:
         raise StructuralError(f"{path}: has a header but no rows")
     return rows

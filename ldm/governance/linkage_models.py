@@ -17,6 +17,7 @@ from splink import SettingsCreator
 from splink.internals.charts import WaterfallChart
 from splink.internals.waterfall_chart import records_to_waterfall_data
 
+from ldm.dialects import current as dialect
 from ldm.governance import markdown
 from ldm.linkage.fellegi_sunter import explain
 
@@ -57,10 +58,11 @@ def models_sql(batches: list[int] | None) -> str:
 
 def examples_sql() -> str:
     """A few links of the model (parameter: `%fs:<model_id>`): the weakest, a middle one, the strongest."""
+    middle = dialect().quantile_disc("weight", 0.5)
     return f"""with w as (select distinct weight from linkage.record_links
                            where step = 'probabilistic' and algorithm_version like ?)
                select weight from w where weight in (
-                   (select min(weight) from w), (select quantile_disc(weight, 0.5) from w), (select max(weight) from w))
+                   (select min(weight) from w), (select {middle} from w), (select max(weight) from w))
                order by weight limit {EXAMPLES}"""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 
+from ldm.dialects import current as dialect
 from ldm.governance import audit, linkage_models, markdown
 from ldm.linkage.quality import age_band
 from ldm.sql import literal, quoted
@@ -103,12 +104,17 @@ LINK_RATES_NOTE = (
     'where a feed does not carry one, "unknown" where a record lacks it. Whether the links are right '
     "needs ground truth: `ldm bench-linkage` scores a store built from a synthetic sample."
 )
-# The record's own attributes that link rates are broken down by: name -> (column, SQL of the group).
-RECORD_GROUPS = {
-    "imd_quintile": ("imd_quintile", "cast(imd_quintile as varchar)"),
-    "age_band": ("age_at_event", age_band("age_at_event")),
-    "sex": ("sex", "sex"),
-}
+
+
+def record_groups() -> dict[str, tuple[str, str]]:
+    """The record's own attributes that link rates are broken down by: name -> (column, SQL of the group)."""
+    return {
+        "imd_quintile": ("imd_quintile", dialect().as_text("imd_quintile")),
+        "age_band": ("age_at_event", age_band("age_at_event")),
+        "sex": ("sex", "sex"),
+    }
+
+
 RECORD_GROUP_TITLES = {
     "imd_quintile": "IMD quintile (1 = most deprived)",
     "age_band": "age band",
@@ -140,7 +146,7 @@ def link_rate_lines(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[str]
                          order by feed, records desc, link_step""",
         ids,
     )
-    for name, (column, expression) in RECORD_GROUPS.items():
+    for name, (column, expression) in record_groups().items():
         parts = []
         for feed, table in FEED_TABLES.items():
             recorded = column in _columns(con, table)
@@ -161,7 +167,7 @@ def link_rate_lines(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[str]
 
 
 def _columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    return {row[0] for row in con.execute(f"describe main.{quoted(table)}").fetchall()}
+    return {row[0] for row in con.execute(dialect().describe(f"main.{quoted(table)}")).fetchall()}
 
 
 RELEASES_NOTE = (

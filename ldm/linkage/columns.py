@@ -11,6 +11,7 @@ from collections.abc import Collection
 
 import duckdb
 
+from ldm.dialects import current as dialect
 from ldm.sql import quoted
 
 # Column name -> DuckDB type of the token columns written by ldm.pseudonymise.extract.
@@ -39,13 +40,14 @@ VALID_NHS_TOKEN = "case when nhs_number_valid then nhs_number_token end"
 
 def columns_of(con: duckdb.DuckDBPyConnection, relation: str) -> list[str]:
     """Column names of a table, view or table function in `con`, in their order."""
-    return [row[0] for row in con.execute(f"describe select * from {relation}").fetchall()]
+    return [row[0] for row in con.execute(dialect().describe(relation)).fetchall()]
 
 
 def token_select(present: Collection[str]) -> list[str]:
     """Select expressions for every token column, typed null where the input lacks it."""
     expressions = []
-    for name, sql_type in TOKEN_COLUMNS.items():
+    for name, duckdb_type in TOKEN_COLUMNS.items():
+        sql_type = dialect().type_name(duckdb_type)
         if name in present:
             expressions.append(f"cast({quoted(name)} as {sql_type}) as {name}")
         else:

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import duckdb
 
+from ldm.dialects import current as dialect
+from ldm.linkage.working import COMBO, DECIDED, SPINE, learnt
 from ldm.sql import literal
 
 NHS_CONFLICT = "c.nhs_key is not null and s.nhs_key is not null and c.nhs_key <> s.nhs_key"
@@ -29,7 +31,7 @@ class Step:
     equal: tuple[str, ...]
     condition: str = "true"
     nhs_conflict_check: bool = True
-    source: str = "lk_spine s"  # what the candidates are drawn from
+    source: str = f"{SPINE} s"  # what the candidates are drawn from
     alias: str = "s"  # the alias in `source` whose columns must equal the record's
 
 
@@ -54,7 +56,7 @@ DETERMINISTIC_STEPS: tuple[Step, ...] = (
     Step(
         "local_id",
         ("local_id_token",),
-        source="lk_learnt_local_id_token l join lk_spine s on s.spine_row = l.spine_row",
+        source=f"{learnt('local_id_token')} l join {SPINE} s on s.spine_row = l.spine_row",
         alias="l",
     ),
     # Valid NHS numbers learnt from links made without them (steps 3 to 5), for spine persons
@@ -63,7 +65,7 @@ DETERMINISTIC_STEPS: tuple[Step, ...] = (
     Step(
         "learnt_nhs_number",
         ("nhs_key",),
-        source="lk_learnt_nhs_key l join lk_spine s on s.spine_row = l.spine_row and s.nhs_key is null",
+        source=f"{learnt('nhs_key')} l join {SPINE} s on s.spine_row = l.spine_row and s.nhs_key is null",
         alias="l",
         nhs_conflict_check=False,
     ),
@@ -84,14 +86,14 @@ def step_sql(step: Step) -> str:
     if step.nhs_conflict_check:
         conditions.append(f"not coalesce({NHS_CONFLICT}, false)")
     return f"""
-        insert into lk_decided
+        insert into {DECIDED}
         select c.combo_id,
                case when count(distinct s.spine_row) = 1 then min(s.spine_row) end as spine_row,
                case when count(distinct s.spine_row) = 1 then {literal(step.name)}
                     else {literal("ambiguous:" + step.name)} end as step,
                cast(null as double) as weight,
                count(distinct s.spine_row) as candidates
-        from (select * from lk_combo anti join lk_decided using (combo_id)) c
+        from (select * from {COMBO} {dialect().anti_join()} {DECIDED} using (combo_id)) c
         join {step.source} on {" and ".join(conditions)}
         group by c.combo_id
     """
@@ -107,12 +109,12 @@ def learn(con: duckdb.DuckDBPyConnection, step: Step) -> None:
     teaching = ", ".join(literal(name) for name in TEACHING_STEPS[step.name])
     con.execute(
         f"""
-        create or replace temp table lk_learnt_{column} as
+        create or replace temp table {learnt(column)} as
         select distinct {column}, spine_row from (
-            select {column}, spine_row from lk_spine where {column} is not null
+            select {column}, spine_row from {SPINE} where {column} is not null
             union all
             select c.{column}, d.spine_row
-            from lk_decided d join lk_combo c using (combo_id)
+            from {DECIDED} d join {COMBO} c using (combo_id)
             where d.step in ({teaching}) and c.{column} is not null
         )
         """
@@ -124,4 +126,4 @@ def run_step(con: duckdb.DuckDBPyConnection, step: Step) -> None:
         learn(con, step)
     con.execute(step_sql(step))
     if step.name in LEARNT_COLUMN:
-        con.execute(f"drop table lk_learnt_{LEARNT_COLUMN[step.name]}")  # a million rows at city scale
+        con.execute(f"drop table {learnt(LEARNT_COLUMN[step.name])}")  # a million rows at city scale

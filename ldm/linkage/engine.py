@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 
 import duckdb
 
+from ldm.dialects import current as dialect
 from ldm.linkage import deterministic
 from ldm.linkage.columns import TOKEN_COLUMNS, VALID_NHS_TOKEN, columns_of, quoted, token_select
 from ldm.linkage.fellegi_sunter import Model, ProbabilisticConfig
 from ldm.linkage.probabilistic import score
+from ldm.linkage.working import COMBO, DECIDED, RESULT, SPINE
 from ldm.sql import literal
 
 ALGORITHM_VERSION = "ldm-linkage-1"
@@ -45,7 +47,7 @@ class LinkageRun:
 
 
 def _prepare(con: duckdb.DuckDBPyConnection, spine: str, records: str) -> None:
-    """lk_spine and lk_combo (one row per distinct combination of record token values).
+    """lk_spine and lk_combo (one row per distinct combination of record token values): ldm.linkage.working.
 
     A spine may hold several rows per person (one per local id known for them); they share one
     spine_row, so every step counts persons, not rows.
@@ -53,7 +55,7 @@ def _prepare(con: duckdb.DuckDBPyConnection, spine: str, records: str) -> None:
     nhs_key = f"{VALID_NHS_TOKEN} as nhs_key"
     # spine_row is the dense rank of person_id, numbered over the distinct ids (sorting ids alone).
     con.execute(
-        f"""create or replace temp table lk_spine as
+        f"""create or replace temp table {SPINE} as
             select n.spine_row, s.*, {nhs_key}
             from (select person_id, {", ".join(token_select(columns_of(con, spine)))} from {spine}) s
             join (select person_id, row_number() over (order by person_id) as spine_row
@@ -61,13 +63,14 @@ def _prepare(con: duckdb.DuckDBPyConnection, spine: str, records: str) -> None:
               on n.person_id is not distinct from s.person_id"""
     )
     con.execute(
-        f"""create or replace temp table lk_combo as
-            select row_number() over () as combo_id, *, {nhs_key}
+        f"""create or replace temp table {COMBO} as
+            select {dialect().row_number_unordered()} as combo_id, *, {nhs_key}
             from (select distinct {", ".join(token_select(columns_of(con, records)))} from {records})"""
     )
     con.execute(
-        """create or replace temp table lk_decided (
-               combo_id bigint, spine_row bigint, step varchar, weight double, candidates bigint)"""
+        f"""create or replace temp table {DECIDED} (
+               combo_id bigint, spine_row bigint, step {dialect().type_name("varchar")}, weight double,
+               candidates bigint)"""
     )
 
 
@@ -87,7 +90,7 @@ def result_select(
     """
     present = columns_of(con, records)
     join = " and ".join(
-        f"c.{name} is not distinct from cast(r.{quoted(name)} as {sql_type})"
+        f"c.{name} is not distinct from cast(r.{quoted(name)} as {dialect().type_name(sql_type)})"
         for name, sql_type in TOKEN_COLUMNS.items()
         if name in present
     )
@@ -100,9 +103,9 @@ def result_select(
         select r.{quoted(record_key)} as record_key{kept}, s.person_id, coalesce(d.step, {literal(UNLINKED)}) as step,
                d.weight, coalesce(d.candidates, 0) as candidates, {version} as algorithm_version
         from {records} r
-        join lk_combo c on {join or "true"}
-        left join lk_decided d using (combo_id)
-        left join (select distinct spine_row, person_id from lk_spine) s on s.spine_row = d.spine_row"""
+        join {COMBO} c on {join or "true"}
+        left join {DECIDED} d using (combo_id)
+        left join (select distinct spine_row, person_id from {SPINE}) s on s.spine_row = d.spine_row"""
 
 
 def decide(
@@ -119,7 +122,7 @@ def decide(
     frees its memory for the steps (for a caller that made the table only for this run).
     """
     config = config or LinkageConfig()
-    run = LinkageRun(table="lk_decided")
+    run = LinkageRun(table=DECIDED)
     started = time.perf_counter()
     _prepare(con, spine, records)
     if drop_spine:
@@ -133,7 +136,7 @@ def decide(
         began = time.perf_counter()
         run.model = score(con, config.scoring, config.models).model
         run.seconds["probabilistic"] = time.perf_counter() - began
-    run.combinations = con.execute("select count(*) from lk_combo").fetchall()[0][0]
+    run.combinations = con.execute(f"select count(*) from {COMBO}").fetchall()[0][0]
     return run
 
 
@@ -143,7 +146,7 @@ def link(
     records: str,
     *,
     record_key: str = "record_key",
-    out: str = "linkage_result",
+    out: str = RESULT,
     config: LinkageConfig | None = None,
 ) -> LinkageRun:
     """Link every record in `records` to a person of `spine`, or to no one.

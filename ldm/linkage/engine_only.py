@@ -16,11 +16,13 @@ from pathlib import Path
 
 import duckdb
 
+from ldm.dialects import current as dialect
 from ldm.errors import LdmError
 from ldm.feeds.spec import builtin_specs
 from ldm.linkage import quality
-from ldm.linkage.columns import VALID_NHS_TOKEN
+from ldm.linkage.columns import VALID_NHS_TOKEN, columns_of
 from ldm.linkage.engine import LinkageConfig, LinkageRun, link
+from ldm.linkage.working import QA_RECORDS, QA_SPINE, QA_SPINE_TRUE, TRUE_RECORDS
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.keys import init_key
 from ldm.sql import literal
@@ -33,15 +35,15 @@ def build_spine(con: duckdb.DuckDBPyConnection, registrations: str) -> None:
     Without linkage a "person" is a valid NHS number token; a registration without one stands
     for its own person. person_id is the registration's record id.
     """
-    con.execute(
-        f"""create or replace temp table qa_spine as
-            select record_id as person_id, * from {registrations}
-            where registration_end is null and date_of_death is null
-            qualify row_number() over (
-                partition by coalesce({VALID_NHS_TOKEN},
-                                      cast(record_id as varchar))
-                order by registration_start desc, record_id desc) = 1"""
+    sql = dialect()
+    latest = sql.first_per_group(
+        "record_id as person_id, *",
+        f"{registrations} where registration_end is null and date_of_death is null",
+        f"coalesce({VALID_NHS_TOKEN}, {sql.as_text('record_id')})",
+        "registration_start desc, record_id desc",
+        ["person_id", *columns_of(con, registrations)],
     )
+    con.execute(f"create or replace temp table {QA_SPINE} as {latest}")
 
 
 def run_on_sample(
@@ -68,7 +70,7 @@ def run_on_sample(
 
 
 def _parquet(folder: Path, feed: str) -> str:
-    return f"read_parquet({literal(folder / feed / '*.parquet')}, union_by_name = true)"
+    return dialect().parquet(folder / feed / "*.parquet", union_by_name=True)
 
 
 def link_sample(
@@ -76,16 +78,20 @@ def link_sample(
 ) -> LinkageRun:
     """Link every activity feed of a pseudonymised folder to qa_spine in one pass (qa_records
     holds the records, with a record_key the run's result table refers to)."""
-    build_spine(con, _parquet(pseudonymised, quality.SPINE_FEED))
+    build_spine(con, _parquet(pseudonymised, quality.SPINE_FEED))  # QA_SPINE
     feeds = [f for f in ACTIVITY_FEEDS if (pseudonymised / f).is_dir()]
-    union = " union all by name ".join(
-        f"select {literal(feed)} as feed, * from {_parquet(pseudonymised, feed)}" for feed in feeds
+    union = dialect().union_all_by_name(
+        [
+            (f"select {literal(feed)} as feed, * from {source}", ["feed", *columns_of(con, source)])
+            for feed in feeds
+            for source in [_parquet(pseudonymised, feed)]
+        ]
     )
     con.execute(
-        "create or replace temp table qa_records as "
-        f"select row_number() over () as record_key, * from ({union})"
+        f"create or replace temp table {QA_RECORDS} as "
+        f"select {dialect().row_number_unordered()} as record_key, * from ({union})"
     )
-    return link(con, "qa_spine", "qa_records", config=config)
+    return link(con, QA_SPINE, QA_RECORDS, config=config)
 
 
 def measure(con: duckdb.DuckDBPyConnection, run: LinkageRun, truth: Path) -> quality.QualityReport:
@@ -93,13 +99,13 @@ def measure(con: duckdb.DuckDBPyConnection, run: LinkageRun, truth: Path) -> qua
     registration's)."""
     quality.load_truth(con, truth)
     con.execute(
-        f"""create or replace temp table qa_spine_truth as
-            select s.person_id, t.person_key from qa_spine s
-            join qa_truth t on t.feed = {literal(quality.SPINE_FEED)} and t.record_id = s.record_id"""
+        f"""create or replace temp table {QA_SPINE_TRUE} as
+            select s.person_id, t.person_key from {QA_SPINE} s
+            join {TRUE_RECORDS} t on t.feed = {literal(quality.SPINE_FEED)} and t.record_id = s.record_id"""
     )
     records = f"""(select r.feed, r.record_id, l.person_id, l.step,
                           coalesce(r.nhs_number_valid, false) as nhs_valid
-                   from {run.table} l join qa_records r using (record_key))"""
-    report = quality.evaluate(con, quality.score(con, records, "qa_spine_truth", truth))
+                   from {run.table} l join {QA_RECORDS} r using (record_key))"""
+    report = quality.evaluate(con, quality.score(con, records, QA_SPINE_TRUE, truth))
     report.run = run
     return report

@@ -8,7 +8,9 @@ from __future__ import annotations
 import duckdb
 from splink import DuckDBAPI, Linker
 
+from ldm.dialects import current as dialect
 from ldm.linkage.fellegi_sunter import BLOCKING_KEYS, COMPARED
+from ldm.linkage.working import COMBO, DECIDED, PR_SPINE, SPINE
 
 # The token columns: text compared only for equality (the rest are small already).
 HASHED = tuple(c for c in COMPARED if c == "nhs_key" or c.endswith("_token"))
@@ -27,8 +29,11 @@ def hashed(alias: str = "") -> str:
     odds of about 1 in 30 million), while hashing, joining and copying become several times cheaper.
     """
     # DuckDB hashes a null to a number like any other value: a null must stay null (no evidence).
+    hash64 = dialect().hash64
     return ", ".join(
-        f"case when {alias}{c} is not null then hash({alias}{c}) end as {c}" if c in HASHED else f"{alias}{c}"
+        f"case when {alias}{c} is not null then {hash64([alias + c])} end as {c}"
+        if c in HASHED
+        else f"{alias}{c}"
         for c in COMPARED
     )
 
@@ -42,26 +47,29 @@ def comparable_sql() -> str:
     return "(" + " or ".join(f"{c} is not null" for c in COMPARABLE) + ")"
 
 
-IDENTITIES = f"(select distinct spine_row, {hashed()} from lk_spine)"
+def identities() -> str:
+    """Every distinct spine identity, hashed."""
+    return f"(select distinct spine_row, {hashed()} from {SPINE})"
 
 
 def spine_sql(records: str) -> str:
     """The distinct identities of spine persons (registration, evidence), hashed and numbered, that
     some record of `records` shares a blocking key with: the only ones a blocking rule can pair, so
     that Splink never copies the rest of a city's spine. Found by one semi-join per rule."""
+    rowid, semi = dialect().row_id("s"), dialect().semi_join()
     shares = " union ".join(
-        f"select s.rowid from lk_spine s semi join {records} r on {' and '.join(f'r.{c} = s.{c}' for c in key)}"
+        f"select {rowid} from {SPINE} s {semi} {records} r on {' and '.join(f'r.{c} = s.{c}' for c in key)}"
         for key in BLOCKING_KEYS
     )
-    return f"""create or replace temp table lk_pr_spine as
-               select row_number() over () as unique_id, *
-               from (select distinct spine_row, {hashed()} from lk_spine where rowid in ({shares}))"""
+    return f"""create or replace temp table {PR_SPINE} as
+               select {dialect().row_number_unordered()} as unique_id, *
+               from (select distinct spine_row, {hashed()} from {SPINE} where {dialect().row_id()} in ({shares}))"""
 
 
 def pending_select() -> str:
     """The combinations no trace step decided that carry something to compare."""
     return f"""select 'u' as role, combo_id as unique_id, {", ".join(COMPARED)}
-               from lk_combo anti join lk_decided using (combo_id) where {comparable_sql()}"""
+               from {COMBO} {dialect().anti_join()} {DECIDED} using (combo_id) where {comparable_sql()}"""
 
 
 def predict(
@@ -71,7 +79,7 @@ def predict(
     the table (with each pair's comparison vector, gamma_*, if the settings retain the matching
     columns) and the linker that owns it."""
     db_api = DuckDBAPI(connection=con)
-    spine = db_api.register("lk_pr_spine", dataset_display_name="spine")
+    spine = db_api.register(PR_SPINE, dataset_display_name="spine")
     left = db_api.register(records, dataset_display_name="records")
     linker = Linker([left, spine], settings, log_level=None)
     predictions = linker.inference.predict_between(

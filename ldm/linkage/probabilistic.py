@@ -74,9 +74,11 @@ from dataclasses import dataclass
 
 import duckdb
 
+from ldm.dialects import current as dialect
 from ldm.linkage.fellegi_sunter import PRESENCE, Model, ProbabilisticConfig, compared_sql, reusable
 from ldm.linkage.pairs import pending_select, predict, spine_sql, splink_table
 from ldm.linkage.training import anchor, train
+from ldm.linkage.working import DECIDED, PENDING, PENDING_RAW, PR_SPINE, SPINE
 
 
 @dataclass
@@ -91,26 +93,26 @@ def score(con: duckdb.DuckDBPyConnection, config: ProbabilisticConfig, saved: Se
     """Decide the undecided combinations by match weight, with the first of the `saved` models that
     still fits, else with a model trained here (Scored.model.trained)."""
     result = Scored()
-    con.execute(f"create or replace temp table lk_pr_raw as {pending_select()}")
-    result.scored = con.execute("select count(*) from lk_pr_raw").fetchall()[0][0]
-    spine_persons = con.execute("select count(distinct spine_row) from lk_spine").fetchall()[0][0]
+    con.execute(f"create or replace temp table {PENDING_RAW} as {pending_select()}")
+    result.scored = con.execute(f"select count(*) from {PENDING_RAW}").fetchall()[0][0]
+    spine_persons = con.execute(f"select count(distinct spine_row) from {SPINE}").fetchall()[0][0]
     if result.scored == 0 or spine_persons < 2:
-        con.execute("drop table lk_pr_raw")
+        con.execute(f"drop table {PENDING_RAW}")
         return result
-    carried = con.execute(compared_sql("lk_pr_raw")).fetchall()[0]
+    carried = con.execute(compared_sql(PENDING_RAW)).fetchall()[0]
     compared = tuple(name for (name, _), present in zip(PRESENCE, carried, strict=True) if present)
     model = next((m for m in saved if reusable(m, spine_persons, compared, config)), None)
     training = model is None and anchor(con, config)
-    con.execute(spine_sql("lk_pr_raw"))
-    splink_table(con, "lk_pr_pending", "select * from lk_pr_raw where role = 'u'")
+    con.execute(spine_sql(PENDING_RAW))
+    splink_table(con, PENDING, f"select * from {PENDING_RAW} where role = 'u'")
     if training:
         model = train(con, config, spine_persons, compared)
     if model is not None:
-        linker, predictions = predict(con, model.settings, "lk_pr_pending", config.threshold - config.margin)
+        linker, predictions = predict(con, model.settings, PENDING, config.threshold - config.margin)
         con.execute(decide_sql(predictions, config))
         linker.table_management.delete_tables_created_by_splink_from_db()
     result.model = model
-    for name in ("lk_pr_spine", "lk_pr_pending", "lk_pr_raw"):
+    for name in (PR_SPINE, PENDING, PENDING_RAW):
         con.execute(f"drop table {name}")
     return result
 
@@ -122,16 +124,16 @@ def decide_sql(predictions: str, config: ProbabilisticConfig) -> str:
     the record's are left out, as at the trace steps: two valid numbers that differ are two people.
     """
     return f"""
-        insert into lk_decided
+        insert into {DECIDED}
         with persons as (
             select p.unique_id_l as combo_id, s.spine_row, max(p.match_weight) as match_weight
-            from {predictions} p join lk_pr_spine s on s.unique_id = p.unique_id_r
-            join lk_pr_pending r on r.unique_id = p.unique_id_l
+            from {predictions} p join {PR_SPINE} s on s.unique_id = p.unique_id_r
+            join {PENDING} r on r.unique_id = p.unique_id_l
             where not coalesce(r.nhs_key <> s.nhs_key, false)
             group by all
         ), ranked as (
             select combo_id,
-                   arg_max(spine_row, match_weight) as best_row,
+                   {dialect().arg_max("spine_row", "match_weight")} as best_row,
                    max(match_weight) as best,
                    count(*) filter (where match_weight >= max_weight_minus_margin) as close
             from (select *, max(match_weight) over (partition by combo_id) - {float(config.margin)!r}

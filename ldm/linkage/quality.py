@@ -19,7 +19,9 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from ldm.dialects import current as dialect
 from ldm.errors import LdmError
+from ldm.linkage.working import SCORED, TRUE_RECORDS
 from ldm.reference import reference_path
 from ldm.sql import literal
 from ldm.synthetic.config import SampleConfig
@@ -41,16 +43,19 @@ def age_band(age: str) -> str:
     )
 
 
-# Group name -> SQL over a scored table (see `score`); with its title in a printed table.
-GROUPS = {
-    "feed": "feed",
-    "step": "step",
-    "nhs_number": "case when nhs_valid then 'valid' else 'not valid' end",
-    "imd_quintile": "cast(imd_quintile as varchar)",
-    "age_band": age_band("age"),
-    "sex": "sex",
-    "ethnic_group": "ethnic_group",
-}
+def groups() -> dict[str, str]:
+    """Group name -> SQL over a scored table (see `score`); with its title in a printed table."""
+    return {
+        "feed": "feed",
+        "step": "step",
+        "nhs_number": "case when nhs_valid then 'valid' else 'not valid' end",
+        "imd_quintile": dialect().as_text("imd_quintile"),
+        "age_band": age_band("age"),
+        "sex": "sex",
+        "ethnic_group": "ethnic_group",
+    }
+
+
 # Groups over a subset of the records: name -> (SQL of the group, condition).
 SUBSET_GROUPS = {"no_valid_nhs_number_by_feed": ("feed", "not nhs_valid")}
 TITLES = {
@@ -128,7 +133,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, scored: str) -> QualityReport:
     result = con.execute(f"select {MEASURES} from {scored}")
     columns = [d[0] for d in result.description]
     report = QualityReport(overall=dict(zip(columns, result.fetchall()[0], strict=True)))
-    every_record = {name: (expression, "true") for name, expression in GROUPS.items()}
+    every_record = {name: (expression, "true") for name, expression in groups().items()}
     for name, (expression, where) in (every_record | SUBSET_GROUPS).items():
         rows = con.execute(
             f"select {expression} as grp, {MEASURES} from {scored} where {where} group by grp order by grp"
@@ -150,8 +155,8 @@ def load_truth(con: duckdb.DuckDBPyConnection, truth: Path) -> None:
     """qa_truth: each record's true person, one row per (feed, record_id) (a row sent twice is one)."""
     records, _ = truth_files(truth)
     con.execute(
-        f"""create or replace temp table qa_truth as
-            select distinct feed, record_id, person_key from read_parquet({literal(records)})"""
+        f"""create or replace temp table {TRUE_RECORDS} as
+            select distinct feed, record_id, person_key from {dialect().parquet(records)}"""
     )
 
 
@@ -167,19 +172,20 @@ def score(
     person_id -> person_key), and the groups of its true person. Needs qa_truth (`load_truth`)."""
     _, persons = truth_files(truth)
     ethnic_groups = reference_path("nhs_ethnic_category_groups.csv")
+    sql = dialect()
     con.execute(
-        f"""create or replace temp table qa_scored as
+        f"""create or replace temp table {SCORED} as
             select r.feed, r.step, r.nhs_valid, t.person_key,
                    r.person_id is not null as is_linked, k.person_key as person_key_linked,
                    t.person_key in (select person_key from {true_person_of}) as true_spine,
-                   (p.imd_decile + 1) // 2 as imd_quintile,
-                   date_sub('year', p.date_of_birth, date {literal(as_of.isoformat())}) as age,
+                   {sql.integer_divide("(p.imd_decile + 1)", "2")} as imd_quintile,
+                   {sql.whole_years("p.date_of_birth", f"date {literal(as_of.isoformat())}")} as age,
                    p.sex, g.ethnic_group_name as ethnic_group
             from {records} r
-            join qa_truth t on t.feed = r.feed and t.record_id = r.record_id
-            join read_parquet({literal(persons)}) p on p.person_key = t.person_key
-            left join read_csv({literal(ethnic_groups)}, header = true, all_varchar = true) g
+            join {TRUE_RECORDS} t on t.feed = r.feed and t.record_id = r.record_id
+            join {sql.parquet(persons)} p on p.person_key = t.person_key
+            left join {sql.csv(ethnic_groups, header=True, all_varchar=True)} g
               on g.ethnic_category = p.ethnic_category
             left join {true_person_of} k on k.person_id = r.person_id"""
     )
-    return "qa_scored"
+    return SCORED

@@ -12,6 +12,7 @@ import datetime
 import json
 import logging
 
+from ldm.dialects import current as dialect
 from ldm.linkage.fellegi_sunter import SCHEME, Model, level_weights, model_id
 from models.governance import LinkageModel
 
@@ -23,10 +24,10 @@ logger = logging.getLogger(__name__)
 
 def saved_sql() -> str:
     """The newest model of each fingerprint and set of comparisons, newest first."""
-    return f"""select {", ".join(COLUMNS)} from {TABLE}
-               qualify row_number() over (partition by fingerprint, compared
-                                          order by trained_at desc, batch_id desc) = 1
-               order by trained_at desc, batch_id desc"""
+    newest = dialect().first_per_group(
+        ", ".join(COLUMNS), TABLE, "fingerprint, compared", "trained_at desc, batch_id desc", COLUMNS
+    )
+    return f"{newest}\norder by trained_at desc, batch_id desc"
 
 
 def insert_sql() -> str:

@@ -16,8 +16,10 @@ from pathlib import Path
 
 import duckdb
 
+from ldm.dialects import current as dialect
 from ldm.errors import LdmError
 from ldm.linkage import quality
+from ldm.linkage.working import STORE_PERSON_TRUE, STORE_RECORDS, TRUE_RECORDS
 from ldm.sql import literal, quoted
 from ldm.store import connect
 from models.feeds import FEED_TABLES
@@ -45,10 +47,10 @@ def score_connection(
             from main.{quoted(table)}"""
         for feed, table in FEED_TABLES.items()
     )
-    con.execute(f"create or replace temp table qa_store_records as {union}")
+    con.execute(f"create or replace temp table {STORE_RECORDS} as {union}")
     unknown = con.execute(
-        """select count(*) from qa_store_records r
-           anti join qa_truth t on t.feed = r.feed and t.record_id = r.record_id"""
+        f"""select count(*) from {STORE_RECORDS} r
+           {dialect().anti_join()} {TRUE_RECORDS} t on t.feed = r.feed and t.record_id = r.record_id"""
     ).fetchall()[0][0]
     if unknown:
         raise LdmError(
@@ -56,26 +58,26 @@ def score_connection(
             "give the ground truth of the sample the store was built from"
         )
     # Ties between true persons go to the smallest person_key, so a figure does not vary run to run.
-    con.execute(
-        f"""create or replace temp table qa_person_truth as
-            select person_id, person_key, true_persons from (
+    registrations = f"""(
                 select r.person_id, t.person_key, count(*) as registrations,
                        count(*) over (partition by r.person_id) as true_persons
-                from qa_store_records r
-                join qa_truth t on t.feed = r.feed and t.record_id = r.record_id
+                from {STORE_RECORDS} r
+                join {TRUE_RECORDS} t on t.feed = r.feed and t.record_id = r.record_id
                 where r.feed = {literal(quality.SPINE_FEED)} and r.person_id is not null
-                group by r.person_id, t.person_key)
-            qualify row_number() over (
-                partition by person_id order by registrations desc, person_key) = 1"""
+                group by r.person_id, t.person_key)"""
+    columns = ("person_id", "person_key", "true_persons")
+    most = dialect().first_per_group(
+        ", ".join(columns), registrations, "person_id", "registrations desc, person_key", columns
     )
-    records = f"(select * from qa_store_records where feed <> {literal(quality.SPINE_FEED)})"
-    report = quality.evaluate(con, quality.score(con, records, "qa_person_truth", truth, as_of))
+    con.execute(f"create or replace temp table {STORE_PERSON_TRUE} as {most}")
+    records = f"(select * from {STORE_RECORDS} where feed <> {literal(quality.SPINE_FEED)})"
+    report = quality.evaluate(con, quality.score(con, records, STORE_PERSON_TRUE, truth, as_of))
     persons = con.execute(
-        """select count(*) as store_persons, count(distinct person_key) as true_persons,
-                  (select count(*) from (select person_key from qa_person_truth
+        f"""select count(*) as store_persons, count(distinct person_key) as true_persons,
+                  (select count(*) from (select person_key from {STORE_PERSON_TRUE}
                                          group by person_key having count(*) > 1)) as split,
                   count(*) filter (where true_persons > 1) as merged
-           from qa_person_truth"""
+           from {STORE_PERSON_TRUE}"""
     )
     names = [d[0] for d in persons.description]
     report.persons = dict(zip(names, persons.fetchall()[0], strict=True))

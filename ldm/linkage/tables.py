@@ -15,6 +15,7 @@ from ldm import column_types
 from ldm.errors import LdmError
 from ldm.identifiers import normalise
 from ldm.linkage.engine import LinkageConfig, link
+from ldm.linkage.working import TABLES_RECORDS, TABLES_SPINE
 from ldm.pseudonymise.keys import KEY_BYTES, LINKAGE, MasterKey
 
 IDENTIFIER_COLUMNS = ("nhs_number", "local_id", "date_of_birth", "sex", "postcode", "forename", "surname")
@@ -87,9 +88,9 @@ def link_tables(
     )
     con = duckdb.connect()
     try:
-        con.register("lt_spine", spine_tokens)
-        con.register("lt_records", record_tokens)
-        run = link(con, "lt_spine", "lt_records", config=config)
+        con.register(TABLES_SPINE, spine_tokens)
+        con.register(TABLES_RECORDS, record_tokens)
+        run = link(con, TABLES_SPINE, TABLES_RECORDS, config=config)
         result = con.sql(
             f"select record_key, person_id, step, weight from {run.table} order by record_key"
         ).to_arrow_table()

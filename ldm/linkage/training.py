@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import duckdb
 import numpy as np
 
+from ldm.dialects import current as dialect
 from ldm.linkage.fellegi_sunter import (
     COMPARED,
     Model,
@@ -21,7 +22,8 @@ from ldm.linkage.fellegi_sunter import (
     level_values,
     settings_dict,
 )
-from ldm.linkage.pairs import IDENTITIES, comparable_sql, predict, splink_table
+from ldm.linkage.pairs import comparable_sql, identities, predict, splink_table
+from ldm.linkage.working import ANCHORS, COMBO, DECIDED, IDENTITIES, PENDING_RAW, PR_SPINE, TRAINING
 from ldm.sql import literal
 
 # Steps whose links anchor EM: decided by an NHS number or a local id, which the model does not
@@ -43,29 +45,29 @@ def anchor_select(config: ProbabilisticConfig) -> str:
     """A repeatable sample of combinations linked by an NHS number or a local id that carry something
     else: the lowest hashes of their tokens, so that the same data give the same sample on any thread."""
     steps = ", ".join(literal(s) for s in ANCHOR_STEPS)
+    tokens = ("c.nhs_key", "c.date_of_birth_token", "c.postcode_token", "c.surname_token", "c.forename_token")
     return f"""select 'a' as role, c.combo_id as unique_id, {", ".join(f"c.{name}" for name in COMPARED)}
-               from lk_combo c join lk_decided d using (combo_id)
+               from {COMBO} c join {DECIDED} d using (combo_id)
                where d.step in ({steps}) and {comparable_sql()}
-               order by hash(c.nhs_key, c.date_of_birth_token, c.postcode_token, c.surname_token,
-                             c.forename_token, {int(config.seed)}), c.combo_id
+               order by {dialect().hash64([*tokens, str(int(config.seed))])}, c.combo_id
                limit {int(config.anchor_records)}"""
 
 
 def pattern_sql(predictions: str, settings: dict) -> str:
     """How many blocked pairs show each comparison vector, the undecided records' (role 'u') apart."""
-    gammas = ", ".join(f"gamma_{c['output_column_name']}" for c in settings["comparisons"])
-    return f"""select t.role = 'u' as undecided, {gammas}, count(*) as pairs
-               from {predictions} p join lk_pr_train t on t.unique_id = p.unique_id_l
-               group by all order by all"""
+    names = ["undecided", *(f"gamma_{c['output_column_name']}" for c in settings["comparisons"])]
+    return f"""select t.role = 'u' as undecided, {", ".join(names[1:])}, count(*) as pairs
+               from {predictions} p join {TRAINING} t on t.unique_id = p.unique_id_l
+               group by all {dialect().order_by_all([*names, "pairs"])}"""
 
 
 def blocking_recall_sql(predictions: str) -> str:
     """The share of anchor records whose person (by NHS number) is among their blocked pairs: the
     probability that blocking pairs a record with its person, P(blocked | match)."""
-    return f"""select count(distinct p.unique_id_l)::double / (select count(*) from lk_pr_train where role = 'a')
-               from {predictions} p join lk_pr_train t on t.unique_id = p.unique_id_l and t.role = 'a'
-               join lk_decided d on d.combo_id = t.unique_id
-               join lk_pr_spine s on s.unique_id = p.unique_id_r and s.spine_row = d.spine_row"""
+    return f"""select cast(count(distinct p.unique_id_l) as double) / (select count(*) from {TRAINING} where role = 'a')
+               from {predictions} p join {TRAINING} t on t.unique_id = p.unique_id_l and t.role = 'a'
+               join {DECIDED} d on d.combo_id = t.unique_id
+               join {PR_SPINE} s on s.unique_id = p.unique_id_r and s.spine_row = d.spine_row"""
 
 
 # The agreements u is made of: (name, columns that must be equal, column whose null is the null level).
@@ -102,8 +104,8 @@ def agreement_sql(records: str, spine: str) -> str:
         pairs = f"""(select count(*) from {records} where {present} is not null)
                     * (select count(*) from {spine} where {present} is not null)"""
         return f"""select {literal(name)} as agreement,
-                          coalesce(sum(a.n * b.n), 0)::double / nullif({pairs}, 0) as share,
-                          {pairs}::double as pairs
+                          cast(coalesce(sum(a.n * b.n), 0) as double) / nullif({pairs}, 0) as share,
+                          cast({pairs} as double) as pairs
                    from (select {k}, count(*) as n from {records} where {where} group by all) a
                    join (select {k}, count(*) as n from {spine} where {where} group by all) b using ({k})"""
 
@@ -235,26 +237,26 @@ def train(
 ) -> Model | None:
     """A model from the records of lk_pr_raw (the undecided, role 'u', and the anchors, role 'a') and
     their blocked pairs with the spine identities of lk_pr_spine."""
-    splink_table(con, "lk_pr_train", "select * from lk_pr_raw", ", role")
-    con.execute(f"create or replace temp table lk_pr_identities as select * from {IDENTITIES}")
+    splink_table(con, TRAINING, f"select * from {PENDING_RAW}", ", role")
+    con.execute(f"create or replace temp table {IDENTITIES} as select * from {identities()}")
     shares = {
         name: (share, pairs)
-        for name, share, pairs in con.execute(agreement_sql("lk_pr_train", "lk_pr_identities")).fetchall()
+        for name, share, pairs in con.execute(agreement_sql(TRAINING, IDENTITIES)).fetchall()
     }
-    identities = con.execute("select count(*) from lk_pr_identities").fetchall()[0][0]
-    con.execute("drop table lk_pr_identities")
+    spine_identities = con.execute(f"select count(*) from {IDENTITIES}").fetchall()[0][0]
+    con.execute(f"drop table {IDENTITIES}")
     u = u_probabilities(shares)
     # Any m and u do here: only the comparison vectors (kept with the matching columns) are read.
     start = settings_dict(0.5, [[(0.5, 0.5)] * len(v) for v in level_values(settings_dict(0.5))])
     start["retain_matching_columns"] = True
-    linker, predictions = predict(con, start, "lk_pr_train", None)
+    linker, predictions = predict(con, start, TRAINING, None)
     rows = con.execute(pattern_sql(predictions, start)).fetchall()
     recall = con.execute(blocking_recall_sql(predictions)).fetchall()[0][0] or 1.0
     linker.table_management.delete_tables_created_by_splink_from_db()
     records, undecided = con.execute(
-        "select count(*), count(*) filter (where role = 'u') from lk_pr_train"
+        f"select count(*), count(*) filter (where role = 'u') from {TRAINING}"
     ).fetchall()[0]
-    con.execute("drop table lk_pr_train")
+    con.execute(f"drop table {TRAINING}")
     patterns = np.array([row[1:-1] for row in rows], dtype=np.int64).reshape(len(rows), -1)
     pairs = np.array([row[-1] for row in rows], dtype=float)
     is_undecided = np.array([row[0] for row in rows], dtype=bool)
@@ -262,11 +264,16 @@ def train(
     if not undecided_pairs:
         return None  # blocking pairs none of them with anyone: nothing to score
     every = expectation_maximisation(
-        patterns, pairs, u, pairs.sum() / (records * identities), config.em_iterations, config.em_tolerance
+        patterns,
+        pairs,
+        u,
+        pairs.sum() / (records * spine_identities),
+        config.em_iterations,
+        config.em_tolerance,
     )
     # Then m among the undecided records' pairs alone, shrunk towards every record's m: the faults
     # that left them undecided (a birth date a day out) are far commoner among them than in all.
-    blocked_share = undecided_pairs / (undecided * identities)
+    blocked_share = undecided_pairs / (undecided * spine_identities)
     fit = expectation_maximisation(
         patterns[is_undecided],
         pairs[is_undecided],
@@ -301,13 +308,13 @@ def train(
 
 def anchor(con: duckdb.DuckDBPyConnection, config: ProbabilisticConfig) -> bool:
     """Add the anchor records to lk_pr_raw; false (and none added) when too few to train on."""
-    con.execute(f"create or replace temp table lk_pr_anchor as {anchor_select(config)}")
-    anchors = con.execute("select count(*) from lk_pr_anchor").fetchall()[0][0]
+    con.execute(f"create or replace temp table {ANCHORS} as {anchor_select(config)}")
+    anchors = con.execute(f"select count(*) from {ANCHORS}").fetchall()[0][0]
     if anchors >= config.min_anchor_records:
-        con.execute("insert into lk_pr_raw select * from lk_pr_anchor")
+        con.execute(f"insert into {PENDING_RAW} select * from {ANCHORS}")
     else:
         logger.info(
             "probabilistic step: %s records linked by NHS number or local id, too few to train on", anchors
         )
-    con.execute("drop table lk_pr_anchor")
+    con.execute(f"drop table {ANCHORS}")
     return anchors >= config.min_anchor_records

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from ldm.dialects import current as dialect
 from ldm.linkage.deterministic import DETERMINISTIC_STEPS, TEACHING_STEPS
 from ldm.sql import literal
 from models.linkage import PersonEvidence, PersonKey
@@ -46,6 +47,7 @@ LOCAL_ID_STEPS = TEACHING_STEPS["local_id"]
 DERIVED = frozenset({"year_of_birth", "month_of_birth"})
 COMPARED = tuple(name for name in IDENTITY if name not in DERIVED)
 NHS = "nhs_number_token"
+SPINE_COLUMNS = ("person_id", *IDENTITY, "evidence_rank")  # the columns of `spine_sql`, in order
 
 
 def _in(names) -> str:
@@ -80,14 +82,15 @@ def spine_sql() -> str:
 
     keys = ", ".join(column(name, "k") for name in IDENTITY)
     evidence = ", ".join(column(name, "e") for name in IDENTITY)
+    registrations = f"""select k.person_id, {keys}, 0 as evidence_rank
+        from linkage.person_keys k left join linkage.person_local_ids l using (person_id)
+        left join n using (person_id)"""
+    learnt = f"""select e.person_id, {evidence}, 1 as evidence_rank
+        from linkage.person_evidence e left join n using (person_id)"""
+    both = dialect().union_all_by_name([(registrations, SPINE_COLUMNS), (learnt, SPINE_COLUMNS)])
     return f"""
         with n as ({_person_nhs()})
-        select k.person_id, {keys}, 0 as evidence_rank
-        from linkage.person_keys k left join linkage.person_local_ids l using (person_id)
-        left join n using (person_id)
-        union all by name
-        select e.person_id, {evidence}, 1 as evidence_rank
-        from linkage.person_evidence e left join n using (person_id)"""
+        {both}"""
 
 
 def identity_select(present: Collection[str], nhs: str = NHS) -> str:

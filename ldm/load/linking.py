@@ -15,11 +15,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from ldm.dialects import current as dialect
+from ldm.linkage import working as lk
 from ldm.linkage.columns import columns_of
 from ldm.linkage.deterministic import DETERMINISTIC_STEPS
 from ldm.linkage.engine import ALGORITHM_VERSION, UNLINKED, LinkageConfig, decide, result_select
 from ldm.linkage.fellegi_sunter import Model
 from ldm.load import evidence, records
+from ldm.load.working import RECORDS, SKIPPED, SPINE, SPINE_STREAM, WITHHOLD_PERSONS, WITHHOLD_TOKENS
 from ldm.sql import literal, quoted
 
 PROBABILISTIC = "probabilistic"
@@ -60,9 +63,12 @@ def spine_of(store: duckdb.DuckDBPyConnection) -> pa.RecordBatchReader:
     # (main.persons, from the same latest registration; evidence rows keep their own), so that the
     # probabilistic step has them wherever there is a date of birth. Without them its near-miss
     # birth dates (a day or a year out) and its blocking on year and month never fire.
+    born = {
+        name: f"cast(coalesce(s.{name}, p.{name}) as {dialect().type_name('integer')})"
+        for name in ("year_of_birth", "month_of_birth")
+    }
     return store.sql(
-        f"""select s.* replace (coalesce(s.year_of_birth, p.year_of_birth)::integer as year_of_birth,
-                              coalesce(s.month_of_birth, p.month_of_birth)::integer as month_of_birth),
+        f"""select {dialect().star_replace("s", born, evidence.SPINE_COLUMNS)},
                    s.nhs_number_token is not null as nhs_number_valid
             from ({evidence.spine_sql()}) s left join main.persons p using (person_id)"""
     ).to_arrow_reader()
@@ -88,52 +94,53 @@ def link_extract(
     work = duckdb.connect(config={"memory_limit": LINKING_MEMORY, "preserve_insertion_order": False})
     try:
         work.execute("set enable_progress_bar = false")
-        seam = f"read_parquet({literal(parquet)})"
+        seam = dialect().parquet(parquet)
         digest = records.digest_sql(columns_of(work, seam))
         work.register(
-            "skipped", skipped if skipped is not None else pa.table({"row_number": pa.array([], pa.int64())})
+            SKIPPED, skipped if skipped is not None else pa.table({"row_number": pa.array([], pa.int64())})
         )
         work.execute(
-            f"""create view records as select *, {digest} as record_digest from {seam}
-                where row_number not in (select row_number from skipped)"""
+            f"""create view {RECORDS} as select *, {digest} as record_digest from {seam}
+                where row_number not in (select row_number from {SKIPPED})"""
         )
-        work.register("opted_out_tokens", opted_out_tokens)
-        work.register("opted_out_persons", opted_out_persons)
-        work.register("spine_stream", spine)
-        work.execute("create temp table spine as select * from spine_stream")
-        work.unregister("spine_stream")
+        work.register(WITHHOLD_TOKENS, opted_out_tokens)
+        work.register(WITHHOLD_PERSONS, opted_out_persons)
+        work.register(SPINE_STREAM, spine)
+        work.execute(f"create temp table {SPINE} as select * from {SPINE_STREAM}")
+        work.unregister(SPINE_STREAM)
         carry = [name for name in columns if name != "row_number"]
         carry += [name for name in ("nhs_number_valid", "nhs_number_token") if name not in carry]
         learnt = model = None
-        if work.execute("select count(*) from spine").fetchall()[0][0] == 0:
+        if work.execute(f"select count(*) from {SPINE}").fetchall()[0][0] == 0:
             links = f"""select row_number as record_key, {", ".join(map(quoted, carry))},
                                cast(null as bigint) as person_id, {literal(UNLINKED)} as step,
-                               cast(null as double) as weight, 0::bigint as candidates,
+                               cast(null as double) as weight, cast(0 as bigint) as candidates,
                                {literal(ALGORITHM_VERSION)} as algorithm_version
-                        from records"""
+                        from {RECORDS}"""
         else:
-            model = decide(work, "spine", "records", config, drop_spine=True).model
-            links = result_select(work, "records", "row_number", carry, model=model)
+            model = decide(work, SPINE, RECORDS, config, drop_spine=True).model
+            links = result_select(work, RECORDS, "row_number", carry, model=model)
             if learn:
                 learnt = work.sql(
-                    evidence.new_evidence_sql(evidence.candidates_sql(LINKED), HELD)
+                    evidence.new_evidence_sql(evidence.candidates_sql(linked()), held())
                 ).to_arrow_table()
         kept = "".join(f"{quoted(name)}, " for name in columns if name != "row_number")
         work.execute(
-            f"""copy (
-                    select record_key as row_number, {kept}person_id, step as link_step, weight as link_weight,
+            dialect().write_parquet(
+                f"""select record_key as row_number, {kept}person_id, step as link_step, weight as link_weight,
                            candidates, algorithm_version,
                            coalesce(nhs_number_valid and nhs_number_token in
-                                        (select nhs_number_token from opted_out_tokens), false)
-                           or coalesce(person_id in (select person_id from opted_out_persons), false) as withheld
-                    from ({links}) where record_key is not null
-                ) to {literal(staged)} (format parquet)"""
+                                        (select nhs_number_token from {WITHHOLD_TOKENS}), false)
+                           or coalesce(person_id in (select person_id from {WITHHOLD_PERSONS}), false) as withheld
+                    from ({links}) where record_key is not null""",
+                staged,
+            )
         )
         # The linkage log counts what reaches the store: records withheld by opt-out are not linked
         # there, so they are counted by the batch (rows_withheld), not by a step.
         by_step = work.execute(
             f"""select link_step, count(*), count(*) filter (where not withheld)
-                from read_parquet({literal(staged)}) group by all"""
+                from {dialect().parquet(staged)} group by all"""
         ).fetchall()
     finally:
         work.close()
@@ -141,15 +148,22 @@ def link_extract(
     return Staged(staged, sum(n for _, n, _ in by_step), step_counts(loaded), learnt, model)
 
 
-# The engine's decisions as identities with their person (records of opted-out people teach nothing),
-# and the spine's identities, for ldm.load.evidence.
 _ALL = evidence.IDENTITY  # lk_combo and lk_spine carry every token column (ldm.linkage.columns)
-LINKED = f"""(select s.person_id, d.step as link_step, {evidence.identity_select(_ALL, "c.nhs_key")}
-              from lk_decided d join lk_combo c using (combo_id)
-              join (select distinct spine_row, person_id from lk_spine) s using (spine_row)
-              where not coalesce(c.nhs_key in (select nhs_number_token from opted_out_tokens), false)
-                and s.person_id not in (select person_id from opted_out_persons))"""
-HELD = f"(select person_id, {evidence.identity_select(_ALL, 'nhs_key')} from lk_spine)"
+
+
+def linked() -> str:
+    """The engine's decisions as identities with their person (records of opted-out people teach
+    nothing), for ldm.load.evidence."""
+    return f"""(select s.person_id, d.step as link_step, {evidence.identity_select(_ALL, "c.nhs_key")}
+              from {lk.DECIDED} d join {lk.COMBO} c using (combo_id)
+              join (select distinct spine_row, person_id from {lk.SPINE}) s using (spine_row)
+              where not coalesce(c.nhs_key in (select nhs_number_token from {WITHHOLD_TOKENS}), false)
+                and s.person_id not in (select person_id from {WITHHOLD_PERSONS}))"""
+
+
+def held() -> str:
+    """The spine's identities, for ldm.load.evidence."""
+    return f"(select person_id, {evidence.identity_select(_ALL, 'nhs_key')} from {lk.SPINE})"
 
 
 def step_counts(by_step: dict[str, int]) -> list[StepCount]:

@@ -60,6 +60,7 @@ from ldm.load.rows import (
     unpivot_repeated,
     withdraw,
 )
+from ldm.load.working import BATCH_EVIDENCE, INCOMING
 from ldm.pseudonymise.extract import Manifest
 from ldm.pseudonymise.keys import AUDIT, MasterKey
 from ldm.sql import literal
@@ -107,10 +108,10 @@ def _load_records(
         stage(con, staged.path, materialise)
         _write_records(con, batch_id, manifest, load, staged.rows, staged.model)
         if staged.evidence is not None:
-            con.register("batch_evidence", staged.evidence)
-            learn_evidence(con, batch_id, feed, "batch_evidence", load)
-            con.unregister("batch_evidence")
-        con.execute(f"drop {'table' if materialise else 'view'} incoming")  # it reads a file about to go
+            con.register(BATCH_EVIDENCE, staged.evidence)
+            learn_evidence(con, batch_id, feed, BATCH_EVIDENCE, load)
+            con.unregister(BATCH_EVIDENCE)
+        con.execute(f"drop {'table' if materialise else 'view'} {INCOMING}")  # it reads a file about to go
 
 
 def _with_saved_models(con, linkage: LinkageConfig | None) -> LinkageConfig:

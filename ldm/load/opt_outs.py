@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from ldm.dialects import current as dialect
 from ldm.linkage.columns import columns_of
 from ldm.load import evidence, records
 from ldm.load.batches import BatchLoad
 from ldm.load.rows import child_tables
-from ldm.sql import literal
+from ldm.load.working import LEAVING, LISTED
 from models.feeds import FEED_TABLES
 
 OPTED_OUT_PERSONS = """select k.person_id from linkage.person_keys k
@@ -24,44 +25,43 @@ OPTED_OUT_PERSONS = """select k.person_id from linkage.person_keys k
 
 def remove_persons(con, persons_sql: str) -> tuple[int, int]:
     """Delete every analyst row of the given persons; return (records, persons) removed."""
-    con.execute(f"create or replace temp table leaving as {persons_sql}")
+    con.execute(f"create or replace temp table {LEAVING} as {persons_sql}")
     records = 0
     for feed, table in FEED_TABLES.items():
         for child in child_tables(feed):
+            theirs = f"(select * from main.{table} where person_id in (select person_id from {LEAVING}))"
             con.execute(
-                f"""delete from main.{child} where (batch_id, row_number) in
-                    (select (batch_id, row_number) from main.{table}
-                     where person_id in (select person_id from leaving))"""
+                f"delete from main.{child} where {dialect().pair_in(('batch_id', 'row_number'), theirs)}"
             )
         records += con.execute(
-            f"delete from main.{table} where person_id in (select person_id from leaving)"
+            f"delete from main.{table} where person_id in (select person_id from {LEAVING})"
         ).fetchone()[0]
-    con.execute("delete from linkage.record_links where person_id in (select person_id from leaving)")
-    con.execute(evidence.remove_sql("leaving"))
+    con.execute(f"delete from linkage.record_links where person_id in (select person_id from {LEAVING})")
+    con.execute(evidence.remove_sql(LEAVING))
     persons = con.execute(
-        "delete from main.persons where person_id in (select person_id from leaving)"
+        f"delete from main.persons where person_id in (select person_id from {LEAVING})"
     ).fetchone()[0]
     return records, persons
 
 
 def apply_opt_out_list(con, batch_id: int, parquet: Path, load: BatchLoad) -> None:
     """The list is a full snapshot: new tokens are added and their people removed; lapsed ones dropped."""
+    seam = dialect().parquet(parquet)
     con.execute(
-        f"""create or replace temp table listed as
-            select distinct nhs_number_token from read_parquet({literal(parquet)})
+        f"""create or replace temp table {LISTED} as
+            select distinct nhs_number_token from {seam}
             where nhs_number_valid and nhs_number_token is not null"""
     )
     con.execute(
-        "delete from linkage.opt_outs where nhs_number_token not in (select nhs_number_token from listed)"
+        f"delete from linkage.opt_outs where nhs_number_token not in (select nhs_number_token from {LISTED})"
     )
     con.execute(
-        """insert into linkage.opt_outs (nhs_number_token, first_batch_id)
-           select nhs_number_token, ? from listed
+        f"""insert into linkage.opt_outs (nhs_number_token, first_batch_id)
+           select nhs_number_token, ? from {LISTED}
            where nhs_number_token not in (select nhs_number_token from linkage.opt_outs)""",
         [batch_id],
     )
     # Its entries, each NHS number once (one failing Modulus 11 matches nobody: nhs_numbers_invalid).
-    seam = f"read_parquet({literal(parquet)})"
     load.rows_duplicate, load.rows_loaded = con.execute(
         "select count(*) filter (where duplicate), count(*) filter (where not duplicate) from ("
         + records.in_file_sql(seam, columns_of(con, seam), ())

@@ -9,23 +9,25 @@ analyst row per person from their latest registration, and `linkage.person_local
 from __future__ import annotations
 
 from ldm import person_rules
+from ldm.dialects import current as dialect
 from ldm.errors import LdmError
 from ldm.linkage.columns import VALID_NHS_TOKEN, columns_of
 from ldm.load import evidence
 from ldm.load.batches import BatchLoad, now
+from ldm.load.working import INCOMING, LATEST, NEW_EVIDENCE, NEW_IDS, REPLACED_KEYS, SUPERSEDED_PERSONS
 
 
 def add_new_persons(con) -> int:
     """Registrations that match no one found new persons (one per valid NHS number, else per row)."""
     founder = f"coalesce({VALID_NHS_TOKEN}, 'row:' || row_number)"
-    unmatched = "incoming.person_id is null and incoming.link_step = 'unlinked'"
+    unmatched = f"{INCOMING}.person_id is null and {INCOMING}.link_step = 'unlinked'"
     con.execute(
-        f"""create or replace temp table new_ids as
+        f"""create or replace temp table {NEW_IDS} as
             select founder, nextval('linkage.person_id_seq') as person_id
-            from (select {founder} as founder from incoming where {unmatched} group by 1)"""
+            from (select {founder} as founder from {INCOMING} where {unmatched} group by 1)"""
     )
     reused = con.execute(
-        "select min(person_id) from new_ids where person_id in (select person_id from linkage.person_keys)"
+        f"select min(person_id) from {NEW_IDS} where person_id in (select person_id from linkage.person_keys)"
     ).fetchall()[0][0]
     if reused is not None:
         raise LdmError(
@@ -33,10 +35,10 @@ def add_new_persons(con) -> int:
             "reset?); nothing was loaded. See: ldm audit verify"
         )
     con.execute(
-        f"""update incoming set person_id = n.person_id, link_step = 'new_person'
-            from new_ids n where {unmatched} and {founder} = n.founder"""
+        f"""update {INCOMING} set person_id = n.person_id, link_step = 'new_person'
+            from {NEW_IDS} n where {unmatched} and {founder} = n.founder"""
     )
-    return con.execute("select count(*) from new_ids").fetchall()[0][0]
+    return con.execute(f"select count(*) from {NEW_IDS}").fetchall()[0][0]
 
 
 KEY_COLUMNS = (
@@ -53,39 +55,37 @@ KEY_COLUMNS = (
 )
 
 
-# (registration_start, row_number) as one HUGEINT, ordered as the pair is: arg_max compares it
-# several times faster than a struct. A missing date sorts after every date, as in a struct;
-# row numbers are positive and below 2^63.
-LATEST_FIRST = (
-    f"(coalesce(date_diff('day', date '1970-01-01', registration_start), {2**62})::hugeint * {2**64}"
-    " + row_number)"
-)
+def latest_first() -> str:
+    """Rows ordered by (registration_start, row_number), a missing start after every date (row numbers
+    are positive and below 2^63)."""
+    return dialect().date_number_key("registration_start", "row_number")
 
 
 def refresh_person_keys(con, batch_id: int) -> None:
     """Spine tokens from each person's latest registration row (new persons are inserted)."""
     latest = ", ".join(KEY_COLUMNS)
+    arg_max = dialect().arg_max
     con.execute(
-        f"""create or replace temp table latest as
-            select person_id, arg_max({VALID_NHS_TOKEN}, o) as nhs_number_token,
-                   {", ".join(f"arg_max({c}, o) as {c}" for c in KEY_COLUMNS)}
-            from (select *, {LATEST_FIRST} as o from incoming where person_id is not null) group by person_id"""
+        f"""create or replace temp table {LATEST} as
+            select person_id, {arg_max(VALID_NHS_TOKEN, "o")} as nhs_number_token,
+                   {", ".join(f"{arg_max(c, 'o')} as {c}" for c in KEY_COLUMNS)}
+            from (select *, {latest_first()} as o from {INCOMING} where person_id is not null) group by person_id"""
     )
     con.execute(
         f"""update linkage.person_keys k set nhs_number_token = coalesce(l.nhs_number_token, k.nhs_number_token),
                 {", ".join(f"{c} = coalesce(l.{c}, k.{c})" for c in KEY_COLUMNS)}, last_batch_id = ?
-            from latest l where l.person_id = k.person_id""",
+            from {LATEST} l where l.person_id = k.person_id""",
         [batch_id],
     )
     con.execute(
         f"""insert into linkage.person_keys (person_id, nhs_number_token, {latest}, first_batch_id, last_batch_id)
-            select person_id, nhs_number_token, {latest}, ?, ? from latest
+            select person_id, nhs_number_token, {latest}, ?, ? from {LATEST}
             where person_id not in (select person_id from linkage.person_keys)""",
         [batch_id, batch_id],
     )
 
 
-CHANGED_PERSONS = """select person_id from incoming union select person_id from superseded_persons"""
+CHANGED_PERSONS = f"select person_id from {INCOMING} union select person_id from {SUPERSEDED_PERSONS}"
 
 
 def refresh_persons(con, batch_id: int) -> None:
@@ -95,17 +95,19 @@ def refresh_persons(con, batch_id: int) -> None:
     Refreshed: the persons of the batch's rows, and those whose earlier registration a revision replaced.
     """
     con.execute(f"delete from main.persons where person_id in ({CHANGED_PERSONS})")
+    latest = [
+        dialect().arg_max(column, "o")
+        for column in ("year_of_birth", "month_of_birth", "sex", "practice_code", "lsoa21_code", "lsoa11_code",
+                       "msoa11_code", "ward_code", "imd_decile", "imd_quintile")
+    ]  # fmt: skip
     con.execute(
         f"""insert into main.persons (person_id, year_of_birth, month_of_birth, sex, practice_code, lsoa21_code,
                 lsoa11_code, msoa11_code, ward_code, imd_decile, imd_quintile, date_of_death, registered,
                 first_batch_id, last_batch_id, ethnic_category)
-            select person_id,
-                   arg_max(year_of_birth, o), arg_max(month_of_birth, o), arg_max(sex, o), arg_max(practice_code, o),
-                   arg_max(lsoa21_code, o), arg_max(lsoa11_code, o), arg_max(msoa11_code, o), arg_max(ward_code, o),
-                   arg_max(imd_decile, o), arg_max(imd_quintile, o), max(date_of_death),
-                   arg_max(registration_end is null, o) and max(date_of_death) is null,
+            select person_id, {", ".join(latest)}, max(date_of_death),
+                   {dialect().arg_max("registration_end is null", "o")} and max(date_of_death) is null,
                    min(batch_id), ?, {person_rules.ethnic_category()}
-            from (select *, {person_rules.LATEST_REGISTRATION} as o from main.registrations
+            from (select *, {person_rules.latest_registration()} as o from main.registrations
                   where person_id in ({CHANGED_PERSONS}))
             group by person_id""",
         [batch_id],
@@ -113,22 +115,22 @@ def refresh_persons(con, batch_id: int) -> None:
 
 
 def learn_local_ids(con, batch_id: int) -> None:
-    if "local_id_token" not in columns_of(con, "incoming"):
+    if "local_id_token" not in columns_of(con, INCOMING):
         return
+    known = dialect().pair_in(("person_id", "local_id_token"), "linkage.person_local_ids", negated=True)
     con.execute(
-        """insert into linkage.person_local_ids (person_id, local_id_token, first_batch_id)
-           select distinct person_id, local_id_token, ? from incoming
+        f"""insert into linkage.person_local_ids (person_id, local_id_token, first_batch_id)
+           select distinct person_id, local_id_token, ? from {INCOMING}
            where link_step in ('nhs_number_dob', 'nhs_number') and local_id_token is not null
-             and (person_id, local_id_token) not in (select (person_id, local_id_token)
-                                                     from linkage.person_local_ids)""",
+             and {known}""",
         [batch_id],
     )
 
 
 def registration_identities(con) -> str:
     """The batch's registrations not withheld, as identities with their person (ldm.load.evidence)."""
-    columns = evidence.identity_select(set(columns_of(con, "incoming")), VALID_NHS_TOKEN)
-    return f"(select person_id, link_step, {columns} from incoming where not withheld)"
+    columns = evidence.identity_select(set(columns_of(con, INCOMING)), VALID_NHS_TOKEN)
+    return f"(select person_id, link_step, {columns} from {INCOMING} where not withheld)"
 
 
 def learn_evidence(con, batch_id: int, feed: str, new: str, load: BatchLoad) -> None:
@@ -139,7 +141,7 @@ def learn_evidence(con, batch_id: int, feed: str, new: str, load: BatchLoad) -> 
 
 def keep_replaced_keys(con) -> None:
     """`replaced_keys`: the spine tokens of the batch's persons before the batch refreshes them."""
-    con.execute("create or replace temp table replaced_keys as " + evidence.replaced_keys_sql("incoming"))
+    con.execute(f"create or replace temp table {REPLACED_KEYS} as " + evidence.replaced_keys_sql(INCOMING))
 
 
 def learn_registration_evidence(con, batch_id: int, feed: str, load: BatchLoad) -> None:
@@ -148,12 +150,12 @@ def learn_registration_evidence(con, batch_id: int, feed: str, load: BatchLoad) 
     Run after `refresh_person_keys`, so that each person's latest registration, now on the spine,
     is not kept twice."""
     con.execute(
-        "create or replace temp table new_evidence as "
+        f"create or replace temp table {NEW_EVIDENCE} as "
         + evidence.new_evidence_sql(
-            f"{evidence.candidates_sql(registration_identities(con))} union all select * from replaced_keys",
+            f"{evidence.candidates_sql(registration_identities(con))} union all select * from {REPLACED_KEYS}",
             f"({evidence.spine_sql()})",
         )
     )
-    learn_evidence(con, batch_id, feed, "new_evidence", load)
-    con.execute("drop table replaced_keys")
-    con.execute("drop table new_evidence")
+    learn_evidence(con, batch_id, feed, NEW_EVIDENCE, load)
+    con.execute(f"drop table {REPLACED_KEYS}")
+    con.execute(f"drop table {NEW_EVIDENCE}")

@@ -26,14 +26,16 @@ Then each kept row against the store:
 So every row of an extract is counted once, in exactly one of: quarantined (validation, before the
 seam), duplicate, re-sent, withheld by opt-out, loaded.
 
-The digest is 63 bits of DuckDB's `hash` over the record's columns as they crossed the seam, in
-name order, less `row_number` (its place in the file, which a re-send may change).
+The digest is 63 bits of the engine's 64-bit hash (the dialect's `digest63`: DuckDB's `hash`) over
+the record's columns as they crossed the seam, in name order, less `row_number` (its place in the
+file, which a re-send may change).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ldm.dialects import current as dialect
 from ldm.sql import quoted
 
 NOT_CONTENT = {"row_number", "record_digest"}
@@ -42,12 +44,11 @@ NOT_CONTENT = {"row_number", "record_digest"}
 def digest_sql(columns: Sequence[str], alias: str = "") -> str:
     """The record digest over the seam's `columns` (63 bits, so it fits a BIGINT)."""
     prefix = f"{alias}." if alias else ""
-    content = ", ".join(prefix + quoted(name) for name in sorted(set(columns) - NOT_CONTENT))
-    return f"cast(hash({content}) & 9223372036854775807 as bigint)"
+    return dialect().digest63([prefix + quoted(name) for name in sorted(set(columns) - NOT_CONTENT)])
 
 
 def in_file_sql(seam: str, columns: Sequence[str], record_key: Sequence[str]) -> str:
-    """Every row of the seam file (a `read_parquet(...)` relation), recognised inside the file.
+    """Every row of the seam file (a relation of the dialect's `parquet`), recognised inside the file.
 
     One row per seam row: its row_number, record_digest, record key columns, and `duplicate`: a
     later row of the same file has the same record key (or, with no key, the same digest). The
@@ -71,8 +72,9 @@ def matches_sql(recognised: str, table: str, record_key: Sequence[str]) -> str:
         on = " and ".join(f"x.{quoted(name)} is not distinct from s.{quoted(name)}" for name in record_key)
     else:
         on = "x.record_digest = s.record_digest"
+    earlier = dialect().collect_structs({"batch_id": "x.batch_id", "row_number": "x.row_number"})
     return f"""select s.row_number, bool_or(coalesce(x.record_digest = s.record_digest, false)) as same,
-                      list(struct_pack(batch_id := x.batch_id, row_number := x.row_number)) as earlier
+                      {earlier} as earlier
                from {recognised} s join {table} x on {on}
                where not s.duplicate
                group by s.row_number"""

@@ -13,11 +13,13 @@ from pathlib import Path
 import pyarrow as pa
 
 from ldm import minimise
+from ldm.dialects import current as dialect
 from ldm.errors import LdmError
 from ldm.feeds.spec import DEFAULT_PROVIDER
 from ldm.linkage.columns import columns_of
 from ldm.load import records
 from ldm.load.batches import BatchLoad
+from ldm.load.working import INCOMING, MATCHED, RECOGNISED, SUPERSEDED, SUPERSEDED_PERSONS
 from ldm.pseudonymise.extract import Manifest
 from ldm.sql import literal
 from models.feeds import FEED_TABLES, REPEATED_FIELDS, repeated_column
@@ -40,22 +42,22 @@ def stage(con, staged: Path, materialise: bool) -> None:
     in registrations), which needs a table; so a 20-million-row extract is never copied in memory.
     """
     kind = "table" if materialise else "view"
-    con.execute(f"create or replace temp {kind} incoming as select * from read_parquet({literal(staged)})")
+    con.execute(f"create or replace temp {kind} {INCOMING} as select * from {dialect().parquet(staged)}")
 
 
 def insert_rows(con, table: str, batch_id: int) -> int:
     """Insert the rows not withheld into the feed's table and record_links; return how many."""
     target = columns_of(con, f"main.{table}")
-    available = set(columns_of(con, "incoming")) | {"batch_id"}
+    available = set(columns_of(con, INCOMING)) | {"batch_id"}
     names = [name for name in target if name in available]
     inserted = con.execute(
         f"insert into main.{table} ({', '.join(names)}) {insert_select(table, names)}", [batch_id]
     ).fetchall()[0][0]
     con.execute(
-        """insert into linkage.record_links (batch_id, row_number, person_id, step, weight, candidates,
+        f"""insert into linkage.record_links (batch_id, row_number, person_id, step, weight, candidates,
                algorithm_version)
            select ?, row_number, person_id, link_step, link_weight, candidates, algorithm_version
-           from incoming where not withheld""",
+           from {INCOMING} where not withheld""",
         [batch_id],
     )
     return inserted
@@ -69,10 +71,10 @@ def insert_select(table: str, names: list[str]) -> str:
     births = minimise.birth_pairs(table, "i", ("p.year_of_birth", "p.month_of_birth"))
     moved = minimise.minimised(table, "i", births, names)
     select = ", ".join(
-        "?::bigint as batch_id" if name == "batch_id" else f"{moved.get(name, f'i.{name}')} as {name}"
+        "cast(? as bigint) as batch_id" if name == "batch_id" else f"{moved.get(name, f'i.{name}')} as {name}"
         for name in names
     )
-    return f"""select {select} from incoming i left join main.persons p on p.person_id = i.person_id
+    return f"""select {select} from {INCOMING} i left join main.persons p on p.person_id = i.person_id
                where not i.withheld"""
 
 
@@ -81,7 +83,7 @@ def unpivot_repeated(con, feed: str, repeated: dict[str, int], batch_id: int) ->
 
     Every position the seam file carries is written: a spell with 20 diagnoses keeps all 20.
     """
-    present = set(columns_of(con, "incoming"))
+    present = set(columns_of(con, INCOMING))
     for name, positions in repeated.items():
         field = REPEATED_FIELDS[feed][name]
         columns = [repeated_column(name, position) for position in range(positions)]
@@ -91,9 +93,8 @@ def unpivot_repeated(con, feed: str, repeated: dict[str, int], batch_id: int) ->
         con.execute(
             f"""insert into main.{field.table} (batch_id, row_number, position, {field.column})
                 select ?, row_number, position, value
-                from (select row_number, unnest([{", ".join(columns)}]) as value,
-                             unnest(range({positions})) as position
-                      from incoming where not withheld)
+                from (select row_number, {dialect().unpivot(columns)}
+                      from {INCOMING} where not withheld)
                 where value is not null""",
             [batch_id],
         )
@@ -106,7 +107,7 @@ def staged_columns(con, parquet: Path, feed: str, repeated: dict[str, int]) -> l
     table's columns, local ids and every position of their repeated fields, not the tokens that
     only linkage needs.
     """
-    present = columns_of(con, f"read_parquet({literal(parquet)})")
+    present = columns_of(con, dialect().parquet(parquet))
     if feed == "gp_registrations":
         return [*present, "record_digest"]
     wanted = {*columns_of(con, f"main.{FEED_TABLES[feed]}"), "row_number", "local_id_token"}
@@ -128,9 +129,9 @@ def recognise_records(con, manifest: Manifest, parquet: Path, load: BatchLoad) -
     re-sent rows (same record, same content as the store's).
     """
     table = FEED_TABLES[manifest.feed]
-    seam = f"read_parquet({literal(parquet)})"
+    seam = dialect().parquet(parquet)
     con.execute(
-        "create or replace temp table in_file as "
+        f"create or replace temp table {RECOGNISED} as "
         + records.in_file_sql(seam, columns_of(con, seam), manifest.record_key)
     )
     # A provider's record key identifies its own records only: two providers of one feed may number
@@ -139,35 +140,35 @@ def recognise_records(con, manifest: Manifest, parquet: Path, load: BatchLoad) -
     own = f"""(select * from main.{table} where batch_id in (select batch_id from governance.batches
                where coalesce(provider, {literal(DEFAULT_PROVIDER)}) = {provider}))"""
     con.execute(
-        "create or replace temp table matched as " + records.matches_sql("in_file", own, manifest.record_key)
+        f"create or replace temp table {MATCHED} as "
+        + records.matches_sql(RECOGNISED, own, manifest.record_key)
     )
     con.execute(
-        """create or replace temp table superseded as
-           select distinct e.batch_id, e.row_number from (select unnest(earlier) as e from matched where not same)"""
+        f"""create or replace temp table {SUPERSEDED} as
+           select distinct e.batch_id, e.row_number
+           from (select {dialect().explode("earlier")} as e from {MATCHED} where not same)"""
     )
+    replaced = dialect().pair_in(("batch_id", "row_number"), SUPERSEDED)
     con.execute(
-        f"""create or replace temp table superseded_persons as
+        f"""create or replace temp table {SUPERSEDED_PERSONS} as
             select distinct person_id from main.{table}
-            where (batch_id, row_number) in (select (batch_id, row_number) from superseded) and person_id is not null"""
+            where {replaced} and person_id is not null"""
     )
     load.rows_resent, load.rows_revised = con.execute(
-        "select count(*) filter (where same), count(*) filter (where not same) from matched"
+        f"select count(*) filter (where same), count(*) filter (where not same) from {MATCHED}"
     ).fetchall()[0]
-    load.rows_duplicate = con.execute("select count(*) from in_file where duplicate").fetchall()[0][0]
+    load.rows_duplicate = con.execute(f"select count(*) from {RECOGNISED} where duplicate").fetchall()[0][0]
     load.revised_batches = [
-        row[0] for row in con.execute("select distinct batch_id from superseded").fetchall()
+        row[0] for row in con.execute(f"select distinct batch_id from {SUPERSEDED}").fetchall()
     ]
     if load.rows_revised:
         children = child_tables(manifest.feed)
         for name in (*[f"main.{t}" for t in (*children, table)], "linkage.record_links"):
-            con.execute(
-                f"""delete from {name}
-                    where (batch_id, row_number) in (select (batch_id, row_number) from superseded)"""
-            )
+            con.execute(f"delete from {name} where {replaced}")
     skipped = con.sql(
-        "select row_number from in_file where duplicate union all select row_number from matched where same"
+        f"select row_number from {RECOGNISED} where duplicate union all select row_number from {MATCHED} where same"
     ).to_arrow_table()
-    con.execute("drop table in_file")
+    con.execute(f"drop table {RECOGNISED}")
     return skipped
 
 

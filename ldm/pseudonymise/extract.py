@@ -21,15 +21,17 @@ import duckdb
 import pyarrow as pa
 
 from ldm import __version__, column_types
+from ldm.dialects import current as dialect
 from ldm.errors import LdmError
 from ldm.feeds.codes import clean_column
 from ldm.feeds.read import RowsError, StructuralError, check_no_nul, load_raw
 from ldm.feeds.spec import Column, FeedSpec
+from ldm.feeds.working import ACCEPTED, FAILURES, RAW, TEXTS, lookup
 from ldm.files import FileScan, file_sha256, safe_stem, scan_file, write_atomically
 from ldm.identifiers import normalise
 from ldm.pseudonymise.geography import AREA_COLUMNS, postcode_areas
 from ldm.pseudonymise.keys import LINKAGE, MasterKey
-from ldm.sql import literal, quoted
+from ldm.sql import quoted
 from ldm.validate.run import ValidationOutcome, sql_date, validate
 
 QUARANTINE_DIR = "quarantine"
@@ -117,7 +119,7 @@ class _Lookups:
         """
         if source not in self.scanned:
             self.scanned[source] = (
-                self.con.sql(f"select distinct {quoted(source)} as key from raw")
+                self.con.sql(f"select distinct {quoted(source)} as key from {RAW}")
                 .to_arrow_table()["key"]
                 .combine_chunks()
             )
@@ -125,25 +127,29 @@ class _Lookups:
 
     def distinct_pairs(self, *sources: str) -> pa.Table:
         names = ", ".join(quoted(s) for s in sources)
-        return self.con.sql(f"select distinct {names} from accepted").to_arrow_table()
+        return self.con.sql(f"select distinct {names} from {ACCEPTED}").to_arrow_table()
 
     def parsed(self, column: Column) -> pa.Table:
         """Distinct raw texts of a date column with their value parsed by the spec's format."""
-        texts = pa.table({column.source: self.distinct(column.source)})  # noqa: F841 - read by DuckDB below
+        self.con.register(TEXTS, pa.table({column.source: self.distinct(column.source)}))
         parsed = f"cast({sql_date(column)} as date)" if column.type == "date" else sql_date(column)
-        return self.con.sql(
-            f"select {quoted(column.source)} as raw, {parsed} as value from texts"
-        ).to_arrow_table()
+        try:
+            return self.con.sql(
+                f"select {quoted(column.source)} as raw, {parsed} as value from {TEXTS}"
+            ).to_arrow_table()
+        finally:
+            self.con.unregister(TEXTS)
 
     def add(self, name: str, sources: tuple[str, ...], table: pa.Table, outputs: dict[str, str]) -> None:
         """Register `table` (raw source columns plus outputs) and join it on the raw values."""
-        self.con.register(f"lk_{name}", table)
+        table_name = lookup(name)
+        self.con.register(table_name, table)
         keys = " and ".join(
-            f"lk_{name}.{quoted('raw_' + s)} is not distinct from a.{quoted(s)}" for s in sources
+            f"{table_name}.{quoted('raw_' + s)} is not distinct from a.{quoted(s)}" for s in sources
         )
-        self.joins.append(f"left join lk_{name} on {keys}")
+        self.joins.append(f"left join {table_name} on {keys}")
         self.columns += [
-            f"lk_{name}.{quoted(column)} as {quoted(alias)}" for column, alias in outputs.items()
+            f"{table_name}.{quoted(column)} as {quoted(alias)}" for column, alias in outputs.items()
         ]
 
 
@@ -210,7 +216,7 @@ def _payload_sql(column: Column) -> str | None:
     if column.is_identifier:
         return None
     if column.type in ("date", "datetime"):
-        return f"lk_{column.name}.value as {column.name}"
+        return f"{lookup(column.name)}.value as {column.name}"
     payload = column_types.TYPES[column.type].payload
     return f"{payload(f'a.{quoted(column.source)}')} as {column.name}" if payload else None
 
@@ -225,9 +231,9 @@ def _age_sql(spec: FeedSpec) -> list[str]:
     """
     if not (spec.event_date and spec.column("date_of_birth")):
         return []
-    event = f"lk_{spec.event_date}.value"
-    born = "date_trunc('month', lk_date_of_birth.born)"
-    return [f"cast(date_sub('year', {born}, {event}) as smallint) as age_at_event"]
+    event = f"{lookup(spec.event_date)}.value"
+    born = f"date_trunc('month', {lookup('date_of_birth')}.born)"
+    return [f"cast({dialect().whole_years(born, event)} as smallint) as age_at_event"]
 
 
 def _write_quarantine(con, spec: FeedSpec, path: Path) -> Path:
@@ -235,19 +241,19 @@ def _write_quarantine(con, spec: FeedSpec, path: Path) -> Path:
     folder.mkdir(exist_ok=True)
     target = folder / f"{safe_stem(path.name)}.rejected.csv"
     read = set(spec.sources)  # each column the spec reads once, in the file's order; constants are not sent
-    header = [
-        row[0] for row in con.execute("select name from pragma_table_info('raw') order by cid").fetchall()
-    ]
+    sql = dialect()
+    header = [row[0] for row in con.execute(sql.describe(RAW)).fetchall()]
     originals = ", ".join(f"r.{quoted(name)}" for name in header if name in read)
     temporary = target.with_name(target.name + ".partial")
     con.execute(
-        f"""copy (
-            select f.row_number, f.reasons, {originals}
-            from (select row_number, string_agg(rule, '; ' order by rule) as reasons
-                  from failures group by row_number) f
-            join raw r on r.rowid + 1 = f.row_number
-            order by f.row_number
-        ) to {literal(temporary)} (header, delimiter ',')"""
+        sql.write_csv(
+            f"""select f.row_number, f.reasons, {originals}
+            from (select row_number, {sql.string_agg_sorted("rule", "; ")} as reasons
+                  from {FAILURES} group by row_number) f
+            join {RAW} r on {sql.row_id("r")} + 1 = f.row_number
+            order by f.row_number""",
+            temporary,
+        )
     )
     os.replace(temporary, target)
     return target
@@ -330,10 +336,11 @@ def pseudonymise_extract(
             f"{max_quarantined_share:.1%}; nothing was pseudonymised. "
             f"Reasons by row: {manifest.quarantine_file}"
         )
+    row_number = f"{dialect().row_id()} + 1"
     con.execute(
-        """create or replace temp view accepted as
-           select rowid + 1 as row_number, * from raw
-           where rowid + 1 not in (select row_number from failures)"""
+        f"""create or replace temp view {ACCEPTED} as
+           select {row_number} as row_number, * from {RAW}
+           where {row_number} not in (select row_number from {FAILURES})"""
     )
     lookups = _Lookups(con, key.purpose_key(LINKAGE), outcome.distinct)
     _column_lookups(lookups, spec)
@@ -349,13 +356,15 @@ def pseudonymise_extract(
     output = folder / f"{stem}.parquet"
     temporary = output.with_name(output.name + ".partial")
     con.execute(
-        f"""copy (select {", ".join(select)} from accepted a {" ".join(lookups.joins)})
-            to {literal(temporary)} (format parquet, compression zstd)"""
+        dialect().write_parquet(
+            f"select {', '.join(select)} from {ACCEPTED} a {' '.join(lookups.joins)}", temporary, "zstd"
+        )
     )
     os.replace(temporary, output)
     if spec.column("nhs_number"):
         present, valid = con.execute(
-            f"select count(nhs_number_token), count(*) filter (where nhs_number_valid) from {literal(output)}"
+            "select count(nhs_number_token), count(*) filter (where nhs_number_valid) "
+            f"from {dialect().parquet(output)}"
         ).fetchone()
         manifest.nhs_numbers = {
             "rows": manifest.rows_accepted,

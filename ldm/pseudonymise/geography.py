@@ -14,8 +14,8 @@ from functools import cache
 import duckdb
 import pyarrow as pa
 
+from ldm.dialects import current as dialect
 from ldm.reference import reference_path
-from ldm.sql import literal
 
 AREA_COLUMNS = ("lsoa21_code", "lsoa11_code", "msoa11_code", "ward_code", "imd_decile", "imd_quintile")
 
@@ -24,21 +24,26 @@ AREA_COLUMNS = ("lsoa21_code", "lsoa11_code", "msoa11_code", "ward_code", "imd_d
 def postcode_areas() -> pa.Table:
     """One row per Leeds postcode: postcode, lsoa21_code, lsoa11_code, msoa11_code, ward_code, IMD."""
     con = duckdb.connect()
+    sql = dialect()
+
+    def lookup(name: str) -> str:
+        return sql.csv(reference_path(name), all_varchar=True)
+
     return con.sql(
         f"""
         with lsoa11_of as (
             select lsoa21_code, min(lsoa11_code) as lsoa11_code
-            from read_csv({literal(reference_path("leeds_lsoa11_to_lsoa21_lookup.csv"))}, all_varchar = true)
+            from {lookup("leeds_lsoa11_to_lsoa21_lookup.csv")}
             group by lsoa21_code
         )
         select p.pcds as postcode, p.lsoa21_code, l.lsoa11_code, m.MSOA11CD as msoa11_code,
                p.ward_code, cast(i.imd_decile as tinyint) as imd_decile,
-               cast((cast(i.imd_decile as integer) + 1) // 2 as tinyint) as imd_quintile
-        from read_csv({literal(reference_path("leeds_postcode_ward_lsoa21.csv"))}, all_varchar = true) p
+               cast({sql.integer_divide("(cast(i.imd_decile as integer) + 1)", "2")} as tinyint) as imd_quintile
+        from {lookup("leeds_postcode_ward_lsoa21.csv")} p
         left join lsoa11_of l using (lsoa21_code)
-        left join read_csv({literal(reference_path("leeds_lsoa11_msoa11_lad.csv"))}, all_varchar = true) m
+        left join {lookup("leeds_lsoa11_msoa11_lad.csv")} m
             on m.LSOA11CD = l.lsoa11_code
-        left join read_csv({literal(reference_path("imd2019_leeds_lsoa11.csv"))}, all_varchar = true) i
+        left join {lookup("imd2019_leeds_lsoa11.csv")} i
             using (lsoa11_code)
         order by postcode
         """

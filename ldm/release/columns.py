@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ldm.dialects import current as dialect
 from ldm.release.spec import (
     COARSENINGS,
     DEFAULT_COARSENING,
@@ -63,7 +64,7 @@ def banded(column: str, op: Operation) -> str:
     no band straddles it), and cut short at `above` when it pools the values from it up."""
     name, width = quoted(column), int(op.width)
     origin = int(op.below) if op.below is not None else 0
-    start = f"({origin} + (({name} - {origin}) // {width}) * {width})"
+    start = f"({origin} + ({dialect().integer_divide(f'({name} - {origin})', str(width))}) * {width})"
     end = (
         f"{start} + {width - 1}" if op.above is None else f"least({start} + {width - 1}, {int(op.above) - 1})"
     )
@@ -72,7 +73,8 @@ def banded(column: str, op: Operation) -> str:
         cases.append(f"when {name} < {int(op.below)} then {literal(f'before {op.below}')}")
     if op.above is not None:
         cases.append(f"when {name} >= {int(op.above)} then {literal(f'{op.above} or later')}")
-    return f"case {' '.join(cases)} else cast({start} as varchar) || '-' || cast({end} as varchar) end"
+    as_text = dialect().as_text
+    return f"case {' '.join(cases)} else {as_text(start)} || '-' || {as_text(end)} end"
 
 
 def grouped(column: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 
 import duckdb
 
+from ldm.dialects import current as dialect
 from ldm.sql import quoted
 
 
@@ -39,7 +40,7 @@ class Group:
 
 def smallest_group_sql(relation: str, attributes: Sequence[str], person: str) -> str:
     """SQL for the smallest group: its size, then each attribute's value as text (NULL when missing)."""
-    values = ", ".join(f"cast({quoted(a)} as varchar) as {quoted(a)}" for a in attributes)
+    values = ", ".join(f"{dialect().as_text(quoted(a))} as {quoted(a)}" for a in attributes)
     order = ", ".join(f"{quoted(a)} nulls last" for a in attributes)
     return (
         f"select count(distinct {quoted(person)}) as group_size, {values} from {relation} "

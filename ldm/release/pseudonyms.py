@@ -22,7 +22,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ldm.dialects import current as dialect
 from ldm.identifiers.tokens import tokenise
+from ldm.release.working import PSEUDONYMS_ARROW
 from ldm.sql import quoted
 
 PERSON_FIELD = "person_id"
@@ -40,17 +42,15 @@ def pseudonymise(
     The value hashed is the columns' values as text joined by ':', e.g. "12:3045" for a record.
     """
     names = ", ".join(quoted(c) for c in columns)
-    text = " || ':' || ".join(f"cast({quoted(c)} as varchar)" for c in columns)
+    text = " || ':' || ".join(dialect().as_text(quoted(c)) for c in columns)
     distinct = con.sql(
         f"select distinct {names}, {text} as pseudonym_input from {source} where {text} is not null"
     ).to_arrow_table()
     tokens = tokenise(pc.cast(distinct["pseudonym_input"], pa.string()), field, key)
     table = distinct.drop_columns(["pseudonym_input"]).append_column("pseudonym", tokens)
-    con.register("release_pseudonyms_arrow", table)
+    con.register(PSEUDONYMS_ARROW, table)
     try:
-        con.execute(
-            f"create or replace temp table {quoted(target)} as select * from release_pseudonyms_arrow"
-        )
+        con.execute(f"create or replace temp table {quoted(target)} as select * from {PSEUDONYMS_ARROW}")
     finally:
-        con.unregister("release_pseudonyms_arrow")
+        con.unregister(PSEUDONYMS_ARROW)
     return table.num_rows

@@ -26,12 +26,15 @@ from typing import Any
 
 import duckdb
 
+from ldm.dialects import DIALECTS
+from ldm.dialects import current as dialect
 from ldm.errors import LdmError
 from ldm.files import file_sha256
 from ldm.governance import audit
 from ldm.load.opt_outs import OPTED_OUT_PERSONS as WITHHELD_PERSONS
 from ldm.pseudonymise.keys import KEY_BYTES, MasterKey, release_purpose
 from ldm.release import kanon
+from ldm.release import working as work
 from ldm.release.columns import Released, released
 from ldm.release.manifest import write_manifest
 from ldm.release.projects import Project, active_project
@@ -49,19 +52,22 @@ from ldm.release.spec import (
     check_against_store,
     load_spec,
 )
+from ldm.release.working import COHORT, PERSON_PSEUDONYMS, PERSONS
 from ldm.sql import literal, quoted
 from ldm.store import connect
 from ldm.store.lock import store_lock
 
 DUCKDB_FILE = "release.duckdb"
-COPY_OPTIONS = "(format parquet, compression zstd)"
+DUCKDB = DIALECTS["duckdb"]  # release.duckdb is a DuckDB file, whatever engine built the release
 STORE_PERSON = "store_person_id"  # working columns: never written
 STORE_BATCH, STORE_ROW = "store_batch_id", "store_row_number"
-COHORT = "release_cohort"
 
 
 def working(table: str) -> str:
-    return quoted(f"release_{table}")
+    """A released table's working table (its raw rows: `raw_<table>`), quoted."""
+    if table.startswith("raw_"):
+        return quoted(work.raw(table.removeprefix("raw_")))
+    return quoted(work.pseudonymised(table))
 
 
 @dataclass(frozen=True)
@@ -173,10 +179,8 @@ def _build(con: duckdb.DuckDBPyConnection, plan: Plan, key: bytes) -> None:
     for table in _ordered(spec):
         _raw(con, table, plan.columns[table.name], spec)
     persons = " union ".join(f"select {STORE_PERSON} from {working('raw_' + t)}" for t in spec.tables)
-    con.execute(f"create or replace temp table release_persons as {persons}")
-    plan.persons = pseudonymise(
-        con, key, PERSON_FIELD, "release_persons", (STORE_PERSON,), "release_person_pseudonyms"
-    )
+    con.execute(f"create or replace temp table {PERSONS} as {persons}")
+    plan.persons = pseudonymise(con, key, PERSON_FIELD, PERSONS, (STORE_PERSON,), PERSON_PSEUDONYMS)
     for table in _ordered(spec):
         _pseudonymised(con, table, key)
         (rows,) = con.execute(f"select count(*) from {working(table.name)}").fetchall()[0]
@@ -219,7 +223,7 @@ def _pseudonymised(con: duckdb.DuckDBPyConnection, table: TableSpec, key: bytes)
     joins, record = "", ""
     if RECORD in table.columns or table.name in SPELL_CHILDREN:
         source = SPELLS if table.name in SPELL_CHILDREN else table.name
-        pseudonyms = f"release_record_pseudonyms_{table.name}"
+        pseudonyms = work.record_pseudonyms(table.name)
         pseudonymise(con, key, record_field(source), raw, (STORE_BATCH, STORE_ROW), pseudonyms)
         joins = (
             f" join {quoted(pseudonyms)} as r on r.{STORE_BATCH} = t.{STORE_BATCH} "
@@ -229,7 +233,7 @@ def _pseudonymised(con: duckdb.DuckDBPyConnection, table: TableSpec, key: bytes)
     con.execute(
         f"""create or replace temp table {working(table.name)} as
             select p.pseudonym as {PERSON}{record}, t.*
-            from {raw} as t join release_person_pseudonyms as p on p.{STORE_PERSON} = t.{STORE_PERSON}{joins}"""
+            from {raw} as t join {PERSON_PSEUDONYMS} as p on p.{STORE_PERSON} = t.{STORE_PERSON}{joins}"""
     )
 
 
@@ -374,9 +378,8 @@ def _write(
         columns = plan.released(name)
         select = ", ".join(f"{r.expression} as {quoted(r.name)}" for r in columns)
         target = folder / f"{name}.parquet"
-        con.execute(
-            f"copy (select {select} from {working(name)} order by all) to {literal(target)} {COPY_OPTIONS}"
-        )
+        order = dialect().order_by_all([r.name for r in columns])
+        con.execute(dialect().write_parquet(f"select {select} from {working(name)} {order}", target, "zstd"))
         described[name] = columns
         files.append(
             {
@@ -426,7 +429,7 @@ def _duckdb_file(folder: Path, described: dict[str, list[Released]]) -> None:
     try:
         for name, columns in described.items():
             con.execute(
-                f"create table {quoted(name)} as select * from read_parquet({literal(folder / (name + '.parquet'))})"
+                f"create table {quoted(name)} as select * from {DUCKDB.parquet(folder / (name + '.parquet'))}"
             )
             for column in columns:
                 con.execute(

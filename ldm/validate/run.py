@@ -23,8 +23,10 @@ import pyarrow.compute as pc
 from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from ldm.column_types import TYPES, days_column
+from ldm.dialects import current as dialect
 from ldm.errors import LdmError
 from ldm.feeds.spec import Column, FeedSpec
+from ldm.feeds.working import FAILING_KEYS, FAILURES, RAW
 from ldm.sql import literal, quoted
 from ldm.validate.suites import (
     AGE_AT_DEATH,
@@ -64,8 +66,8 @@ class ValidationOutcome:
 
 
 def sql_date(column: Column) -> str:
-    """DuckDB expression parsing a date or datetime column with its spec format (null if invalid)."""
-    return f"try_strptime(trim({quoted(column.source)}), {literal(column.format)})"
+    """SQL parsing a date or datetime column with its spec format (null if invalid)."""
+    return dialect().try_parse_timestamp(f"trim({quoted(column.source)})", column.format)
 
 
 class _CheckColumn:
@@ -90,6 +92,7 @@ def _yyyymmdd(keys: pa.Array, fmt: str) -> pa.Array:
 
 def _check_columns(spec: FeedSpec, today: datetime.date) -> dict[str, _CheckColumn]:
     checks = {}
+    sql = dialect()
     for column in spec.columns:
         source = quoted(column.source)
         plain = column.source
@@ -101,7 +104,7 @@ def _check_columns(spec: FeedSpec, today: datetime.date) -> dict[str, _CheckColu
             # whatever else is there, so the verdict per row is the suite's own. Decimal columns
             # (measurements) have a few thousand distinct values and are checked whole.
             source, plain = (
-                f"case when regexp_full_match({source}, '[0-9]+') then '0' else {source} end",
+                f"case when {sql.full_match(source, '[0-9]+')} then '0' else {source} end",
                 None,
             )
         elif column.type in ("date", "datetime"):
@@ -109,10 +112,11 @@ def _check_columns(spec: FeedSpec, today: datetime.date) -> dict[str, _CheckColu
                 # Nearly every timestamp is distinct. One that DuckDB parses and prints back as the
                 # same text is surely well formed, so it is folded to midnight of its day (same
                 # format, same date); GX judges those and whatever else is there.
-                parsed = f"try_strptime({source}, {literal(column.format)})"
+                parsed = sql.try_parse_timestamp(source, column.format)
+                midnight = sql.format_timestamp(f"date_trunc('day', {parsed})", column.format)
                 source, plain = (
-                    f"case when strftime({parsed}, {literal(column.format)}) = {source} "
-                    f"then strftime(date_trunc('day', {parsed}), {literal(column.format)}) else {source} end",
+                    f"case when {sql.format_timestamp(parsed, column.format)} = {source} "
+                    f"then {midnight} else {source} end",
                     None,
                 )
             # Dates are parsed once per distinct text, not once per row.
@@ -127,10 +131,10 @@ def _check_columns(spec: FeedSpec, today: datetime.date) -> dict[str, _CheckColu
 def _age_sql(born: str, at: str) -> str:
     """Completed years from `born` to `at`, or -1 when `born` is later than `at`.
 
-    DuckDB's date_sub('year', ...) truncates toward zero: a birth a few months after the date gives 0,
-    not a negative age, and so passed a rule on the age alone. -1 stands for any birth after the date.
+    Whole years truncate toward zero: a birth a few months after the date gives 0, not a negative
+    age, and so passed a rule on the age alone. -1 stands for any birth after the date.
     """
-    return f"case when {born} > {at} then -1 else date_sub('year', {born}, {at}) end"
+    return f"case when {born} > {at} then -1 else {dialect().whole_years(born, at)} end"
 
 
 def _record_check_columns(spec: FeedSpec, today: datetime.date) -> dict[str, _CheckColumn]:
@@ -165,7 +169,7 @@ def _span_check_columns(spec: FeedSpec) -> dict[str, _CheckColumn]:
         if spec.column(earlier) and spec.column(later):
             start, end = sql_date(spec.column(earlier)), sql_date(spec.column(later))
             checks[span_column(earlier, later)] = _CheckColumn(
-                f"case when {end} < {start} then -1 else date_diff('day', {start}, {end}) end"
+                f"case when {end} < {start} then -1 else {dialect().days_between(start, end)} end"
             )
     return checks
 
@@ -179,7 +183,7 @@ def _gx_batch_definition():
 
 def distinct_values(con: duckdb.DuckDBPyConnection, key_sql: str) -> pa.Table:
     """Each distinct value of a SQL expression over the extract (null included), with its row count."""
-    counted = con.sql(f"select {key_sql} as key, count(*) as rows from raw group by all").to_arrow_table()
+    counted = con.sql(f"select {key_sql} as key, count(*) as rows from {RAW} group by all").to_arrow_table()
     return counted.combine_chunks()
 
 
@@ -195,7 +199,9 @@ def validate(
     rules_by_column: dict[str, list[dict]] = defaultdict(list)
     for rule in document["expectations"]:
         rules_by_column[rule["kwargs"]["column"]].append(rule)
-    con.execute("create or replace temp table failures (row_number bigint, rule varchar)")
+    con.execute(
+        f"create or replace temp table {FAILURES} (row_number bigint, rule {dialect().type_name('varchar')})"
+    )
     with _GX_LOCK:
         batch_definition = _gx_batch_definition()
     profiles: dict[str, pa.Table] = {}
@@ -225,8 +231,8 @@ def validate(
                 raise LdmError(f"rule '{rule['meta']['rule']}' could not run: {outcome.exception_info}")
             failing = outcome.result.get("unexpected_index_list") or []
             results.append(_record_failures(con, check, profile, failing, rule, check_name))
-    quarantined = con.execute("select count(distinct row_number) from failures").fetchall()[0][0]
-    rows_in = con.execute("select count(*) from raw").fetchall()[0][0]
+    quarantined = con.execute(f"select count(distinct row_number) from {FAILURES}").fetchall()[0][0]
+    rows_in = con.execute(f"select count(*) from {RAW}").fetchall()[0][0]
     distinct = {
         check.source: profiles[check.key_sql]["key"]
         for check in checks.values()
@@ -243,14 +249,15 @@ def _record_failures(con, check, profile: pa.Table, failing, rule, check_name) -
     result.rows = pc.sum(failed["rows"]).as_py()
     non_null = pc.drop_null(failed["key"])
     if result.severity == "critical":
-        failing_keys = pa.table({"key": non_null})  # noqa: F841 - read by DuckDB below
+        con.register(FAILING_KEYS, pa.table({"key": non_null}))
         null_clause = f" or {check.key_sql} is null" if failed["key"].null_count else ""
         con.execute(
-            f"""insert into failures
-                select rowid + 1, ? from raw
-                where {check.key_sql} in (select key from failing_keys){null_clause}""",
+            f"""insert into {FAILURES}
+                select {dialect().row_id()} + 1, ? from {RAW}
+                where {check.key_sql} in (select key from {FAILING_KEYS}){null_clause}""",
             [result.rule],
         ).fetchall()
+        con.unregister(FAILING_KEYS)
     if not check.identifier:
         result.examples = [str(v) for v in non_null.slice(0, 5).to_pylist()] + (
             ["(missing)"] if failed["key"].null_count else []
