@@ -12,8 +12,8 @@ import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, table_args
-from models.columns import ActivityRow, RecordedDemographics, code_column, date_column
+from models.base import Base, mapper_key, table_args
+from models.columns import RECORD_KEY, ActivityRow, RecordedDemographics, code_column, date_column
 
 
 class Person(Base):
@@ -127,17 +127,17 @@ class SpellDiagnosis(Base):
 
     __tablename__ = "spell_diagnoses"
     __table_args__ = table_args("ICD-10 diagnoses of each spell; position 0 is the primary diagnosis")
+    __mapper_args__ = mapper_key(*RECORD_KEY, "position")  # not indexed (models/base.py)
 
     batch_id: Mapped[int] = mapped_column(
-        sa.BigInteger, primary_key=True, comment="Spell's batch (apc_spells.batch_id)"
+        sa.BigInteger, nullable=False, comment="Spell's batch (apc_spells.batch_id)"
     )
     row_number: Mapped[int] = mapped_column(
-        sa.BigInteger, primary_key=True, comment="Spell's row (apc_spells.row_number)"
+        sa.BigInteger, nullable=False, comment="Spell's row (apc_spells.row_number)"
     )
     position: Mapped[int] = mapped_column(
         sa.SmallInteger,
-        primary_key=True,
-        autoincrement=False,
+        nullable=False,
         comment="0 for the primary diagnosis, 1 and up for secondary diagnoses in the order sent",
     )
     icd10_code: Mapped[str] = mapped_column(
@@ -150,17 +150,17 @@ class SpellProcedure(Base):
 
     __tablename__ = "spell_procedures"
     __table_args__ = table_args("OPCS-4 procedures of each spell; position 0 is the primary procedure")
+    __mapper_args__ = mapper_key(*RECORD_KEY, "position")  # not indexed (models/base.py)
 
     batch_id: Mapped[int] = mapped_column(
-        sa.BigInteger, primary_key=True, comment="Spell's batch (apc_spells.batch_id)"
+        sa.BigInteger, nullable=False, comment="Spell's batch (apc_spells.batch_id)"
     )
     row_number: Mapped[int] = mapped_column(
-        sa.BigInteger, primary_key=True, comment="Spell's row (apc_spells.row_number)"
+        sa.BigInteger, nullable=False, comment="Spell's row (apc_spells.row_number)"
     )
     position: Mapped[int] = mapped_column(
         sa.SmallInteger,
-        primary_key=True,
-        autoincrement=False,
+        nullable=False,
         comment="0 for the primary procedure, 1 and up for secondary procedures in the order sent",
     )
     opcs4_code: Mapped[str] = mapped_column(
@@ -229,9 +229,14 @@ class Death(ActivityRow, RecordedDemographics, Base):
     """
 
     __tablename__ = "deaths"
-    __table_args__ = table_args(
-        "Registered deaths (civil registration, PCMD shape), one row per death registration; "
-        "causes of death in death_causes"
+    # Indexed, unlike the other record tables' keys: a city registers about 10,000 deaths a year, too
+    # few for the index to cost anything measurable (nor does that of death_causes).
+    __table_args__ = (
+        sa.PrimaryKeyConstraint(*RECORD_KEY),
+        table_args(
+            "Registered deaths (civil registration, PCMD shape), one row per death registration; "
+            "causes of death in death_causes"
+        ),
     )
 
     date_of_death: Mapped[datetime.date | None] = date_column(

@@ -9,6 +9,14 @@ parent's index as it stood at the start of the transaction, so deleting a child 
 parent in one transaction fails (measured on DuckDB 2.0). The loader does exactly that when it
 applies opt-outs or re-links a batch in its one transaction, so references between tables are
 documented in column comments and checked by tests and dbt relationship tests instead.
+
+Nor are the keys of the large record tables and linkage.record_links declared (a primary key is an
+index in DuckDB). A record's key, (batch_id, row_number), is unique by construction: row_number is
+the record's row in its batch's extract, and a batch is loaded once. On a city's worth of rows (17
+million GP events, 23 million record links) the indexes doubled the CPU time of inserting into those
+tables and took 430 MB of a 990 MB store file, so the ORM keeps the key at the mapper
+(`__mapper_args__`, `mapper_key`) and the loader checks it for every batch (ldm.load.unique_keys);
+`unindexed_keys` lists them. Small tables keep theirs.
 """
 
 from __future__ import annotations
@@ -37,6 +45,19 @@ class Base(DeclarativeBase):
     metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def unindexed_keys() -> dict[str, tuple[str, ...]]:
+    """`schema.table` -> key columns, for each table whose key the ORM maps but the store does not index
+    (no primary key constraint): the keys the loader checks instead."""
+    mappers = {mapper.local_table: mapper for mapper in Base.registry.mappers}
+    return {
+        f"{table.schema or ANALYST_SCHEMA}.{table.name}": tuple(
+            column.name for column in mappers[table].primary_key
+        )
+        for table in Base.metadata.tables.values()  # in the order the models define them: analyst tables first
+        if table in mappers and not table.primary_key.columns
+    }
+
+
 def sequence(name: str, schema: str) -> sa.Sequence:
     """A sequence registered on the store's metadata (DuckDB has no SERIAL or IDENTITY)."""
     return sa.Sequence(name, schema=schema, metadata=Base.metadata)
@@ -52,6 +73,11 @@ def sequence_key(seq: sa.Sequence, comment: str) -> Mapped[int]:
     return mapped_column(
         sa.BigInteger, seq, primary_key=True, server_default=next_value(seq), comment=comment
     )
+
+
+def mapper_key(*columns: str) -> dict[str, list[str]]:
+    """`__mapper_args__` for a table whose key the store does not index: the ORM maps rows by `columns`."""
+    return {"primary_key": list(columns)}
 
 
 def table_args(comment: str, schema: str | None = None) -> dict[str, str]:

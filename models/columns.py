@@ -9,27 +9,31 @@ from __future__ import annotations
 import datetime
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from models.base import mapper_key
 
 KEY_ORDER, DEMOGRAPHICS_ORDER, ADDED_ORDER = -100, 100, 200  # ADDED: columns added by a later migration
+RECORD_KEY = ("batch_id", "row_number")
 
 
 class ActivityRow:
     """Key, provenance and link of one record from one pseudonymised extract.
 
     The key is (batch_id, row_number): deterministic, so a batch can be traced back to its file row
-    by row, and the same pair keys the record's entry in linkage.record_links.
+    by row, and the same pair keys the record's entry in linkage.record_links. The ORM maps rows by
+    it; the store does not index it (see models/base.py), except where a table says otherwise.
     """
 
     batch_id: Mapped[int] = mapped_column(
         sa.BigInteger,
-        primary_key=True,
+        nullable=False,
         sort_order=KEY_ORDER,
         comment="Load batch the record arrived in (governance.batches.batch_id); with row_number, the key",
     )
     row_number: Mapped[int] = mapped_column(
         sa.BigInteger,
-        primary_key=True,
+        nullable=False,
         sort_order=KEY_ORDER,
         comment="Row of the record in its pseudonymised extract, from 1; with batch_id, the key",
     )
@@ -67,6 +71,11 @@ class ActivityRow:
         comment="Digest of the record's pseudonymised content (63 bits of DuckDB's hash): recognises the "
         "same record sent again; NULL for rows loaded before ldm recorded it",
     )
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict:
+        """The ORM identifies a row by its key whether or not the table indexes it."""
+        return mapper_key(*RECORD_KEY)
 
 
 class RecordedDemographics:

@@ -11,7 +11,8 @@ import datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import LINKAGE_SCHEMA, Base, sequence, sequence_key, table_args
+from models.base import LINKAGE_SCHEMA, Base, mapper_key, sequence, sequence_key, table_args
+from models.columns import RECORD_KEY
 
 PERSON_ID_SEQ = sequence("person_id_seq", LINKAGE_SCHEMA)
 EVIDENCE_ID_SEQ = sequence("evidence_id_seq", LINKAGE_SCHEMA)
@@ -129,12 +130,15 @@ class RecordLink(Base):
 
     __tablename__ = "record_links"
     __table_args__ = table_args("Outcome of linkage for every loaded record, linked or not", LINKAGE_SCHEMA)
+    # One row per loaded record, as many as all the record tables together: its key is not indexed
+    # either (models/base.py).
+    __mapper_args__ = mapper_key(*RECORD_KEY)
 
     batch_id: Mapped[int] = mapped_column(
-        sa.BigInteger, primary_key=True, comment="Record's batch (governance.batches.batch_id)"
+        sa.BigInteger, nullable=False, comment="Record's batch (governance.batches.batch_id)"
     )
     row_number: Mapped[int] = mapped_column(
-        sa.BigInteger, primary_key=True, comment="Record's row in its pseudonymised extract"
+        sa.BigInteger, nullable=False, comment="Record's row in its pseudonymised extract"
     )
     person_id: Mapped[int | None] = mapped_column(
         sa.BigInteger, comment="Person the record was linked to; NULL when unlinked or ambiguous"

@@ -113,6 +113,7 @@ CASES = [
         [(0, "a"), (1, "x")],
     ),
     ("array", f"select {DUCKDB.array(['s', 'w'])} from t where s = 'a'", [(["a", "x"],)]),
+    ("distinct_in_range", f"select {DUCKDB.distinct_in_range('n', 10, 40)} from t", [(3,)]),
     ("string_agg_sorted", f"select {DUCKDB.string_agg_sorted('s', '; ')} from t", [("a; b; c; d",)]),
     ("quantile_disc", f"select {DUCKDB.quantile_disc('n', 0.5)} from t", [(20,)]),
     (
@@ -219,6 +220,7 @@ SPARK_CASES = [
     ("explode", SPARK.explode("l"), "explode(l)"),
     ("unpivot", SPARK.unpivot(["a", "b"]), "posexplode(array(a, b)) as (position, value)"),
     ("array", SPARK.array(["a", "b"]), "array(a, b)"),
+    ("distinct_in_range", SPARK.distinct_in_range("k", 0, 9), "count(distinct k)"),
     (
         "string_agg_sorted",
         SPARK.string_agg_sorted("r", "; "),

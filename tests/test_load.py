@@ -15,25 +15,30 @@ from pathlib import Path
 import duckdb
 import pytest
 from test_pseudonymise_extracts import raw_identifiers
+from test_store import PRIMARY_KEYS
 
 from ldm.cli import main
 from ldm.errors import LdmError
 from ldm.feeds.spec import builtin_specs
 from ldm.files import file_sha256
 from ldm.governance import audit, digests
+from ldm.governance.seal import seal
 from ldm.identifiers.tokens import token
 from ldm.load.loader import FEED_TABLES, load_folder
+from ldm.load.unique_keys import check_unique_keys
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.keys import AUDIT, LINKAGE, init_key
-from ldm.store import connect, upgrade
+from ldm.store import connect, downgrade, upgrade
 from ldm.synthetic.config import SampleConfig
 from ldm.synthetic.generate import generate
+from models.base import unindexed_keys
 from models.feeds import FEEDS
 
 REPO = Path(__file__).resolve().parent.parent
 TODAY = datetime.date(2025, 4, 1)
 TRUTH = REPO / "sample_data" / "ground_truth"
 BATCHES = len(FEEDS)  # the sample has one extract per feed: one batch, and one audit entry, each
+UNINDEXED_BEFORE, UNINDEXED = "0010_persons_stated_ethnic_category", "0011_unindexed_record_keys"
 
 
 def fresh_store(path: Path) -> Path:
@@ -246,6 +251,95 @@ def test_a_failing_batch_leaves_the_store_as_it_was(loaded, tmp_path, manifest_u
         load_folder(broken, copy, key)
     assert snapshot(copy) == before
     assert main(["audit", "verify", "--store", str(copy), "--key-file", str(root / "ldm.key")]) == 0
+
+
+@pytest.mark.parametrize("spread", [1, 10**9], ids=["bitmap", "grouped"])
+def test_a_batch_that_holds_a_key_twice_is_refused_and_nothing_of_it_is_loaded(loaded, tmp_path, spread):
+    """The large record tables do not index their key (models/base.py); the loader checks each batch's
+    keys before it commits. A seam file whose second row carries the first row's number (its manifest
+    made to match, so it passes every other check) is refused, naming the table, the batch and the
+    key. Row numbers spread a billion apart are too wide a range for the check's bitmap: it groups by
+    key instead, and finds the same duplicate."""
+    root, key, _, _ = loaded
+    broken = tmp_path / "broken"
+    shutil.copytree(root / "out" / "apc_spells", broken / "apc_spells")
+    manifest = next((broken / "apc_spells").glob("*.manifest.json"))
+    parquet = broken / "apc_spells" / manifest.name.replace(".manifest.json", ".parquet")
+    duckdb.execute(
+        f"""copy (select * replace ((case when row_number = 2 then 1 else row_number end) * {spread} as row_number)
+                  from '{parquet}') to '{parquet}.tmp' (format parquet)"""
+    )
+    os.replace(f"{parquet}.tmp", parquet)
+    document = json.loads(manifest.read_text())
+    document["output_sha256"] = file_sha256(parquet)
+    manifest.write_text(json.dumps(document))
+    store = fresh_store(tmp_path / "store.duckdb")  # its records would be re-sent ones in the loaded store
+    with pytest.raises(
+        LdmError,
+        match=rf"^main\.apc_spells: batch 1 holds the key \(batch_id, row_number\) = \(1, {spread}\) 2 times; "
+        "nothing of the batch was loaded",
+    ):
+        load_folder(broken, store, key)
+    written = [
+        f"(select count(*) from {table})"
+        for table in ("governance.batches", "main.apc_spells", "linkage.record_links", "main.spell_diagnoses")
+    ]
+    assert query(store, f"select {', '.join(written)}") == [(0, 0, 0, 0)]
+
+
+def test_a_key_held_twice_in_a_child_table_is_named_with_its_position(loaded, tmp_path):
+    """Every table whose key is not indexed is checked, not only the feed's own: the batches of a real
+    load pass, and a spell's diagnosis written twice at one position is named."""
+    _, _, store, summary = loaded
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store, copy)
+    con = connect(copy)
+    try:
+        for batch in summary.loaded:
+            check_unique_keys(con, batch.batch_id)
+        batch, row, position = con.execute(
+            "select batch_id, row_number, position from main.spell_diagnoses order by all limit 1 offset 5"
+        ).fetchall()[0]
+        con.execute(
+            "insert into main.spell_diagnoses select * from main.spell_diagnoses "
+            "where batch_id = ? and row_number = ? and position = ?",
+            [batch, row, position],
+        )
+        with pytest.raises(
+            LdmError,
+            match=rf"^main\.spell_diagnoses: batch {batch} holds the key \(batch_id, row_number, position\) = "
+            rf"\({batch}, {row}, {position}\) 2 times",
+        ):
+            check_unique_keys(con, batch)
+    finally:
+        con.close()
+
+
+def test_the_upgrade_that_drops_the_record_keys_is_sealed_and_keeps_every_row(loaded, tmp_path, capsys):
+    """A loaded store with a keyed audit chain, at the revision before: `ldm db upgrade` rebuilds the
+    large tables without their keys, records the upgrade in the chain, and `ldm audit verify` finds
+    every row and the new catalog as the chain recorded them."""
+    root, key, store, _ = loaded
+    copy = tmp_path / "store.duckdb"
+    shutil.copy(store, copy)
+    shutil.copy(str(store) + ".audit-head", str(copy) + ".audit-head")
+    assert downgrade(copy, UNINDEXED_BEFORE) == UNINDEXED_BEFORE
+    seal(copy, key, "test", f"a store at {UNINDEXED_BEFORE}", {}, digests.EVERY_TABLE)  # as that ldm left it
+    counts = "select " + ", ".join(f"(select count(*) from {table})" for table in unindexed_keys())
+    rows = query(copy, counts)
+    assert set(unindexed_keys()) <= {name for (name,) in query(copy, PRIMARY_KEYS)}
+    key_file = str(root / "ldm.key")
+    assert main(["db", "upgrade", "--store", str(copy), "--key-file", key_file]) == 0
+    assert f"from {UNINDEXED_BEFORE} to {UNINDEXED}" in capsys.readouterr().out
+    assert main(["audit", "verify", "--store", str(copy), "--key-file", key_file]) == 0
+    [(action, detail)] = query(
+        copy, "select action, detail from governance.audit_log order by seq desc limit 1"
+    )
+    recorded = json.loads(detail)
+    assert (action, recorded["from"], recorded["to"]) == ("upgrade", UNINDEXED_BEFORE, UNINDEXED)
+    assert "table main.gp_events" in recorded["state"]["tables"]["catalog"]  # its new definition, sealed
+    assert query(copy, counts) == rows
+    assert not set(unindexed_keys()) & {name for (name,) in query(copy, PRIMARY_KEYS)}
 
 
 def test_a_killed_load_leaves_whole_batches_only(tmp_path):

@@ -20,6 +20,8 @@ from ldm import minimise, store
 from ldm.cli import main
 from ldm.errors import LdmError
 from ldm.load.loader import FEED_TABLES
+from models.analyst import GpEvent
+from models.base import unindexed_keys
 from models.governance import Batch
 
 FIRST, SECOND, THIRD = "0001_initial", "0002_persons_ethnic_category", "0003_record_digests_keyed_audit"
@@ -29,7 +31,8 @@ SIXTH = "0006_birth_month_dates"
 SEVENTH = "0007_deaths"
 EIGHTH = "0008_person_evidence"
 NINTH = "0009_linkage_models"
-TENTH = HEAD = "0010_persons_stated_ethnic_category"
+TENTH = "0010_persons_stated_ethnic_category"
+ELEVENTH = HEAD = "0011_unindexed_record_keys"
 VERSION_TABLE = ("governance", "alembic_version")
 
 # What DuckDB itself says the store is; alembic_version is Alembic's, not the models'.
@@ -490,13 +493,54 @@ def test_tenth_migration_recomputes_ethnic_category_under_the_one_rule(store_fil
     con.execute("update persons set ethnic_category = 'Z'")
     con.close()
     before = contents(store_file, {})
-    assert store.upgrade(store_file) == HEAD == TENTH
+    assert store.upgrade(store_file, TENTH) == TENTH
     after = contents(store_file, {})
     assert after.pop("main.persons") != before.pop("main.persons")
     assert after == before
     categories = dict(query_store(store_file, "select person_id, ethnic_category from persons"))
     assert categories == {i: "A" if i % 2 == 0 else "Z" for i in range(1, 41)}
     assert store.downgrade(store_file, NINTH) == NINTH
+
+
+PRIMARY_KEYS = (
+    "select schema_name || '.' || table_name from duckdb_constraints() where constraint_type = 'PRIMARY KEY'"
+)
+
+
+def test_eleventh_migration_rebuilds_the_large_record_tables_without_their_keys(store_file: Path) -> None:
+    """A store at 0010 with rows in every table: the record tables and linkage.record_links lose
+    their primary key and nothing else (columns, order, types, defaults, comments, rows); deaths and
+    death_causes keep theirs. The downgrade gives the keys back."""
+    store.upgrade(store_file, TENTH)
+    fill(store_file, rows=60)
+    before, described = contents(store_file, {}), catalog(store_file)
+    keyed = {name for (name,) in query_store(store_file, PRIMARY_KEYS)}
+    assert store.upgrade(store_file, ELEVENTH) == ELEVENTH
+    assert contents(store_file, {}) == before
+    migrated = catalog(store_file)
+    for part in CATALOG:
+        if part != "constraints":
+            assert migrated[part] == described[part], part
+    reference = catalog(built_from_models(store_file.with_name("from_models.duckdb")))
+    assert migrated["constraints"] == reference["constraints"]
+    left = {name for (name,) in query_store(store_file, PRIMARY_KEYS)}
+    assert keyed - left == set(unindexed_keys()) and len(unindexed_keys()) == 9
+    assert {"main.deaths", "main.death_causes", "main.persons", "governance.batches"} <= left
+    assert store.downgrade(store_file, TENTH) == TENTH
+    assert contents(store_file, {}) == before
+    assert catalog(store_file) == described
+
+
+def test_the_orm_maps_record_rows_by_the_key_the_store_does_not_index(store_file: Path) -> None:
+    store.upgrade(store_file)
+    engine = store.engine(store_file)
+    with Session(engine) as session:
+        session.add(GpEvent(batch_id=3, row_number=7, snomed_code="44054006"))
+        session.commit()
+    with Session(engine) as session:
+        assert session.get(GpEvent, (3, 7)).snomed_code == "44054006"
+    engine.dispose()
+    assert "main.gp_events" in unindexed_keys()
 
 
 def query_store(path: Path, sql: str) -> list[tuple]:

@@ -119,6 +119,11 @@ class Dialect(ABC):
         """A list of the `expressions`' values, usable as a grouping and join key."""
 
     @abstractmethod
+    def distinct_in_range(self, expression: str, low: int, high: int) -> str:
+        """The aggregate: how many distinct values the BIGINT `expression` takes, every value known to
+        lie in [low, high] (a range narrow enough for a bitmap)."""
+
+    @abstractmethod
     def string_agg_sorted(self, expression: str, separator: str) -> str:
         """The aggregate: the texts of `expression`, in their sort order, joined by `separator`."""
 

@@ -164,6 +164,9 @@ class Spark(Dialect):
     def array(self, expressions: Sequence[str]) -> str:
         return f"array({', '.join(expressions)})"
 
+    def distinct_in_range(self, expression: str, low: int, high: int) -> str:
+        return f"count(distinct {expression})"
+
     def string_agg_sorted(self, expression: str, separator: str) -> str:
         # NULL for a group with no text, as DuckDB's string_agg (array_join of nothing is '').
         joined = f"array_join(array_sort(collect_list({expression})), {literal(separator)})"

@@ -60,6 +60,7 @@ from ldm.load.rows import (
     unpivot_repeated,
     withdraw,
 )
+from ldm.load.unique_keys import check_unique_keys
 from ldm.load.working import BATCH_EVIDENCE, INCOMING
 from ldm.pseudonymise.extract import Manifest
 from ldm.pseudonymise.keys import AUDIT, MasterKey
@@ -107,6 +108,7 @@ def _load_records(
         materialise = feed == "gp_registrations"
         stage(con, staged.path, materialise)
         _write_records(con, batch_id, manifest, load, staged.rows, staged.model)
+        check_unique_keys(con, batch_id)  # the keys the large tables do not index
         if staged.evidence is not None:
             con.register(BATCH_EVIDENCE, staged.evidence)
             learn_evidence(con, batch_id, feed, BATCH_EVIDENCE, load)
