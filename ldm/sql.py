@@ -9,3 +9,8 @@ def quoted(name: str) -> str:
 def literal(text: object) -> str:
     """A SQL string literal, e.g. a file path in COPY ... TO (a quote in it is doubled)."""
     return "'" + str(text).replace("'", "''") + "'"
+
+
+def spark_quoted(name: str) -> str:
+    """A Spark SQL identifier, quoted with backticks (a backtick in it is doubled), e.g. a database."""
+    return "`" + name.replace("`", "``") + "`"
