@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,8 +27,8 @@ def run(*args: str | os.PathLike) -> None:
     subprocess.run([str(a) for a in args], cwd=ROOT, check=True)
 
 
-def install_fingerprint() -> str:
-    digest = hashlib.sha256()
+def install_fingerprint(extras: str) -> str:
+    digest = hashlib.sha256(extras.encode())
     for name in ("constraints.txt", "pyproject.toml"):
         digest.update((ROOT / name).read_bytes())
     return digest.hexdigest()
@@ -36,25 +37,35 @@ def install_fingerprint() -> str:
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-def install_chromium() -> None:
-    """Headless Chromium from the system packages, for the dashboard's browser tests (Playwright drives
-    it; its own browser downloads cannot be fetched here). Only where it is missing and apt-get exists."""
-    if CHROMIUM.exists() or not Path("/usr/bin/apt-get").exists():
+def missing_system_packages() -> list[str]:
+    """The system packages the tests need and this machine lacks: headless Chromium for the dashboard's
+    browser tests (Playwright drives it; its own browser downloads cannot be fetched here), and a Java
+    runtime for the marts on Spark (pyspark starts a JVM; Spark 4 runs on Java 17 or 21)."""
+    missing = [] if CHROMIUM.exists() else ["chromium"]
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        missing.append("default-jre-headless")
+    return missing
+
+
+def install_system_packages() -> None:
+    """Install the missing system packages, where apt-get exists."""
+    missing = missing_system_packages()
+    if not missing or not Path("/usr/bin/apt-get").exists():
         return
     sudo = ["sudo"] if os.geteuid() != 0 and Path("/usr/bin/sudo").exists() else []
     run(*sudo, "apt-get", "update", "-qq")
-    run(*sudo, "apt-get", "install", "-y", "-qq", "chromium")
+    run(*sudo, "apt-get", "install", "-y", "-qq", *missing)
 
 
-def setup() -> None:
-    """Create .venv and install ldm with pinned dependencies (skipped when nothing changed)."""
+def setup(extras: str = "dev") -> None:
+    """Create .venv and install ldm and the `extras` with pinned dependencies (skipped when nothing changed)."""
     if not (BIN / "python").exists():
         run(sys.executable, "-m", "venv", VENV)
-    fingerprint = install_fingerprint()
+    fingerprint = install_fingerprint(extras)
     if STAMP.exists() and STAMP.read_text() == fingerprint:
         return
     run(BIN / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-    run(BIN / "python", "-m", "pip", "install", "--quiet", "-c", "constraints.txt", "-e", ".[dev]")
+    run(BIN / "python", "-m", "pip", "install", "--quiet", "-c", "constraints.txt", "-e", f".[{extras}]")
     STAMP.write_text(fingerprint)
 
 
@@ -63,7 +74,7 @@ def demo() -> None:
 
 
 def test() -> None:
-    install_chromium()  # the dashboard's browser tests
+    install_system_packages()  # Chromium (the dashboard's browser tests) and Java (the marts on Spark)
     python_sources = [p for p in ("ldm", "models", "migrations", "tests", "tasks.py") if (ROOT / p).exists()]
     run(BIN / "ruff", "check", *python_sources)
     run(BIN / "ruff", "format", "--check", *python_sources)
@@ -73,13 +84,17 @@ def test() -> None:
     run(BIN / "python", "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", *sys.argv[2:])
 
 
+# The extras each command installs: the tests also build the marts on Spark (the `spark` extra).
+EXTRAS = {"demo": "dev", "test": "dev,spark"}
+
+
 def main() -> None:
     commands = {"demo": demo, "test": test}
     if len(sys.argv) < 2 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     if sys.version_info < (3, 11):  # noqa: UP036 - tasks.py may be started by an older python3
         sys.exit("ldm needs Python 3.11 or newer")
-    setup()
+    setup(EXTRAS[sys.argv[1]])
     try:
         commands[sys.argv[1]]()
     except subprocess.CalledProcessError as failure:

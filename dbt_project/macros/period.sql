@@ -78,3 +78,20 @@
 {% macro keys_match(left, right, keys) -%}
     {% for key in keys %}{{ left }}.{{ key }} = {{ right }}.{{ key }}{{ ' and ' if not loop.last }}{% endfor %}
 {%- endmacro %}
+
+{#- How an incremental mart replaces the periods a build computes again (the config of every
+    incremental mart). DuckDB deletes those periods' rows and inserts the new ones (delete+insert
+    on period_type and period_end). Spark's Parquet tables cannot delete rows, so there each period
+    is a partition, and the build overwrites the partitions it writes (insert_overwrite with dynamic
+    partitions): the same outcome. -#}
+{% macro period_increments() -%}
+    {{ return(adapter.dispatch('period_increments')()) }}
+{%- endmacro %}
+
+{% macro default__period_increments() -%}
+    {{ return({'incremental_strategy': 'delete+insert', 'unique_key': ['period_type', 'period_end']}) }}
+{%- endmacro %}
+
+{% macro spark__period_increments() -%}
+    {{ return({'incremental_strategy': 'insert_overwrite', 'partition_by': ['period_type', 'period_end']}) }}
+{%- endmacro %}

@@ -26,8 +26,8 @@
     build gives the same bits: in the order rows happen to arrive, the last digit can vary between
     builds (and with it the SII and RII computed from the DSRs). -#}
 {% macro dsr_band_sums(count, population, standard, order_by) -%}
-    sum({{ count }} * {{ standard }} / {{ population }} order by {{ order_by }}) as sum_xw_n,
-    sum({{ count }} * ({{ standard }} / {{ population }}) * ({{ standard }} / {{ population }}) order by {{ order_by }})
+    {{ ordered_sum(count ~ ' * ' ~ standard ~ ' / ' ~ population, order_by) }} as sum_xw_n,
+    {{ ordered_sum(count ~ ' * (' ~ standard ~ ' / ' ~ population ~ ') * (' ~ standard ~ ' / ' ~ population ~ ')', order_by) }}
         as sum_xw2_n2,
     sum({{ count }}) as total_count
 {%- endmacro %}

@@ -5,9 +5,8 @@
 -- changed. Incremental, like the marts it describes.
 {{ config(
     materialized='incremental',
-    unique_key=['period_type', 'period_end'],
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
+    **period_increments()
 ) }}
 select
     period_type,

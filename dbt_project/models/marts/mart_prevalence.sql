@@ -4,9 +4,8 @@
 -- adds the periods int_periods marks to_build and replaces any it computes again.
 {{ config(
     materialized='incremental',
-    unique_key=['period_type', 'period_end'],
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
+    **period_increments()
 ) }}
 {#- The registers' minimum ages, highest first. -#}
 {% set min_ages = ldm_registers() | map(attribute='min_age') | unique | sort(reverse=true) | list %}

@@ -6,9 +6,8 @@
 -- build adds the periods int_periods marks to_build and replaces any it computes again.
 {{ config(
     materialized='incremental',
-    unique_key=['period_type', 'period_end'],
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
+    **period_increments()
 ) }}
 with cells as (
     select * from {{ ref('int_utilisation_by_age_band') }}
@@ -195,7 +194,9 @@ final as (
             when denominator = 0 then null
             when measure in ('outpatient_dna_rate', 'emergency_readmission_rate')
                 then cast(numerator as double) / denominator
-            else 1000.0 * numerator / denominator
+            -- In double precision from the first operation: on Spark a literal such as 1000.0 is a
+            -- DECIMAL, and a DECIMAL quotient keeps only six decimal places.
+            else 1000 * cast(numerator as double) / denominator
         end as rate,
         case
             when denominator = 0 or measure = 'bed_days' then null

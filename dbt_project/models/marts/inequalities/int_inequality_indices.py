@@ -1,8 +1,9 @@
 """Slope and relative indices of inequality (SII, RII) of every headline indicator.
 
-A dbt-duckdb Python model: it reads int_inequality_quantiles and, for each period, indicator, value
-type and IMD scale (quintiles or deciles), calls ldm.stats.sii, the same code analysts call from
-Python (there is no second copy of the method). Quantiles are passed from 1 (most deprived)
+A dbt Python model (run by dbt-duckdb, or on Spark by ldm.spark.python_models; ldm.marts.frames
+reads and returns its frames on either): it reads int_inequality_quantiles and, for each period,
+indicator, value type and IMD scale (quintiles or deciles), calls ldm.stats.sii, the same code
+analysts call from Python (there is no second copy of the method). Quantiles are passed from 1 (most deprived)
 upwards, with their denominators as populations and the standard errors derived from their
 intervals; the simulated limits use a fixed seed (sii_seed) so that every build gives the same
 numbers. An index is NULL when any quantile is missing or has no value (e.g. a DSR withheld below
@@ -20,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pyarrow as pa
 
 from ldm import stats
+from ldm.marts import frames
 
 KEYS = ["period_type", "period_end", "indicator_domain", "indicator", "value_type", "imd_scale"]
 INDICES = ["sii", "sii_lower", "sii_upper", "rii", "rii_lower", "rii_upper"]
@@ -51,7 +53,7 @@ def model(dbt, session):
     repetitions = int(meta["sii_repetitions"])
     seed = int(meta["sii_seed"])
 
-    quantiles = dbt.ref("int_inequality_quantiles").df()
+    quantiles = frames.to_pandas(dbt.ref("int_inequality_quantiles"))
     groups = [
         (key, group, int(group["quantile_count"].iloc[0]))
         for key, group in quantiles.sort_values([*KEYS, "imd_group"]).groupby(KEYS, sort=True)
@@ -77,4 +79,4 @@ def model(dbt, session):
         + [(name, pa.float64()) for name in INDICES]
         + [("sii_repetitions", pa.int32()), ("sii_seed", pa.int64())]
     )
-    return pa.table(rows, schema=schema)
+    return frames.result(pa.table(rows, schema=schema), session)

@@ -4,9 +4,8 @@
 -- computes again.
 {{ config(
     materialized='incremental',
-    unique_key=['period_type', 'period_end'],
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
+    **period_increments()
 ) }}
 {% set keys = ['period_type', 'period_end', 'indicator_domain', 'indicator', 'value_type', 'imd_scale'] %}
 with quantiles as (

@@ -1,9 +1,10 @@
 """Life expectancy at birth and at 65 of every life table in int_life_table, and the slope index of
 inequality in life expectancy across IMD deciles and quintiles.
 
-A dbt-duckdb Python model: each table (period, level, area, sex) goes to ldm.stats.life_expectancy
-(PHEindicatormethods' phe_life_expectancy: Chiang II abridged life table, Silcocks limits), the same
-code analysts call from Python. A table is not computed (life_expectancy NULL, with the reason in
+A dbt Python model (run by dbt-duckdb, or on Spark by ldm.spark.python_models; ldm.marts.frames
+reads and returns its frames on either): each table (period, level, area, sex) goes to
+ldm.stats.life_expectancy (PHEindicatormethods' phe_life_expectancy: Chiang II abridged life table,
+Silcocks limits), the same code analysts call from Python. A table is not computed (life_expectancy NULL, with the reason in
 `not_computed`) where ldm.stats refuses it or suppresses it: a band with no population, more deaths
 than population in a band, or 5,000 person-years or fewer in all (phe_life_expectancy's minimum);
 and a value whose 95% interval is wider than 20 years is NULL, as in the package.
@@ -21,6 +22,7 @@ from statistics import NormalDist
 import pyarrow as pa
 
 from ldm import stats
+from ldm.marts import frames
 
 TABLE_KEYS = ["period_start", "period_end", "geography_level", "area_code", "sex"]
 START_AGES = (0, 65)
@@ -53,7 +55,7 @@ def model(dbt, session):
     # int_life_table has every band of every table: after sorting, each table is a run of
     # len(LE_AGE_STARTS) rows (walked as plain lists: a pandas group per table costs more than its
     # life table).
-    tables = dbt.ref("int_life_table").df().sort_values([*TABLE_KEYS, "band_start"], kind="stable")
+    tables = frames.to_pandas(dbt.ref("int_life_table")).sort_values([*TABLE_KEYS, "band_start"], kind="stable")
     n_bands = len(stats.LE_AGE_STARTS)
     names = [*TABLE_KEYS, "area_name", "band_start", "deaths", "person_years"]
     columns = {name: tables[name].tolist() for name in names}
@@ -129,4 +131,4 @@ def model(dbt, session):
          ("life_expectancy_lower", pa.float64()), ("life_expectancy_upper", pa.float64()),
          ("not_computed", pa.string()), ("sii", pa.float64()), ("sii_lower", pa.float64()), ("sii_upper", pa.float64())]
     )  # fmt: skip
-    return pa.Table.from_pylist(rows, schema=schema)
+    return frames.result(pa.Table.from_pylist(rows, schema=schema), session)

@@ -5,9 +5,8 @@
 -- computes again.
 {{ config(
     materialized='incremental',
-    unique_key=['period_type', 'period_end'],
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
+    **period_increments()
 ) }}
 with expectancies as (
     select * from {{ ref('int_life_expectancy') }}

@@ -7,9 +7,8 @@
 -- again.
 {{ config(
     materialized='incremental',
-    unique_key=['period_type', 'period_end'],
-    incremental_strategy='delete+insert',
     on_schema_change='fail',
+    **period_increments()
 ) }}
 {% set only = ldm_mortality_levels() %}
 {% set under = var('premature_mortality_age') %}
@@ -203,7 +202,9 @@ measures as (
         denominator,
         'persons aged under {{ under }}' as denominator_unit,
         'per 100,000 persons aged under {{ under }}' as rate_unit,
-        100000.0 * numerator / nullif(denominator, 0) as rate,
+        -- (A double from the first operation: on Spark 100000.0 is a DECIMAL, whose quotient keeps six
+        -- decimal places.)
+        100000 * cast(numerator as double) / nullif(denominator, 0) as rate,
         100000.0 * byar_lower(numerator, {{ var('confidence_level') }}) / nullif(denominator, 0) as rate_lower,
         100000.0 * byar_upper(numerator, {{ var('confidence_level') }}) / nullif(denominator, 0) as rate_upper,
         100000.0 * {{ dsr('value', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as dsr,

@@ -1,0 +1,16 @@
+"""The marts on Apache Spark: the same dbt project, run by dbt-spark on a local Spark session.
+
+DuckDB on one machine is ldm's embedded engine; a region or a nation outgrows it, and then the
+marts run on an existing distributed engine (DESIGN.md, "When a city outgrows one machine"). Each
+module has one job:
+
+    session.py        the local SparkSession: warehouse, Derby metastore and logs in a work folder
+    tables.py         the store's tables that dbt reads as sources, copied to Parquet tables in Spark
+    udfs.py           ldm.stats' interval functions registered on the session, as on DuckDB
+    python_models.py  the project's dbt Python models run on the session (dbt-spark runs them only
+                      on Databricks)
+    build.py          build_marts_spark(): all of the above, then `dbt build --target spark`
+
+Spark is an optional extra (`pip install ldm[spark]`, with a Java runtime): nothing here is imported
+by the rest of ldm.
+"""

@@ -1,0 +1,166 @@
+"""build_marts_spark(): the marts of a DuckDB store, built again by the same dbt project on Spark.
+
+The steps, each in its own module: start a local SparkSession whose state lives in the work folder
+(session.py); copy the tables dbt reads as sources from the store into it (tables.py); register
+ldm.stats' interval functions on it (udfs.py) and the way to run the project's Python models on it
+(python_models.py); then run `dbt build --target spark` in this process with dbt's own runner
+(dbt.cli.main.dbtRunner), so that dbt-spark's `session` method, which asks
+`SparkSession.builder.getOrCreate()` for its session, is given this one, UDFs included. A
+subprocess could not share it: a SparkSession and its Python UDFs live in the process that made
+them.
+
+The vars are those ldm.marts.build.build_marts gives dbt (the definitions digest, and the caller's),
+so that the two engines compute the same periods under the same definitions. What dbt builds on
+Spark is the same set of models, seeds, data tests and unit tests as on DuckDB; a failure is raised
+as LdmError with one line per failing node, as build_marts does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ldm.errors import LdmError
+from ldm.marts.build import (
+    DBT_PROJECT,
+    PARSE_FILE,
+    RUN_RESULTS,
+    _cache_folder,
+    _keep_parse,
+    _listed,
+    _parse_key,
+    _restore_parse,
+    dbt_problems,
+    definitions_digest,
+)
+from ldm.spark import python_models, udfs
+from ldm.spark.session import local_session, require_spark
+from ldm.spark.tables import copy_sources
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from pyspark.sql import SparkSession
+
+MARTS_DATABASE = "marts"
+SERIES_TABLE = "mart_periods"
+
+
+@dataclass
+class SparkMarts:
+    """The marts built on Spark, readable while the session runs; close() (or `with`) stops it."""
+
+    session: SparkSession
+    summary: str
+    sources: dict[str, int]  # rows copied from the store, per "schema.table"
+    variables: dict  # the vars dbt built with
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time of each step
+
+    def tables(self) -> list[str]:
+        """The tables of the marts database (schema `marts` on DuckDB)."""
+        return sorted(table.name for table in self.session.catalog.listTables(MARTS_DATABASE))
+
+    def read(self, table: str) -> pa.Table:
+        """A mart's rows as an Arrow table (types as Spark holds them)."""
+        return self.session.table(f"{MARTS_DATABASE}.{table}").toArrow()
+
+    def close(self) -> None:
+        self.session.stop()
+
+    def __enter__(self) -> SparkMarts:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _summary(target: Path) -> str:
+    """dbt's closing counts, from its run_results.json: "PASS=n WARN=n ERROR=n SKIP=n TOTAL=n"."""
+    results = json.loads((target / RUN_RESULTS).read_text())["results"]
+    counts = Counter(result["status"] for result in results)
+    passed = counts["success"] + counts["pass"]
+    errors = counts["error"] + counts["fail"] + counts["runtime error"]
+    return f"PASS={passed} WARN={counts['warn']} ERROR={errors} SKIP={counts['skipped']} TOTAL={len(results)}"
+
+
+def run_dbt_spark(
+    variables: dict,
+    work: Path,
+    full_refresh: bool,
+    threads: int | None = None,
+    select: list[str] | None = None,
+) -> str:
+    """`dbt build --target spark` (of the `select`ed nodes, or all) in this process, on the session
+    that is running; dbt's closing counts, or LdmError naming what failed."""
+    from dbt.cli.main import dbtRunner
+
+    target = work / "target"
+    (target / RUN_RESULTS).unlink(missing_ok=True)  # an earlier run's results must not be read as this one's
+    args = [
+        "build", "--target", "spark", "--vars", json.dumps(variables), "--no-use-colors",
+        "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
+        "--target-path", str(target), "--log-path", str(work / "logs"),
+    ]  # fmt: skip
+    if full_refresh:
+        args.append("--full-refresh")
+    if threads:
+        args += ["--threads", str(threads)]
+    if select:
+        args += ["--select", *select]
+    # dbt's parse of the project is kept as build_marts keeps it (ldm.marts.build), under a key of its
+    # own for the Spark target; dbt checks a restored parse and parses in full if anything differs.
+    cached = _cache_folder() / f"{_parse_key(tuple(args), 'spark target')}-{PARSE_FILE}"
+    _restore_parse(cached, target)
+    outcome = dbtRunner().invoke(args)
+    if outcome.success:
+        _keep_parse(target, cached)
+    failed, warned = dbt_problems(target)
+    if not outcome.success:
+        if failed:
+            raise LdmError(f"dbt build on Spark failed:\n{_listed(failed)}")
+        cause = outcome.exception or "see dbt's log in " + str(work / "logs")
+        raise LdmError(f"dbt build on Spark failed: {cause}")
+    summary = _summary(target)
+    return summary + ("; " + "; ".join(warned) if warned else "")
+
+
+def build_marts_spark(
+    store: Path,
+    work: Path,
+    variables: dict | None = None,
+    full_refresh: bool = False,
+    cores: int | None = None,
+    memory: str = "2g",
+    threads: int | None = None,
+) -> SparkMarts:
+    """Build the dbt project's marts on a local Spark session from the DuckDB `store` (read only).
+
+    Spark's warehouse, metastore, dbt's target/ and logs/ all go under `work`. The session is left
+    running in the returned SparkMarts, to read the marts; close it when done. A work folder whose
+    warehouse holds no marts yet (or `full_refresh`) builds every period, as a new DuckDB store does.
+    """
+    require_spark()
+    work = Path(work).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    variables = {"definitions_digest": definitions_digest(), **(variables or {})}
+    seconds = {}
+    started = time.perf_counter()
+    session = local_session(work / "spark", cores=cores, memory=memory)
+    seconds["start session"] = time.perf_counter() - started
+    try:
+        started = time.perf_counter()
+        sources = copy_sources(store, session, work)
+        seconds["copy sources"] = time.perf_counter() - started
+        udfs.register(session)
+        python_models.install()
+        full_refresh = full_refresh or not session.catalog.tableExists(SERIES_TABLE, MARTS_DATABASE)
+        started = time.perf_counter()
+        summary = run_dbt_spark(variables, work, full_refresh, threads)
+        seconds["dbt build"] = time.perf_counter() - started
+    except BaseException:
+        session.stop()
+        raise
+    return SparkMarts(session, summary, sources, variables, seconds)

@@ -1,0 +1,142 @@
+"""The local SparkSession that builds the marts, with everything it writes under one work folder.
+
+Spark's defaults scatter state into the current directory (spark-warehouse/, metastore_db/,
+derby.log), which is often the repository (the tests run there). Here the warehouse (the Parquet
+files of every table), the embedded Derby metastore (the catalogue of databases and tables), Hive's
+scratch space, RDD checkpoints and the logging settings all live under `work`, so that a build
+leaves nothing behind it but that folder.
+
+The session is a plain local one (`local[N]`, one worker thread per core) with Hive support, as
+dbt-spark's `session` method expects: dbt-spark asks `SparkSession.builder.getOrCreate()` for a
+session on every statement, and gets this one. Nothing is fetched at run time: pyspark's wheel
+carries every jar used here (Hive, Derby, Parquet); Delta or Iceberg would need more.
+
+Settings that make the two engines agree:
+
+- the session time zone is UTC, so that no date or timestamp moves between the store and Spark;
+- ANSI mode stays on (Spark 4's default): a failed cast, an overflow or a division by zero stops the
+  build loudly, as DuckDB stops on the first two (DuckDB gives inf or NaN for the third, Spark
+  without ANSI a silent NULL; the marts guard their denominators, so neither happens in them);
+- shuffles use a few partitions (twice the cores by default) rather than Spark's 200: the marts'
+  queries are many, and 200 tasks per shuffle of a few thousand rows is overhead (pass
+  `shuffle_partitions` for a city's or a region's data).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ldm.errors import LdmError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+APP_NAME = "ldm-marts"
+# Errors only, as one plain line each (Spark 4 logs JSON by default): dbt reports what failed.
+LOG4J2 = """\
+rootLogger.level = error
+rootLogger.appenderRef.console.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} spark %p %c{1}: %m%n
+# pyspark starts Spark as a shell, whose logger would otherwise reset the level to WARN (and say so).
+logger.repl.name = org.apache.spark.repl.Main
+logger.repl.level = error
+"""
+
+
+def _java_option(name: str, value: Path) -> str:
+    """`-Dname="value"` for spark.driver.extraJavaOptions, which Spark's launcher splits on spaces
+    outside double quotes (a backslash escapes a quote or a backslash inside them)."""
+    escaped = str(value).replace("\\", "\\\\").replace('"', '\\"')
+    return f'-D{name}="{escaped}"'
+
+
+def require_spark() -> None:
+    """Raise LdmError unless pyspark and a Java runtime are installed."""
+    # pyspark 4 warns as it is imported that it is not tested with pandas 3 (which ldm pins); the marts
+    # read and write Arrow, not pyspark's pandas layer.
+    warnings.filterwarnings(
+        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+    )
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        raise LdmError(
+            "the Spark engine is an optional extra: install it with `pip install -e '.[spark]'` "
+            "(python3 tasks.py test does)"
+        ) from None
+    if not (os.environ.get("JAVA_HOME") or shutil.which("java")):
+        raise LdmError(
+            "Spark needs a Java runtime (17 or 21) and none was found: install one (on Debian, "
+            "`apt-get install default-jre-headless`) or set JAVA_HOME"
+        )
+
+
+def local_session(
+    work: Path, cores: int | None = None, memory: str = "2g", shuffle_partitions: int | None = None
+) -> SparkSession:
+    """A local SparkSession with Hive support whose warehouse, metastore and logs are under `work`.
+
+    `cores` defaults to the cores this process may use; `memory` is the driver's heap (the driver
+    is the executor in local mode). Only one SparkContext can run in a process: a second call while
+    one runs is refused rather than handed a session whose folders are somewhere else.
+    """
+    require_spark()
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
+
+    if SparkContext._active_spark_context is not None:
+        raise LdmError("a Spark session is already running in this process; stop it first")
+    work = Path(work).resolve()
+    # A ';' would end the metastore's JDBC URL, and Spark reads * ? [ ] { } in a path as a pattern.
+    if awkward := sorted(set(str(work)) & set(";*?[]{}")):
+        raise LdmError(
+            f"the Spark work folder {work} has {' '.join(awkward)} in its path: choose another folder"
+        )
+    folders = {name: work / name for name in ("warehouse", "metastore", "scratch", "checkpoints", "local")}
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    log_settings = work / "log4j2.properties"
+    log_settings.write_text(LOG4J2)
+    cores = cores or len(os.sched_getaffinity(0))
+    java_options = " ".join(
+        [
+            _java_option("log4j2.configurationFile", log_settings),
+            _java_option("derby.system.home", folders["metastore"]),  # derby.log goes here
+        ]
+    )
+    metastore = f"jdbc:derby:;databaseName={folders['metastore'] / 'metastore_db'};create=true"
+    # The Python workers that run the UDFs must be this interpreter, which has ldm installed: pyspark
+    # starts them with PYSPARK_PYTHON (the spark.pyspark.python setting is for spark-submit only).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        SparkSession.builder.master(f"local[{cores}]")
+        .appName(APP_NAME)
+        .config("spark.driver.memory", memory)
+        .config("spark.driver.extraJavaOptions", java_options)
+        .config("spark.log.structuredLogging.enabled", "false")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.local.dir", str(folders["local"]))
+        .config("spark.sql.warehouse.dir", str(folders["warehouse"]))
+        .config("spark.hadoop.javax.jdo.option.ConnectionURL", metastore)
+        .config("spark.hadoop.hive.exec.scratchdir", str(folders["scratch"]))
+        .config("spark.hadoop.hive.exec.local.scratchdir", str(folders["scratch"]))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.ansi.enabled", "true")
+        .config("spark.sql.shuffle.partitions", str(shuffle_partitions or 2 * cores))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .enableHiveSupport()
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.setCheckpointDir(str(folders["checkpoints"]))
+    return session

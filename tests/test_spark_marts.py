@@ -1,0 +1,250 @@
+"""The same dbt project builds the same marts on Spark as on DuckDB, on the committed sample.
+
+The sample's DuckDB store (the shared `ldm demo` store of conftest.py, marts built by dbt-duckdb) is
+copied into a real local Spark session and the dbt project is built on it by dbt-spark
+(ldm.spark.build_marts_spark): the same models, seeds, data tests and unit tests, with ldm.stats'
+functions as Spark UDFs and the two Python models run on the session. Then every table of the marts
+is compared with DuckDB's, row for row: the same rows, keys and counts, and every floating-point
+value (rates, intervals, DSRs, life expectancies, indices of inequality) equal within 1e-9 (relative
+to the value's size where it is above 1).
+
+Two kinds of column are not compared value for value: the build stamp of every mart row (the dbt
+invocation, its time and the audit head, which differ between any two builds), and
+mart_periods.input_fingerprint, a sum of each engine's own 64-bit row hash (DuckDB's hash(), Spark's
+xxhash64; dbt_project/macros/fingerprint.sql): a fingerprint is only ever compared with one the same
+engine computed. For it the test checks that it is there for every period and that it tells the
+same periods apart on both engines.
+
+One Spark session and one build serve the module (three to four minutes on two cores, most of it
+Spark's fixed cost per query on a small sample).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pytest
+from conftest import PERIOD_END, query
+
+from ldm import stats
+from ldm.spark.build import build_marts_spark, run_dbt_spark
+from ldm.sql import backquoted
+
+pytestmark = pytest.mark.slow
+
+REPO = Path(__file__).resolve().parent.parent
+MARTS = sorted(path.stem for path in (REPO / "dbt_project" / "models" / "marts").rglob("mart_*.sql"))
+PYTHON_MODELS = ["int_inequality_indices", "int_life_expectancy"]
+BUILD_STAMP = {"dbt_invocation_id", "built_at", "audit_head"}
+ENGINE_HASHES = {"mart_periods": {"input_fingerprint"}}
+TOLERANCE = 1e-9
+SHOWN = 5
+
+
+@pytest.fixture(scope="module")
+def spark_marts(sample_marts_store, tmp_path_factory):
+    work = tmp_path_factory.mktemp("spark_marts")
+    marts = build_marts_spark(sample_marts_store, work, {"reporting_period_end": PERIOD_END.isoformat()})
+    yield marts
+    marts.close()
+
+
+def duckdb_table(store: Path, relation: str) -> pa.Table:
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return con.sql(f"select * from {relation}").to_arrow_table()
+    finally:
+        con.close()
+
+
+def _order(value):
+    return (0,) if value is None else (1, value)
+
+
+def _floats_equal(a, b) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if math.isinf(a) or math.isinf(b):
+        return a == b
+    return abs(a - b) <= TOLERANCE * max(1.0, abs(a), abs(b))
+
+
+def differences(name: str, duck: pa.Table, spark: pa.Table, skipped: set[str]) -> list[str]:
+    """Every way the Spark table differs from DuckDB's (columns, row count, rows), first rows first."""
+    duck_columns = [c for c in duck.column_names if c not in skipped]
+    spark_columns = [c for c in spark.column_names if c not in skipped]
+    if sorted(duck_columns) != sorted(spark_columns):
+        return [f"{name}: columns differ: only DuckDB {sorted(set(duck_columns) - set(spark_columns))}, "
+                f"only Spark {sorted(set(spark_columns) - set(duck_columns))}"]  # fmt: skip
+    problems = []
+    if duck.num_rows != spark.num_rows:
+        problems.append(f"{name}: {duck.num_rows} rows on DuckDB, {spark.num_rows} on Spark")
+    floats = [c for c in duck_columns if pa.types.is_floating(duck.schema.field(c).type)]
+    keys = [c for c in duck_columns if c not in floats]
+    columns = keys + floats
+
+    def rows(table: pa.Table) -> list[tuple]:
+        return sorted(
+            zip(*(table.column(c).to_pylist() for c in columns), strict=True),
+            key=lambda r: list(map(_order, r)),
+        )
+
+    for index, (d, s) in enumerate(zip(rows(duck), rows(spark), strict=False)):
+        differing = [
+            column
+            for position, column in enumerate(columns)
+            if (d[position] != s[position] if column in keys else not _floats_equal(d[position], s[position]))
+        ]
+        if differing:
+            problems.append(
+                f"{name} row {index} (sorted by {', '.join(keys)}) differs in {', '.join(differing)}:\n"
+                f"    DuckDB {dict(zip(columns, d, strict=True))}\n    Spark  {dict(zip(columns, s, strict=True))}"
+            )
+    return problems
+
+
+def test_the_comparison_shows_the_rows_that_differ():
+    duck = pa.table(
+        {"area": ["a", "b", "c"], "n": [1, 2, 3], "rate": [0.5, 1e6, None], "built_at": [1, 2, 3]}
+    )
+    same = pa.table(
+        {
+            "rate": [1e6 * (1 + 1e-10), 0.5, None],
+            "n": [2, 1, 3],
+            "area": ["b", "a", "c"],
+            "built_at": [4, 5, 6],
+        }
+    )
+    assert differences("t", duck, same, {"built_at"}) == []
+    other = pa.table(
+        {"area": ["a", "b", "c"], "n": [1, 2, 4], "rate": [0.5 + 1e-8, 1e6, None], "built_at": [1, 2, 3]}
+    )
+    problems = differences("t", duck, other, {"built_at"})
+    assert [problem.splitlines()[0] for problem in problems] == [
+        "t row 0 (sorted by area, n) differs in rate:",
+        "t row 2 (sorted by area, n) differs in n:",
+    ]
+    assert "'rate': 0.5" in problems[0] and "'rate': 0.50000001" in problems[0]
+    assert differences("t", duck, other.drop_columns(["rate"]), {"built_at"}) == [
+        "t: columns differ: only DuckDB ['rate'], only Spark []"
+    ]
+
+
+def test_spark_builds_every_mart_of_the_project(spark_marts, sample_marts_store):
+    duck_marts = sorted(
+        row[0]
+        for row in query(
+            sample_marts_store, "select table_name from duckdb_tables() where schema_name = 'marts'"
+        )
+    )
+    assert duck_marts == MARTS
+    assert spark_marts.tables() == MARTS
+    assert "ERROR=0" in spark_marts.summary and "SKIP=0" in spark_marts.summary, spark_marts.summary
+
+
+@pytest.mark.parametrize("mart", MARTS)
+def test_each_mart_equals_duckdbs_row_for_row(spark_marts, sample_marts_store, mart):
+    duck = duckdb_table(sample_marts_store, f"marts.{mart}")
+    spark = spark_marts.read(mart)
+    assert duck.num_rows > 0
+    problems = differences(mart, duck, spark, BUILD_STAMP | ENGINE_HASHES.get(mart, set()))
+    assert not problems, f"{len(problems)} difference(s) between the engines:\n" + "\n".join(problems[:SHOWN])
+
+
+def test_engine_hashes_are_present_and_tell_the_same_periods_apart(spark_marts, sample_marts_store):
+    """input_fingerprint differs between the engines by design; what it is for must hold on both."""
+    for mart, columns in ENGINE_HASHES.items():
+        duck, spark = duckdb_table(sample_marts_store, f"marts.{mart}"), spark_marts.read(mart)
+        for column in columns:
+            by_period = []
+            for table in (duck, spark):
+                keys = zip(
+                    table.column("period_type").to_pylist(),
+                    table.column("period_end").to_pylist(),
+                    strict=True,
+                )
+                values = dict(zip(keys, table.column(column).to_pylist(), strict=True))
+                assert None not in values.values()
+                groups: dict = {}
+                for period, value in values.items():
+                    groups.setdefault(value, set()).add(period)
+                by_period.append(sorted(sorted(group) for group in groups.values()))
+            assert by_period[0] == by_period[1]
+
+
+@pytest.mark.parametrize("model", PYTHON_MODELS)
+def test_the_python_models_ran_on_spark_with_duckdbs_results(spark_marts, sample_marts_store, model):
+    duck = duckdb_table(sample_marts_store, f"intermediate.{model}")
+    spark = spark_marts.session.table(f"intermediate.{model}").toArrow()
+    problems = differences(model, duck, spark, set())
+    assert not problems, "\n".join(problems[:SHOWN])
+
+
+def test_the_sources_are_copied_whole(spark_marts, sample_marts_store):
+    assert {"main.persons", "main.apc_spells", "governance.audit_head"} <= set(spark_marts.sources)
+    assert not any(name.startswith("linkage.") for name in spark_marts.sources)  # tokens stay in the store
+    for name, rows in spark_marts.sources.items():
+        assert query(sample_marts_store, f"select count(*) from {name}") == [(rows,)], name
+        assert spark_marts.session.table(name).count() == rows, name
+
+
+def test_the_stats_functions_on_spark_are_ldm_stats(spark_marts):
+    """Spark hands a UDF a DECIMAL literal as decimal.Decimal, and calls it on rows a CASE discards."""
+    (row,) = spark_marts.session.sql(
+        "select wilson_lower(87, 131, 0.95) as wl, wilson_upper(87, 131, 0.95) as wu, byar_lower(87, 0.95) as bl,"
+        " byar_upper(0, 0.95) as bu, byar_upper(null, 0.95) as bn, wilson_lower(132, 131, 0.95) as outside"
+    ).collect()
+    assert row.wl == stats.wilson_lower(87, 131, 0.95) and row.wu == stats.wilson_upper(87, 131, 0.95)
+    assert row.bl == stats.byar_lower(87, 0.95) and row.bu == stats.byar_upper(0, 0.95)
+    assert row.bn is None and row.outside is None
+
+
+@pytest.mark.parametrize("name", ["plain", "it's", "a`b", "``", 'say "hi"', "a.b", "line\nbreak", "café ☕"])
+def test_backquoted_round_trips_through_spark(spark_marts, name):
+    assert spark_marts.session.sql(f"select 1 as {backquoted(name)}").columns == [name]
+
+
+def test_great_expectations_still_imports_in_a_python_c_process():
+    """With pyspark installed, Great Expectations imports pyspark.sql.connect, which ends a process
+    whose __main__ has no file (python -c, pytest-xdist's workers) with exit status 0 unless Spark
+    Connect's client packages are there too (the spark extra installs them)."""
+    code = "import great_expectations; print('imported')"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stdout.strip() == "imported", done.stderr[-2000:]
+
+
+def test_spark_leaves_nothing_in_the_repository_or_the_working_directory(spark_marts):
+    for folder in {REPO, Path(os.getcwd())}:
+        for name in ("spark-warehouse", "metastore_db", "derby.log"):
+            assert not (folder / name).exists(), folder / name
+
+
+def test_a_second_build_keeps_the_built_periods(spark_marts, tmp_path_factory):
+    """The incremental path on Spark: int_periods reads mart_periods back from the warehouse, finds
+    every period built under the same definitions from the same records, and the mart's
+    insert_overwrite then replaces no period (its build reason stays the first build's)."""
+    before = sorted(
+        spark_marts.read("mart_periods").select(["period_type", "period_end", "build_reason"]).to_pylist(),
+        key=str,
+    )
+    work = tmp_path_factory.mktemp("spark_rebuild")
+    variables = {"definitions_digest": spark_marts.variables["definitions_digest"],
+                 "reporting_period_end": PERIOD_END.isoformat()}  # fmt: skip
+    run_dbt_spark(variables, work, full_refresh=False, select=["int_periods", "mart_periods"])
+    to_build = spark_marts.session.sql(
+        "select count(*) as n from intermediate.int_periods where to_build"
+    ).collect()
+    assert to_build[0].n == 0
+    after = sorted(
+        spark_marts.read("mart_periods").select(["period_type", "period_end", "build_reason"]).to_pylist(),
+        key=str,
+    )
+    assert after == before and {row["build_reason"] for row in after} == {"full refresh"}
