@@ -11,6 +11,7 @@ import time
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from ldm import dialects
 from ldm.benchmark import cached_sample, duckdb_floor, peak_memory_mb
 from ldm.config import load_settings
 from ldm.errors import LdmError
@@ -23,6 +24,7 @@ from ldm.pseudonymise.batch import BatchResult
 from ldm.pseudonymise.keys import init_key, load_key
 from ldm.store import current_revision, head_revision
 
+ENGINES = tuple(dialects.DIALECTS)  # the engines that can build the marts
 CONSTRAINTS = Path(__file__).resolve().parent.parent / "constraints.txt"
 CHECKED_PACKAGES = ("duckdb", "dbt-core", "dbt-duckdb", "sqlalchemy", "duckdb-engine", "alembic",
                     "great-expectations", "pyarrow", "splink", "cryptography")  # fmt: skip
@@ -44,6 +46,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--today", type=datetime.date.fromisoformat, help="dates after this are in the future")
     run.add_argument(
         "--specs", type=Path, help="folder of feed specs (default: setting specs / LDM_SPECS, else built in)"
+    )
+    run.add_argument(
+        "--engine",
+        choices=ENGINES,
+        help="the engine that builds the marts (default: setting engine / LDM_ENGINE, else duckdb); spark "
+        "builds them with dbt-spark in the warehouse --spark-dir and copies them into the store",
+    )
+    run.add_argument(
+        "--spark-dir", type=Path, help="the Spark warehouse (default: setting spark_dir, else <store>_spark)"
     )
     run.add_argument(
         "--full-refresh",
@@ -70,6 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--persons", type=int, default=10_000)
     bench.add_argument("--seed", type=int, default=1)
+    bench.add_argument("--engine", choices=ENGINES, default="duckdb", help="the engine that builds the marts")
     bench.set_defaults(handler=run_bench)
 
 
@@ -105,6 +117,8 @@ def print_summary(report: RunReport) -> None:
         for name, first in report.loaded.duplicates:
             print(f"{name}: the same bytes as {first}; loaded once")
     print(f"marts: {report.marts}; mart expectations passed")
+    if report.warehouse is not None:
+        print(f"Spark warehouse: {report.warehouse} (the marts as tables of its database `marts`)")
     print(f"audit: {report.audit_entries} entries, keyed chain intact")
     print(f"audit head {report.audit_head} (keep it: ldm audit verify --expect-head {report.audit_head})")
     for stage, seconds in report.seconds.items():
@@ -113,8 +127,9 @@ def print_summary(report: RunReport) -> None:
 
 def run_run(args: argparse.Namespace) -> int:
     settings = load_settings(
-        args.config, store=args.store, key_file=args.key_file, today=args.today, specs=args.specs
-    )
+        args.config, store=args.store, key_file=args.key_file, today=args.today, specs=args.specs,
+        engine=args.engine, spark_dir=args.spark_dir,
+    )  # fmt: skip
     report = run_pipeline(args.extracts, settings, Progress(), full_refresh=args.full_refresh)
     print_summary(report)
     return 0
@@ -213,18 +228,25 @@ def run_bench(args: argparse.Namespace) -> int:
         key_file = work / "bench.key"
         init_key(key_file)
         settings = load_settings(
-            None, store=work / "store.duckdb", key_file=key_file, today=datetime.date(2025, 4, 1)
-        )
+            None, store=work / "store.duckdb", key_file=key_file, today=datetime.date(2025, 4, 1),
+            engine=args.engine,
+        )  # fmt: skip
         started = time.perf_counter()
         report = run_pipeline(sample / "extracts", settings, Progress())
         total = time.perf_counter() - started
         # The next month's dbt build with no new period and no changed record: what a monthly run
         # pays for the marts once the series is built (the first build computes every period).
+        variables = {"reporting_period_end": settings.reporting_period_end.isoformat()}
         started = time.perf_counter()
-        build_marts(settings.store, settings.store.parent / ".ldm-dbt",
-                    {"reporting_period_end": settings.reporting_period_end.isoformat()})  # fmt: skip
+        if report.warehouse is not None:
+            from ldm.spark.build import build_marts_spark
+
+            build_marts_spark(settings.store, report.warehouse, variables).close()
+        else:
+            build_marts(settings.store, settings.store.parent / ".ldm-dbt", variables)
         monthly_marts = time.perf_counter() - started
-    print(f"persons                {args.persons:,}   cores: {len(os.sched_getaffinity(0))}")
+    print(f"persons                {args.persons:,}   cores: {len(os.sched_getaffinity(0))}   "
+          f"marts on: {args.engine}")  # fmt: skip
     print(f"rows in the extracts   {rows:,}")
     for stage, seconds in report.seconds.items():
         print(f"  {stage:<32} {seconds:8.1f} s")

@@ -1,12 +1,14 @@
-"""The same dbt project builds the same marts on Spark as on DuckDB, on the committed sample.
+"""The same pipeline builds the same marts on Spark as on DuckDB, on the committed sample.
 
-The sample's DuckDB store (the shared `ldm demo` store of conftest.py, marts built by dbt-duckdb) is
-copied into a real local Spark session and the dbt project is built on it by dbt-spark
-(ldm.spark.build_marts_spark): the same models, seeds, data tests and unit tests, with ldm.stats'
-functions as Spark UDFs and the two Python models run on the session. Then every table of the marts
-is compared with DuckDB's, row for row: the same rows, keys and counts, and every floating-point
-value (rates, intervals, DSRs, life expectancies, indices of inequality) equal within 1e-9 (relative
-to the value's size where it is above 1).
+`ldm run --engine spark` runs on the committed sample with the key of the shared `ldm demo` store
+(conftest.py, marts built by dbt-duckdb): the same stages up to the marts, then the dbt project
+built by dbt-spark on a real local Spark session (ldm.spark.build_marts_spark: the same models,
+seeds, data tests and unit tests, with ldm.stats' functions as Spark UDFs and the two Python models
+run on the session), its marts copied into the store and sealed, and `ldm audit verify --spark-dir`
+checking the warehouse. Then the links and person ids are compared with the DuckDB run's, and every
+table of the marts with DuckDB's, row for row: the same rows, keys and counts, and every
+floating-point value (rates, intervals, DSRs, life expectancies, indices of inequality) equal
+within 1e-9 (relative to the value's size where it is above 1), in the warehouse and in the store.
 
 Two kinds of column are not compared value for value: the build stamp of every mart row (the dbt
 invocation, its time and the audit head, which differ between any two builds), and
@@ -15,8 +17,8 @@ xxhash64; dbt_project/macros/fingerprint.sql): a fingerprint is only ever compar
 engine computed. For it the test checks that it is there for every period and that it tells the
 same periods apart on both engines.
 
-One Spark session and one build serve the module (three to four minutes on two cores, most of it
-Spark's fixed cost per query on a small sample).
+One run and one Spark session in the test process serve the module (three to four minutes on two
+cores, most of it Spark's fixed cost per query on a small sample).
 """
 
 from __future__ import annotations
@@ -33,7 +35,12 @@ import pytest
 from conftest import PERIOD_END, query
 
 from ldm import stats
-from ldm.spark.build import build_marts_spark, run_dbt_spark
+from ldm.demo import SAMPLE_DIR, SAMPLE_TODAY
+from ldm.marts.build import definitions_digest
+from ldm.pseudonymise.keys import AUDIT, load_key
+from ldm.spark.build import open_marts, run_dbt_spark
+from ldm.spark.tables import source_tables
+from ldm.spark.warehouse import mart_differences
 from ldm.sql import backquoted
 
 pytestmark = pytest.mark.slow
@@ -47,10 +54,34 @@ TOLERANCE = 1e-9
 SHOWN = 5
 
 
+LDM = Path(sys.executable).parent / "ldm"  # the console script, as a user runs it
+
+
+def ldm(*args: object) -> subprocess.CompletedProcess:
+    return subprocess.run([LDM, *map(str, args)], capture_output=True, text=True, timeout=1800)
+
+
 @pytest.fixture(scope="module")
-def spark_marts(sample_marts_store, tmp_path_factory):
-    work = tmp_path_factory.mktemp("spark_marts")
-    marts = build_marts_spark(sample_marts_store, work, {"reporting_period_end": PERIOD_END.isoformat()})
+def spark_run(sample_marts_store, tmp_path_factory):
+    """`ldm run --engine spark` on the committed sample, under the DuckDB store's key, then `ldm audit
+    verify --spark-dir` on what it built (before this process opens the warehouse: its embedded
+    metastore admits one session at a time): (store, warehouse, key file, what the run printed,
+    what verify printed)."""
+    folder = tmp_path_factory.mktemp("spark_run")
+    key_file = sample_marts_store.parent.parent / "demo.key"
+    store, warehouse = folder / "store.duckdb", folder / "warehouse"
+    done = ldm("run", "--engine", "spark", "--spark-dir", warehouse, "--extracts", SAMPLE_DIR / "extracts",
+               "--store", store, "--key-file", key_file, "--today", SAMPLE_TODAY.isoformat())  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    verified = ldm("audit", "verify", "--store", store, "--key-file", key_file, "--spark-dir", warehouse)
+    assert verified.returncode == 0, verified.stderr[-3000:]
+    return store, warehouse, key_file, done.stdout, verified.stdout
+
+
+@pytest.fixture(scope="module")
+def spark_marts(spark_run):
+    """The run's Spark warehouse, open on a session in this process (as an analyst's pyspark opens it)."""
+    marts = open_marts(spark_run[1])
     yield marts
     marts.close()
 
@@ -138,25 +169,93 @@ def test_the_comparison_shows_the_rows_that_differ():
     ]
 
 
-def test_spark_builds_every_mart_of_the_project(spark_marts, sample_marts_store):
-    duck_marts = sorted(
-        row[0]
-        for row in query(
-            sample_marts_store, "select table_name from duckdb_tables() where schema_name = 'marts'"
-        )
+def marts_of(store: Path) -> list[str]:
+    return sorted(
+        row[0] for row in query(store, "select table_name from duckdb_tables() where schema_name = 'marts'")
     )
-    assert duck_marts == MARTS
+
+
+def test_spark_builds_every_mart_of_the_project(spark_run, spark_marts, sample_marts_store):
+    store, printed = spark_run[0], spark_run[3]
+    assert marts_of(sample_marts_store) == MARTS
     assert spark_marts.tables() == MARTS
-    assert "ERROR=0" in spark_marts.summary and "SKIP=0" in spark_marts.summary, spark_marts.summary
+    assert marts_of(store) == MARTS  # copied into the store, where the audit sealed them
+    (line,) = [line for line in printed.splitlines() if line.startswith("marts: ")]
+    assert "(on Spark)" in line and "ERROR=0" in line and "SKIP=0" in line, line
+    assert "audit: " in printed and "keyed chain intact" in printed
+
+
+def test_the_store_has_the_same_links_and_person_ids(spark_run, sample_marts_store):
+    """The stages before the marts are the same code on the same extracts under the same key."""
+    for table, key in [("linkage.record_links", "batch_id, row_number"), ("main.persons", "person_id")]:
+        sql = f"select * from {table} order by {key}"
+        assert query(spark_run[0], sql) == query(sample_marts_store, sql), table
 
 
 @pytest.mark.parametrize("mart", MARTS)
-def test_each_mart_equals_duckdbs_row_for_row(spark_marts, sample_marts_store, mart):
+def test_each_mart_equals_duckdbs_row_for_row(spark_run, spark_marts, sample_marts_store, mart):
     duck = duckdb_table(sample_marts_store, f"marts.{mart}")
-    spark = spark_marts.read(mart)
     assert duck.num_rows > 0
-    problems = differences(mart, duck, spark, BUILD_STAMP | ENGINE_HASHES.get(mart, set()))
-    assert not problems, f"{len(problems)} difference(s) between the engines:\n" + "\n".join(problems[:SHOWN])
+    skipped = BUILD_STAMP | ENGINE_HASHES.get(mart, set())
+    for where, spark in [
+        ("warehouse", spark_marts.read(mart)),
+        ("store", duckdb_table(spark_run[0], f"marts.{mart}")),
+    ]:
+        problems = differences(mart, duck, spark, skipped)
+        assert not problems, f"{len(problems)} difference(s) between the engines ({where}):\n" + "\n".join(
+            problems[:SHOWN]
+        )
+
+
+def test_audit_verify_checks_the_warehouse(spark_run):
+    warehouse, verified = spark_run[1], spark_run[4]
+    assert "audit intact" in verified
+    assert f"Spark warehouse {warehouse}: its {len(MARTS)} marts hold the rows the chain recorded" in verified
+
+
+def test_a_warehouse_open_in_another_session_is_refused_in_one_line(spark_run, spark_marts):
+    store, warehouse, key_file = spark_run[:3]
+    done = ldm("audit", "verify", "--store", store, "--key-file", key_file, "--spark-dir", warehouse)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("ldm audit: error: the Spark metastore in "), (
+        done.stderr[-2000:]
+    )
+    assert "is open in another Spark session" in done.stderr
+
+
+def test_an_edited_or_missing_warehouse_mart_is_named(spark_run, spark_marts):
+    """A value changed in a mart of the warehouse (through Spark, as an intruder with access to it
+    would) is found by the keyed digest; so is a mart dropped from it."""
+    store, _, key_file = spark_run[:3]
+    audit_key = load_key(key_file).purpose_key(AUDIT)
+    session, table = spark_marts.session, "marts.mart_prevalence"
+    original = session.table(table).toArrow()
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        assert mart_differences(con, spark_marts.read_all(), audit_key) == []
+        rows = original.to_pylist()
+        rows[0]["numerator"] += 1
+        edited = pa.Table.from_pylist(rows, schema=original.schema)
+        session.createDataFrame(edited).write.mode("overwrite").insertInto(table)
+        found = mart_differences(con, spark_marts.read_all(), audit_key)
+        assert found and all(text.startswith("Spark warehouse: marts.mart_prevalence") for text in found), (
+            found
+        )
+        assert any("row(s) edited" in text for text in found), found
+        fewer = spark_marts.read_all()
+        fewer.pop("mart_mortality")
+        missing = mart_differences(con, fewer, audit_key)
+        assert any(
+            text.startswith("Spark warehouse: marts.mart_mortality") and "deleted" in text for text in missing
+        )
+    finally:
+        con.close()
+        session.createDataFrame(original).write.mode("overwrite").insertInto(table)
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        assert mart_differences(con, spark_marts.read_all(), audit_key) == []
+    finally:
+        con.close()
 
 
 def test_engine_hashes_are_present_and_tell_the_same_periods_apart(spark_marts, sample_marts_store):
@@ -188,12 +287,13 @@ def test_the_python_models_ran_on_spark_with_duckdbs_results(spark_marts, sample
     assert not problems, "\n".join(problems[:SHOWN])
 
 
-def test_the_sources_are_copied_whole(spark_marts, sample_marts_store):
-    assert {"main.persons", "main.apc_spells", "governance.audit_head"} <= set(spark_marts.sources)
-    assert not any(name.startswith("linkage.") for name in spark_marts.sources)  # tokens stay in the store
-    for name, rows in spark_marts.sources.items():
-        assert query(sample_marts_store, f"select count(*) from {name}") == [(rows,)], name
-        assert spark_marts.session.table(name).count() == rows, name
+def test_the_sources_are_copied_whole_and_nothing_else(spark_run, spark_marts):
+    names = [f"{table.schema}.{table.name}" for table in source_tables()]
+    assert {"main.persons", "main.apc_spells", "governance.audit_head"} <= set(names)
+    for name in names:
+        rows = spark_marts.session.table(name).count()
+        assert query(spark_run[0], f"select count(*) from {name}") == [(rows,)], name
+    assert not spark_marts.session.catalog.databaseExists("linkage")  # tokens stay in the store
 
 
 def test_the_stats_functions_on_spark_are_ldm_stats(spark_marts):
@@ -236,7 +336,7 @@ def test_a_second_build_keeps_the_built_periods(spark_marts, tmp_path_factory):
         key=str,
     )
     work = tmp_path_factory.mktemp("spark_rebuild")
-    variables = {"definitions_digest": spark_marts.variables["definitions_digest"],
+    variables = {"definitions_digest": definitions_digest(),
                  "reporting_period_end": PERIOD_END.isoformat()}  # fmt: skip
     run_dbt_spark(variables, work, full_refresh=False, select=["int_periods", "mart_periods"])
     to_build = spark_marts.session.sql(

@@ -53,6 +53,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="SEQ:HASH",
         help="an audit head kept from an earlier run: the chain must still hold it",
     )
+    verify.add_argument(
+        "--spark-dir",
+        type=Path,
+        help="also check the marts of this Spark warehouse (`ldm run --engine spark`) against the store's, "
+        "under the same keyed digest (needs the spark extra)",
+    )
     verify.set_defaults(handler=run_verify)
     seal = actions.add_parser(
         "seal",
@@ -113,17 +119,32 @@ def run_verify(args: argparse.Namespace) -> int:
     con = connect(args.store, read_only=True)
     try:
         result = audit.verify(con, key, anchor, args.expect_head)
+        problems = [str(problem) for problem in result.problems]
+        if args.spark_dir is not None and not problems:
+            problems, marts = _check_warehouse(con, args.spark_dir, key)
     finally:
         con.close()
-    if result.problems:
-        for problem in result.problems:
+    if problems:
+        for problem in problems:
             print(f"audit check failed: {problem}", file=sys.stderr)
         return 1
     where = "ends at the anchor file" if anchor else "no anchor file beside the store"
     chain = "keyed chain unbroken" if result.keyed else "no keyed entry yet"
     data = "every table and the catalog as the chain recorded" if result.data_checked else "no data"
     print(f"audit intact: {result.entries} entries, {chain}, {where}; {data}; head {result.head}")
+    if args.spark_dir is not None:
+        print(f"Spark warehouse {args.spark_dir}: its {marts} marts hold the rows the chain recorded")
     return 0
+
+
+def _check_warehouse(con, folder: Path, key: bytes) -> tuple[list[str], int]:
+    """How the marts of the Spark warehouse in `folder` differ from the store's, and how many it has."""
+    from ldm.spark.build import open_marts
+    from ldm.spark.warehouse import mart_differences
+
+    with open_marts(folder) as spark:
+        marts = spark.read_all()
+    return mart_differences(con, marts, key), len(marts)
 
 
 def run_seal(args: argparse.Namespace) -> int:

@@ -9,8 +9,12 @@ module has one job:
     udfs.py           ldm.stats' interval functions registered on the session, as on DuckDB
     python_models.py  the project's dbt Python models run on the session (dbt-spark runs them only
                       on Databricks)
-    build.py          build_marts_spark(): all of the above, then `dbt build --target spark`
+    build.py          build_marts_spark(): all of the above, then `dbt build --target spark`;
+                      open_marts(): a built warehouse's marts, on a new session
+    warehouse.py      the warehouse beside the store: put back if a run fails, its marts copied into
+                      the store (where the audit seals them) and checked against it
 
-Spark is an optional extra (`pip install ldm[spark]`, with a Java runtime): nothing here is imported
-by the rest of ldm.
+Spark is an optional extra (`pip install ldm[spark]`, with a Java runtime): the rest of ldm imports
+this package only where `engine = "spark"` or `--spark-dir` asks for it (ldm.pipeline, `ldm audit
+verify`, `ldm bench`).
 """

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 MARTS_DATABASE = "marts"
 SERIES_TABLE = "mart_periods"
+SESSION_FOLDER = "spark"  # the session's warehouse and metastore, under the work folder
 
 
 @dataclass
@@ -66,6 +67,10 @@ class SparkMarts:
     def read(self, table: str) -> pa.Table:
         """A mart's rows as an Arrow table (types as Spark holds them)."""
         return self.session.table(f"{MARTS_DATABASE}.{table}").toArrow()
+
+    def read_all(self) -> dict[str, pa.Table]:
+        """Every mart's rows, by name."""
+        return {table: self.read(table) for table in self.tables()}
 
     def close(self) -> None:
         self.session.stop()
@@ -127,6 +132,21 @@ def run_dbt_spark(
     return summary + ("; " + "; ".join(warned) if warned else "")
 
 
+def open_marts(work: Path, cores: int | None = None, memory: str = "2g") -> SparkMarts:
+    """The marts a build left in the work folder `work`, on a new local session (close it when done):
+    what an analyst's pyspark session reads, and what `ldm audit verify --spark-dir` checks."""
+    require_spark()
+    work = Path(work).resolve()
+    if not (work / SESSION_FOLDER / "metastore").is_dir():
+        raise LdmError(f"{work} holds no Spark warehouse (`ldm run --engine spark` builds one)")
+    session = local_session(work / SESSION_FOLDER, cores=cores, memory=memory)
+    if not session.catalog.databaseExists(MARTS_DATABASE):
+        session.stop()
+        raise LdmError(f"the Spark warehouse in {work} holds no marts (`ldm run --engine spark` builds them)")
+    udfs.register(session)  # the marts' interval functions, for queries beside them
+    return SparkMarts(session, "", {}, {})
+
+
 def build_marts_spark(
     store: Path,
     work: Path,
@@ -148,7 +168,7 @@ def build_marts_spark(
     variables = {"definitions_digest": definitions_digest(), **(variables or {})}
     seconds = {}
     started = time.perf_counter()
-    session = local_session(work / "spark", cores=cores, memory=memory)
+    session = local_session(work / SESSION_FOLDER, cores=cores, memory=memory)
     seconds["start session"] = time.perf_counter() - started
     try:
         started = time.perf_counter()

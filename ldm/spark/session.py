@@ -24,10 +24,10 @@ Settings that make the two engines agree:
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import sys
-import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -61,11 +61,6 @@ def _java_option(name: str, value: Path) -> str:
 
 def require_spark() -> None:
     """Raise LdmError unless pyspark and a Java runtime are installed."""
-    # pyspark 4 warns as it is imported that it is not tested with pandas 3 (which ldm pins); the marts
-    # read and write Arrow, not pyspark's pandas layer.
-    warnings.filterwarnings(
-        "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
-    )
     try:
         import pyspark  # noqa: F401
     except ImportError:
@@ -78,6 +73,33 @@ def require_spark() -> None:
             "Spark needs a Java runtime (17 or 21) and none was found: install one (on Debian, "
             "`apt-get install default-jre-headless`) or set JAVA_HOME"
         )
+
+
+METASTORE_DB = "metastore_db"
+
+
+def check_metastore_free(database: Path) -> None:
+    """Raise LdmError if another process has the embedded Derby metastore `database` open.
+
+    Embedded Derby admits one JVM at a time: it holds an exclusive lock on `dbex.lck` while the
+    database is booted (a POSIX record lock, which Python's lockf sees). Without this check a second
+    session fails at its first catalogue call, after pages of Hive's retries; with it, it fails at
+    once and says why. A lock file left by a process that ended is free again, as Derby itself finds.
+    """
+    lock = database / "dbex.lck"
+    if not lock.exists():
+        return
+    descriptor = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.lockf(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        raise LdmError(
+            f"the Spark metastore in {database.parent} is open in another Spark session (an embedded "
+            "Derby metastore admits one at a time): close that session and try again; for several users "
+            "at once, give Spark a metastore server (docs/spark.md)"
+        ) from None
+    finally:
+        os.close(descriptor)  # and with it the lock just taken
 
 
 def local_session(
@@ -104,6 +126,7 @@ def local_session(
     folders = {name: work / name for name in ("warehouse", "metastore", "scratch", "checkpoints", "local")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
+    check_metastore_free(folders["metastore"] / METASTORE_DB)
     log_settings = work / "log4j2.properties"
     log_settings.write_text(LOG4J2)
     cores = cores or len(os.sched_getaffinity(0))
@@ -113,7 +136,7 @@ def local_session(
             _java_option("derby.system.home", folders["metastore"]),  # derby.log goes here
         ]
     )
-    metastore = f"jdbc:derby:;databaseName={folders['metastore'] / 'metastore_db'};create=true"
+    metastore = f"jdbc:derby:;databaseName={folders['metastore'] / METASTORE_DB};create=true"
     # The Python workers that run the UDFs must be this interpreter, which has ldm installed: pyspark
     # starts them with PYSPARK_PYTHON (the spark.pyspark.python setting is for spark-submit only).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

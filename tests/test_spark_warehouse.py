@@ -1,0 +1,153 @@
+"""The Spark warehouse's bookkeeping, without Spark: a failed run puts the warehouse back, the marts
+replace the store's dbt schemas in one transaction, and the keyed digest tells a copied mart from an
+edited one. The run on a real Spark session is in test_spark_marts.py."""
+
+from __future__ import annotations
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from ldm.config import load_settings
+from ldm.errors import LdmError
+from ldm.spark import warehouse
+from ldm.spark.session import check_metastore_free
+
+KEY = b"k" * 32
+MARTS = {
+    "mart_a": pa.table({"area": ["x", "y"], "n": [1, 2], "rate": [0.5, None]}),
+    "mart_b": pa.table({"period_end": pa.array([1, 2], pa.int32())}),
+}
+
+
+def test_a_failed_run_puts_the_warehouse_back(tmp_path):
+    folder = tmp_path / "store_spark"
+    (folder / "marts").mkdir(parents=True)
+    (folder / "marts" / "part-0").write_text("before")
+    warehouse.set_aside(folder)
+    (folder / "marts" / "part-0").write_text("half built")
+    (folder / "new").mkdir()
+    warehouse.put_back(folder)
+    assert (folder / "marts" / "part-0").read_text() == "before" and not (folder / "new").exists()
+    assert not warehouse.aside(folder).exists()
+
+
+def test_a_run_that_succeeds_keeps_its_build_and_drops_the_copy(tmp_path):
+    folder = tmp_path / "store_spark"
+    folder.mkdir()
+    (folder / "table").write_text("before")
+    warehouse.set_aside(folder)
+    (folder / "table").write_text("after")
+    warehouse.release(folder)
+    assert (folder / "table").read_text() == "after" and not warehouse.aside(folder).exists()
+
+
+def test_a_new_warehouse_is_removed_when_its_first_run_fails(tmp_path):
+    folder = tmp_path / "store_spark"
+    warehouse.set_aside(folder)
+    folder.mkdir()
+    (folder / "table").write_text("half built")
+    warehouse.put_back(folder)
+    assert not folder.exists()
+
+
+def test_a_copy_left_by_a_killed_run_is_put_back_first(tmp_path):
+    folder = tmp_path / "store_spark"
+    folder.mkdir()
+    (folder / "table").write_text("killed half way")
+    warehouse.aside(folder).mkdir()
+    (warehouse.aside(folder) / "table").write_text("last good")
+    warehouse.set_aside(folder)
+    assert (folder / "table").read_text() == "last good"
+    assert (warehouse.aside(folder) / "table").read_text() == "last good"
+
+
+def test_the_marts_replace_every_dbt_schema_of_the_store(tmp_path):
+    store = tmp_path / "store.duckdb"
+    con = duckdb.connect(str(store))
+    for statement in [
+        "create schema governance", "create table governance.batches (batch_id int)",
+        "create schema marts", "create table marts.mart_old (x int)",
+        "create schema intermediate", "create table intermediate.int_x (x int)",
+        "create schema staging", "create view staging.stg_x as select 1 as x",
+        "create table main.persons (person_id int)",
+    ]:  # fmt: skip
+        con.execute(statement)
+    con.close()
+    warehouse.replace_store_marts(store, MARTS)
+    con = duckdb.connect(str(store), read_only=True)
+    schemas = {
+        row[0] for row in con.sql("select schema_name from duckdb_schemas() where not internal").fetchall()
+    }
+    tables = con.sql("select schema_name || '.' || table_name from duckdb_tables() order by 1").fetchall()
+    rows = con.sql("select * from marts.mart_a order by area").fetchall()
+    con.close()
+    assert schemas == {"governance", "marts"}  # and main, which DuckDB lists as internal
+    assert [t for (t,) in tables] == ["governance.batches", "main.persons", "marts.mart_a", "marts.mart_b"]
+    assert rows == [("x", 1, 0.5), ("y", 2, None)]
+
+
+def test_the_digest_finds_an_edited_a_missing_and_an_extra_mart(tmp_path):
+    store = tmp_path / "store.duckdb"
+    warehouse.replace_store_marts(store, MARTS)
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        assert warehouse.mart_differences(con, dict(MARTS), KEY) == []
+        edited = {**MARTS, "mart_a": MARTS["mart_a"].set_column(1, "n", pa.array([1, 3]))}
+        assert warehouse.mart_differences(con, edited, KEY) == [
+            "Spark warehouse: marts.mart_a: row(s) edited since the audit recorded it (same count, other content)"
+        ]
+        swapped = {**MARTS, "mart_a": MARTS["mart_a"].set_column(0, "area", pa.array(["y", "x"]))}
+        assert len(warehouse.mart_differences(con, swapped, KEY)) == 1  # rows' values bound together
+        assert warehouse.mart_differences(con, {"mart_a": MARTS["mart_a"]}, KEY) == [
+            "Spark warehouse: marts.mart_b: 2 row(s) deleted since the audit recorded it"
+        ]
+        extra = {**MARTS, "mart_c": pa.table({"x": [1]})}
+        assert warehouse.mart_differences(con, extra, KEY) == [
+            "Spark warehouse: marts.mart_c: 1 row(s) added that no audit entry accounts for"
+        ]
+    finally:
+        con.close()
+
+
+def test_a_free_metastore_passes_the_check(tmp_path):
+    check_metastore_free(tmp_path / "metastore_db")  # none yet
+    (tmp_path / "metastore_db").mkdir()
+    (tmp_path / "metastore_db" / "dbex.lck").write_text("")  # left by a session that ended
+    check_metastore_free(tmp_path / "metastore_db")
+
+
+def test_a_metastore_held_by_another_process_is_refused(tmp_path):
+    import subprocess
+    import sys
+
+    database = tmp_path / "metastore_db"
+    database.mkdir()
+    lock = database / "dbex.lck"
+    lock.write_text("")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, os, sys, time\n"
+         f"fd = os.open({str(lock)!r}, os.O_RDWR); fcntl.lockf(fd, fcntl.LOCK_EX)\n"
+         "print('held', flush=True); time.sleep(60)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LdmError, match="is open in another Spark session"):
+            check_metastore_free(database)
+    finally:
+        holder.kill()
+        holder.wait()
+    check_metastore_free(database)
+
+
+@pytest.mark.parametrize(("given", "expected"), [(None, "duckdb"), ("spark", "spark"), ("duckdb", "duckdb")])
+def test_the_engine_setting(tmp_path, given, expected):
+    settings = load_settings(None, store=tmp_path / "s.duckdb", engine=given)
+    assert settings.engine == expected
+    assert settings.spark_warehouse() == (tmp_path / "s_spark").resolve()
+
+
+def test_an_unknown_engine_is_refused(tmp_path):
+    with pytest.raises(LdmError, match=r"engine = 'oracle' is not valid \(must be one of duckdb, spark\)"):
+        load_settings(None, store=tmp_path / "s.duckdb", engine="oracle")
