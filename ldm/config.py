@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -39,6 +40,9 @@ class Settings:
     engine: str = dialects.DEFAULT
     # The Spark warehouse and metastore of engine spark (env LDM_SPARK_DIR); default beside the store.
     spark_dir: Path | None = None
+    # The local Spark session's memory (env LDM_SPARK_MEMORY; the JVM's heap, taken as it is needed):
+    # 2g runs out at 100,000 persons, in the aggregations of the utilisation marts.
+    spark_memory: str = "8g"
 
     def pseudonymised_dir(self) -> Path:
         if self.pseudonymised:
@@ -67,6 +71,7 @@ ENVIRONMENT = {
     "LDM_SPECS": "specs",
     "LDM_ENGINE": "engine",
     "LDM_SPARK_DIR": "spark_dir",
+    "LDM_SPARK_MEMORY": "spark_memory",
 }
 
 
@@ -89,6 +94,10 @@ def _convert(name: str, value: object, source: str) -> object:
                     "must be the last day of a month, as the store keeps dates of death as months"
                 )
             return day
+        if name == "spark_memory":
+            if not re.fullmatch(r"[1-9][0-9]*[kmgt]", str(value)):
+                raise ValueError("must be a JVM memory size such as 2g or 8192m")
+            return str(value)
         if name == "engine":
             if value not in dialects.DIALECTS:
                 raise ValueError(f"must be one of {', '.join(dialects.DIALECTS)}")

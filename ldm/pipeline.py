@@ -211,7 +211,9 @@ def _run(
         with _stage(report, progress, "build and test marts (dbt)", unit="node", bar=True):
             variables = {"reporting_period_end": settings.reporting_period_end.isoformat()}
             if report.warehouse is not None:
-                report.marts = _build_marts_on_spark(work, report.warehouse, variables, full_refresh)
+                report.marts = _build_marts_on_spark(
+                    work, report.warehouse, variables, full_refresh, settings.spark_memory
+                )
             else:
                 report.marts = build_marts(
                     work, store.parent / ".ldm-dbt", variables, progress.advance, full_refresh=full_refresh
@@ -252,12 +254,12 @@ def _run(
     return report
 
 
-def _build_marts_on_spark(work: Path, folder: Path, variables: dict, full_refresh: bool) -> str:
+def _build_marts_on_spark(work: Path, folder: Path, variables: dict, full_refresh: bool, memory: str) -> str:
     """dbt build on a local Spark session in `folder` from the working copy of the store; the marts
     then replace the copy's (ldm.spark.warehouse). dbt's closing counts, marked as Spark's."""
     from ldm.spark.build import build_marts_spark
     from ldm.spark.warehouse import replace_store_marts
 
-    with build_marts_spark(work, folder, variables, full_refresh=full_refresh) as marts:
+    with build_marts_spark(work, folder, variables, full_refresh=full_refresh, memory=memory) as marts:
         replace_store_marts(work, marts.read_all())
         return f"{marts.summary} (on Spark)"

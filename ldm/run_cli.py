@@ -241,7 +241,9 @@ def run_bench(args: argparse.Namespace) -> int:
         if report.warehouse is not None:
             from ldm.spark.build import build_marts_spark
 
-            build_marts_spark(settings.store, report.warehouse, variables).close()
+            build_marts_spark(
+                settings.store, report.warehouse, variables, memory=settings.spark_memory
+            ).close()
         else:
             build_marts(settings.store, settings.store.parent / ".ldm-dbt", variables)
         monthly_marts = time.perf_counter() - started

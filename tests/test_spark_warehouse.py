@@ -151,3 +151,14 @@ def test_the_engine_setting(tmp_path, given, expected):
 def test_an_unknown_engine_is_refused(tmp_path):
     with pytest.raises(LdmError, match=r"engine = 'oracle' is not valid \(must be one of duckdb, spark\)"):
         load_settings(None, store=tmp_path / "s.duckdb", engine="oracle")
+
+
+@pytest.mark.parametrize(
+    ("given", "accepted"), [("8g", True), ("8192m", True), ("8 GB", False), ("0g", False), ("g", False)]
+)
+def test_the_spark_memory_setting(tmp_path, given, accepted):
+    if accepted:
+        assert load_settings(None, spark_memory=given).spark_memory == given
+    else:
+        with pytest.raises(LdmError, match="must be a JVM memory size"):
+            load_settings(None, spark_memory=given)

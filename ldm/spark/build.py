@@ -104,8 +104,9 @@ def run_dbt_spark(
 
     target = work / "target"
     (target / RUN_RESULTS).unlink(missing_ok=True)  # an earlier run's results must not be read as this one's
+    # --quiet: dbt prints its errors only (in this process, its output is ldm's); the full log is in logs/.
     args = [
-        "build", "--target", "spark", "--vars", json.dumps(variables), "--no-use-colors",
+        "--quiet", "build", "--target", "spark", "--vars", json.dumps(variables), "--no-use-colors",
         "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
         "--target-path", str(target), "--log-path", str(work / "logs"),
     ]  # fmt: skip

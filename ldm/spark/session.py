@@ -49,6 +49,10 @@ appender.console.layout.pattern = %d{HH:mm:ss} spark %p %c{1}: %m%n
 # pyspark starts Spark as a shell, whose logger would otherwise reset the level to WARN (and say so).
 logger.repl.name = org.apache.spark.repl.Main
 logger.repl.level = error
+# Hive's metastore logs an error with its stack trace for every `create database if not exists` of a
+# database that exists (dbt-spark says it for each schema); a failure that matters reaches Spark's caller.
+logger.hms.name = org.apache.hadoop.hive.metastore.RetryingHMSHandler
+logger.hms.level = off
 """
 
 
@@ -126,7 +130,10 @@ def local_session(
     folders = {name: work / name for name in ("warehouse", "metastore", "scratch", "checkpoints", "local")}
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
-    check_metastore_free(folders["metastore"] / METASTORE_DB)
+    if SparkContext._gateway is None:
+        # This process has no JVM yet, so a lock on the metastore is another process's. (A JVM this
+        # process started keeps the metastore booted after its session stops, for the next session.)
+        check_metastore_free(folders["metastore"] / METASTORE_DB)
     log_settings = work / "log4j2.properties"
     log_settings.write_text(LOG4J2)
     cores = cores or len(os.sched_getaffinity(0))

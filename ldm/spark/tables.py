@@ -100,7 +100,8 @@ def copy_sources(store: Path, spark: SparkSession, work: Path) -> dict[str, int]
     copied = {}
     try:
         for table in source_tables():
-            spark.sql(f"create database if not exists {backquoted(table.schema)}")
+            if not spark.catalog.databaseExists(table.schema):
+                spark.sql(f"create database {backquoted(table.schema)}")
             exported = staging / f"{table.schema}.{table.name}.parquet"
             names = ", ".join(quoted(name) for name, _ in table.columns)
             try:
