@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -70,7 +71,10 @@ def spark_run(sample_marts_store, tmp_path_factory):
     folder = tmp_path_factory.mktemp("spark_run")
     key_file = sample_marts_store.parent.parent / "demo.key"
     store, warehouse = folder / "store.duckdb", folder / "warehouse"
-    done = ldm("run", "--engine", "spark", "--spark-dir", warehouse, "--extracts", SAMPLE_DIR / "extracts",
+    extracts = shutil.copytree(
+        SAMPLE_DIR / "extracts", folder / "extracts"
+    )  # a run writes its quarantine there
+    done = ldm("run", "--engine", "spark", "--spark-dir", warehouse, "--extracts", extracts,
                "--store", store, "--key-file", key_file, "--today", SAMPLE_TODAY.isoformat())  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     verified = ldm("audit", "verify", "--store", store, "--key-file", key_file, "--spark-dir", warehouse)
