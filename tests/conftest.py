@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime
+import fcntl
+import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -31,29 +34,56 @@ def rolling_period(end: datetime.date = PERIOD_END, alias: str = "") -> str:
     return f"{prefix}period_type = 'rolling_12_months' and {prefix}period_end = date '{end.isoformat()}'"
 
 
-@pytest.fixture(scope="session")
-def medium_sample(tmp_path_factory) -> Path:
-    """20,000 people: enough rows to check planted rates and gradients."""
-    folder = tmp_path_factory.mktemp("medium_sample")
-    generate(SampleConfig(persons=20_000, seed=7), folder)
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder that `build(folder)` fills once for the whole test run, shared by pytest-xdist's
+    workers: the first worker to ask builds it under a lock while the others wait, then all read it.
+
+    Each worker has its own base temporary folder; their parent is the run's. A build that fails
+    leaves no folder marked built, so the next worker to ask tries again (and fails the same way).
+    """
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    folder, built = base / name, base / f"{name}.built"
+    with (base / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not built.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            built.touch()
     return folder
 
 
 @pytest.fixture(scope="session")
-def sample_marts_store(tmp_path_factory) -> Path:
-    """The committed sample through `ldm demo` (every stage, dbt build included), built once.
+def medium_sample(tmp_path_factory) -> Path:
+    """20,000 people: enough rows to check planted rates and gradients (generated once per run)."""
+    return built_once(
+        tmp_path_factory,
+        "medium_sample",
+        lambda folder: generate(SampleConfig(persons=20_000, seed=7), folder),
+    )
 
-    Tests read it or copy it; none may change it.
-    """
+
+def _demo(folder: Path) -> None:
     from ldm.cli import main
     from ldm.pseudonymise.keys import init_key
 
-    folder = tmp_path_factory.mktemp("sample_marts")
     init_key(folder / "demo.key")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LDM_KEY_FILE", str(folder / "demo.key"))
         assert main(["demo", "--out", str(folder / "demo")]) == 0
-    return folder / "demo" / "store.duckdb"
+
+
+@pytest.fixture(scope="session")
+def sample_marts_store(tmp_path_factory) -> Path:
+    """The committed sample through `ldm demo` (every stage, dbt build included), built once per run
+    and shared by the workers.
+
+    Tests read it (read-only connections: another worker may be reading it too) or copy it; none may
+    change it or open it for writing.
+    """
+    return built_once(tmp_path_factory, "sample_marts", _demo) / "demo" / "store.duckdb"
 
 
 def query(store: Path, sql: str, *params) -> list[tuple]:

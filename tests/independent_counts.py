@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import yaml
+from conftest import built_once
 
 from ldm.config import load_settings
 from ldm.pipeline import run_pipeline
@@ -39,27 +40,30 @@ ADDRESS_EVIDENCE = {
     "deaths": ("deaths", "date_of_death"),
 }
 
-_stores: dict[tuple[Path, tuple[str, ...]], tuple[Path, float]] = {}
-
 
 def pipeline_store(sample: Path, tmp_path_factory, leave_out: tuple[str, ...] = ()) -> Path:
     """The store `ldm run` builds from a copy of `sample`'s extracts (the copy keeps the shared
     sample free of the quarantine files a run writes beside its extracts), less the extract files
-    named in `leave_out` (a test that needs no GP events need not load them), built once per session;
-    its build time is in `pipeline_seconds`."""
-    if (sample, leave_out) not in _stores:
-        root = tmp_path_factory.mktemp(f"{sample.name}_run")
+    named in `leave_out` (a test that needs no GP events need not load them), built once per test run
+    (conftest.built_once: shared by the workers, so it is only ever opened read-only); its build time
+    is in `pipeline_seconds`."""
+    return _built(sample, tmp_path_factory, leave_out) / "store.duckdb"
+
+
+def pipeline_seconds(sample: Path, tmp_path_factory, leave_out: tuple[str, ...] = ()) -> float:
+    return float((_built(sample, tmp_path_factory, leave_out) / "seconds").read_text())
+
+
+def _built(sample: Path, tmp_path_factory, leave_out: tuple[str, ...]) -> Path:
+    def build(root: Path) -> None:
         shutil.copytree(sample / "extracts", root / "extracts", ignore=lambda folder, names: leave_out)
         init_key(root / "ldm.key")
         settings = load_settings(None, store=root / "store.duckdb", key_file=root / "ldm.key", today=TODAY)
         started = time.perf_counter()
         run_pipeline(root / "extracts", settings)
-        _stores[(sample, leave_out)] = (root / "store.duckdb", time.perf_counter() - started)
-    return _stores[(sample, leave_out)][0]
+        (root / "seconds").write_text(f"{time.perf_counter() - started:.3f}")
 
-
-def pipeline_seconds(sample: Path, leave_out: tuple[str, ...] = ()) -> float:
-    return _stores[(sample, leave_out)][1]
+    return built_once(tmp_path_factory, "_".join([f"{sample.name}_run", *leave_out]), build)
 
 
 def date(value: datetime.date | str) -> str:

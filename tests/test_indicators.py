@@ -61,7 +61,7 @@ MORTALITY_MEASURES = ["under_75_mortality_all_causes", "under_75_mortality_cardi
 @pytest.fixture(scope="module")
 def store(medium_sample: Path, tmp_path_factory) -> Path:
     built = pipeline_store(medium_sample, tmp_path_factory)
-    print(f"ldm run on the 20,000-person sample: {pipeline_seconds(medium_sample):.0f} s")
+    print(f"ldm run on the 20,000-person sample: {pipeline_seconds(medium_sample, tmp_path_factory):.0f} s")
     return built
 
 

@@ -116,32 +116,44 @@ cells as (
     {{ join_area_names('all_cells') }}
 ),
 
-final as (
+measure_list as (
+    -- One row per measure: the column of the cells it counts and the age its bands start from. The
+    -- cells are read once and crossed with this list (a union of one select per measure would read
+    -- them once per measure where the engine does not keep a CTE, as Spark does not).
     {% for measure in measures + restricted | map(attribute='measure') | list %}
-        {% set source = (restricted | selectattr('measure', 'equalto', measure) | map(attribute='of') | first)
-            or measure %}
         select
-            period_start,
-            period_end,
             '{{ measure }}' as measure,
-            geography_level,
-            area_code,
-            area_name,
-            age_band,
-            cast(
-                {{ source }} as bigint
-            ) as event_count,
-            cast(person_count as bigint) as person_count
-        from cells
-        {% if measure in min_ages %}
-            where age_band in (
-                select esp.age_band
-                from {{ ref('stg_reference__esp2013') }} as esp
-                where esp.age_lower >= {{ min_ages[measure] }}
-            )
-        {% endif %}
+            {{ 'true' if measure in min_ages else 'false' }} as age_restricted,
+            {{ min_ages.get(measure, 0) }} as min_age
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
+),
+
+final as (
+    select
+        cells.period_start,
+        cells.period_end,
+        measure_list.measure,
+        cells.geography_level,
+        cells.area_code,
+        cells.area_name,
+        cells.age_band,
+        cast(
+            case measure_list.measure
+                {% for measure in measures + restricted | map(attribute='measure') | list %}
+                    {% set source = (restricted | selectattr('measure', 'equalto', measure)
+                        | map(attribute='of') | first) or measure %}
+                    when '{{ measure }}' then cells.{{ source }}
+                {% endfor %}
+            end as bigint
+        ) as event_count,
+        cast(cells.person_count as bigint) as person_count
+    from cells
+    cross join measure_list
+    left join {{ ref('stg_reference__esp2013') }} as esp
+        on cells.age_band = esp.age_band
+    -- A measure with a minimum age counts only the ESP2013 bands from it up.
+    where not measure_list.age_restricted or esp.age_lower >= measure_list.min_age
 )
 
 select * from final
