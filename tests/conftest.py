@@ -106,3 +106,13 @@ def store_copy(store: Path, folder: Path, *statements: str) -> Path:
     finally:
         con.close()
     return copy
+
+
+# Test files that take minutes on one pytest-xdist worker (the Spark session's fixed cost per query).
+LONGEST_FILES = ("test_spark_marts.py",)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first. `--dist loadfile` hands whole files to the workers in collection
+    order, so a long file collected last runs alone at the end while the other worker idles."""
+    items.sort(key=lambda item: item.path.name not in LONGEST_FILES)  # stable: the rest keep their order
