@@ -369,8 +369,10 @@ def test_marts_hold_no_identifier_columns(built_store):
 
 
 def test_dbt_docs_generate_works_offline(built_store, tmp_path):
-    """Analysts read the column documentation in dbt docs; it must build without a network."""
-    result = dbt_command("docs", "generate", store=built_store, work=tmp_path)
+    """Analysts read the column documentation in dbt docs; it must build without a network. (On a
+    copy: dbt opens its store for writing, and the shared store may be open in another worker.)"""
+    store = store_copy(built_store, tmp_path)
+    result = dbt_command("docs", "generate", store=store, work=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
     catalog = json.loads((tmp_path / "target" / "catalog.json").read_text())
     assert any(node.endswith("mart_prevalence") for node in catalog["nodes"])
