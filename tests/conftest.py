@@ -27,6 +27,15 @@ PERIOD_END = datetime.date.fromisoformat(
 YEAR_BEFORE = PERIOD_END.replace(year=PERIOD_END.year - 1)  # the end of the rolling period a year earlier
 
 
+def dbt_unit_tests() -> set[tuple[str, str]]:
+    """Every unit test the dbt project declares, as (model, name), read from its YAML."""
+    declared = set()
+    for path in (REPO / "dbt_project" / "models").rglob("*.yml"):
+        for test in (yaml.safe_load(path.read_text()) or {}).get("unit_tests") or []:
+            declared.add((test["model"], test["name"]))
+    return declared
+
+
 def rolling_period(end: datetime.date = PERIOD_END, alias: str = "") -> str:
     """SQL condition on a mart's rows: the rolling 12 months to `end` (the latest period by default);
     `alias` qualifies the columns."""

@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from conftest import PERIOD_END, YEAR_BEFORE, query, rolling_period, store_copy
+from conftest import PERIOD_END, YEAR_BEFORE, dbt_unit_tests, query, rolling_period, store_copy
 
 from ldm import stats
 from ldm.marts.build import build_marts, definitions_digest, run_dbt
@@ -366,6 +366,26 @@ def test_marts_hold_no_identifier_columns(built_store):
         )
     }
     assert not columns & {"nhs_number", "date_of_birth", "postcode", "forename", "surname", "name"}
+
+
+def test_every_dbt_unit_test_passes(built_store, tmp_path):
+    """The unit tests beside the marts (fixtures in their YAML), which a production build leaves out."""
+    store = store_copy(built_store, tmp_path)  # dbt opens its store for writing
+    result = dbt_command("test", "--select", "test_type:unit", store=store, work=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:]
+    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    ran = {tuple(r["unique_id"].split(".")[2:4]) for r in results if r["unique_id"].startswith("unit_test.")}
+    assert len(dbt_unit_tests()) >= 15 and ran == dbt_unit_tests()
+    assert {r["status"] for r in results} == {"pass"}
+
+
+def test_a_production_build_leaves_the_unit_tests_out(built_store):
+    """`ldm demo` built the shared store: its dbt run ran no unit test."""
+    results = json.loads((built_store.parent / ".ldm-dbt" / "target" / "run_results.json").read_text())[
+        "results"
+    ]
+    kinds = {r["unique_id"].split(".")[0] for r in results}
+    assert kinds == {"model", "seed", "test"}, kinds
 
 
 def test_dbt_docs_generate_works_offline(built_store, tmp_path):

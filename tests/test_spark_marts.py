@@ -23,6 +23,7 @@ cores, most of it Spark's fixed cost per query on a small sample).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
@@ -33,7 +34,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
-from conftest import PERIOD_END, query
+from conftest import PERIOD_END, dbt_unit_tests, query
 
 from ldm import stats
 from ldm.demo import SAMPLE_DIR, SAMPLE_TODAY
@@ -329,6 +330,20 @@ def test_spark_leaves_nothing_in_the_repository_or_the_working_directory(spark_m
     for folder in {REPO, Path(os.getcwd())}:
         for name in ("spark-warehouse", "metastore_db", "derby.log"):
             assert not (folder / name).exists(), folder / name
+
+
+def test_every_dbt_unit_test_passes_on_spark(spark_run, spark_marts, tmp_path_factory):
+    """The unit tests beside the marts, on Spark's SQL (the run left them out, as a production build
+    does)."""
+    results = json.loads((spark_run[1] / "target" / "run_results.json").read_text())["results"]
+    assert {r["unique_id"].split(".")[0] for r in results} == {"model", "seed", "test"}
+    work = tmp_path_factory.mktemp("spark_unit_tests")
+    variables = {"definitions_digest": definitions_digest(), "reporting_period_end": PERIOD_END.isoformat()}
+    summary = run_dbt_spark(
+        variables, work, full_refresh=False, select=["test_type:unit"], unit_tests=True, command="test"
+    )
+    declared = len(dbt_unit_tests())
+    assert summary == f"PASS={declared} WARN=0 ERROR=0 SKIP=0 TOTAL={declared}", summary
 
 
 def test_a_second_build_keeps_the_built_periods(spark_marts, tmp_path_factory):

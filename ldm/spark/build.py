@@ -11,8 +11,9 @@ them.
 
 The vars are those ldm.marts.build.build_marts gives dbt (the definitions digest, and the caller's),
 so that the two engines compute the same periods under the same definitions. What dbt builds on
-Spark is the same set of models, seeds, data tests and unit tests as on DuckDB; a failure is raised
-as LdmError with one line per failing node, as build_marts does.
+Spark is the same set of models, seeds and data tests as on DuckDB (the unit tests run in the test
+command, on both engines, not in a production build); a failure is raised as LdmError with one line
+per failing node, as build_marts does.
 """
 
 from __future__ import annotations
@@ -97,16 +98,19 @@ def run_dbt_spark(
     full_refresh: bool,
     threads: int | None = None,
     select: list[str] | None = None,
+    unit_tests: bool = False,
+    command: str = "build",
 ) -> str:
-    """`dbt build --target spark` (of the `select`ed nodes, or all) in this process, on the session
-    that is running; dbt's closing counts, or LdmError naming what failed."""
+    """`dbt build --target spark` (or another dbt `command`; of the `select`ed nodes, or all) in this
+    process, on the session that is running; dbt's closing counts, or LdmError naming what failed.
+    dbt's unit tests are left out unless `unit_tests`, as on DuckDB (ldm.marts.build.build_marts)."""
     from dbt.cli.main import dbtRunner
 
     target = work / "target"
     (target / RUN_RESULTS).unlink(missing_ok=True)  # an earlier run's results must not be read as this one's
     # --quiet: dbt prints its errors only (in this process, its output is ldm's); the full log is in logs/.
     args = [
-        "--quiet", "build", "--target", "spark", "--vars", json.dumps(variables), "--no-use-colors",
+        "--quiet", command, "--target", "spark", "--vars", json.dumps(variables), "--no-use-colors",
         "--project-dir", str(DBT_PROJECT), "--profiles-dir", str(DBT_PROJECT),
         "--target-path", str(target), "--log-path", str(work / "logs"),
     ]  # fmt: skip
@@ -116,6 +120,8 @@ def run_dbt_spark(
         args += ["--threads", str(threads)]
     if select:
         args += ["--select", *select]
+    if not unit_tests:
+        args += ["--exclude-resource-type", "unit_test"]
     # dbt's parse of the project is kept as build_marts keeps it (ldm.marts.build), under a key of its
     # own for the Spark target; dbt checks a restored parse and parses in full if anything differs.
     cached = _cache_folder() / f"{_parse_key(tuple(args), 'spark target')}-{PARSE_FILE}"
