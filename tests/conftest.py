@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import fcntl
+import json
 import os
 import shutil
 from collections.abc import Callable
@@ -34,6 +35,12 @@ def dbt_unit_tests() -> set[tuple[str, str]]:
         for test in (yaml.safe_load(path.read_text()) or {}).get("unit_tests") or []:
             declared.add((test["model"], test["name"]))
     return declared
+
+
+def dbt_node_kinds(target: Path) -> set[str]:
+    """The kinds of node (model, seed, test, unit_test ...) a dbt run wrote in `target`'s run_results.json."""
+    results = json.loads((target / "run_results.json").read_text())["results"]
+    return {result["unique_id"].split(".")[0] for result in results}
 
 
 def rolling_period(end: datetime.date = PERIOD_END, alias: str = "") -> str:

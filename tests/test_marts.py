@@ -16,7 +16,15 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from conftest import PERIOD_END, YEAR_BEFORE, dbt_unit_tests, query, rolling_period, store_copy
+from conftest import (
+    PERIOD_END,
+    YEAR_BEFORE,
+    dbt_node_kinds,
+    dbt_unit_tests,
+    query,
+    rolling_period,
+    store_copy,
+)
 
 from ldm import stats
 from ldm.marts.build import build_marts, definitions_digest, run_dbt
@@ -381,10 +389,7 @@ def test_every_dbt_unit_test_passes(built_store, tmp_path):
 
 def test_a_production_build_leaves_the_unit_tests_out(built_store):
     """`ldm demo` built the shared store: its dbt run ran no unit test."""
-    results = json.loads((built_store.parent / ".ldm-dbt" / "target" / "run_results.json").read_text())[
-        "results"
-    ]
-    kinds = {r["unique_id"].split(".")[0] for r in results}
+    kinds = dbt_node_kinds(built_store.parent / ".ldm-dbt" / "target")
     assert kinds == {"model", "seed", "test"}, kinds
 
 

@@ -23,7 +23,6 @@ cores, most of it Spark's fixed cost per query on a small sample).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -34,7 +33,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
-from conftest import PERIOD_END, dbt_unit_tests, query
+from conftest import PERIOD_END, dbt_node_kinds, dbt_unit_tests, query
 
 from ldm import stats
 from ldm.demo import SAMPLE_DIR, SAMPLE_TODAY
@@ -72,9 +71,8 @@ def spark_run(sample_marts_store, tmp_path_factory):
     folder = tmp_path_factory.mktemp("spark_run")
     key_file = sample_marts_store.parent.parent / "demo.key"
     store, warehouse = folder / "store.duckdb", folder / "warehouse"
-    extracts = shutil.copytree(
-        SAMPLE_DIR / "extracts", folder / "extracts"
-    )  # a run writes its quarantine there
+    # A copy of the sample's extracts: a run writes its quarantine beside them.
+    extracts = shutil.copytree(SAMPLE_DIR / "extracts", folder / "extracts")
     done = ldm("run", "--engine", "spark", "--spark-dir", warehouse, "--extracts", extracts,
                "--store", store, "--key-file", key_file, "--today", SAMPLE_TODAY.isoformat())  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -335,8 +333,7 @@ def test_spark_leaves_nothing_in_the_repository_or_the_working_directory(spark_m
 def test_every_dbt_unit_test_passes_on_spark(spark_run, spark_marts, tmp_path_factory):
     """The unit tests beside the marts, on Spark's SQL (the run left them out, as a production build
     does)."""
-    results = json.loads((spark_run[1] / "target" / "run_results.json").read_text())["results"]
-    assert {r["unique_id"].split(".")[0] for r in results} == {"model", "seed", "test"}
+    assert dbt_node_kinds(spark_run[1] / "target") == {"model", "seed", "test"}
     work = tmp_path_factory.mktemp("spark_unit_tests")
     variables = {"definitions_digest": definitions_digest(), "reporting_period_end": PERIOD_END.isoformat()}
     summary = run_dbt_spark(

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ldm.config import Settings
 from ldm.errors import LdmError
 from ldm.marts.build import (
     DBT_PROJECT,
@@ -160,7 +161,7 @@ def build_marts_spark(
     variables: dict | None = None,
     full_refresh: bool = False,
     cores: int | None = None,
-    memory: str = "2g",
+    memory: str = Settings.spark_memory,
     threads: int | None = None,
 ) -> SparkMarts:
     """Build the dbt project's marts on a local Spark session from the DuckDB `store` (read only).

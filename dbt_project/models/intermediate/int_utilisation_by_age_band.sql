@@ -11,6 +11,7 @@
     age-restricted measure is another measure's events in those bands. -#}
 {% set min_ages = measure_min_ages() %}
 {% set restricted = ldm_age_restricted_measures() %}
+{% set counted = measures + restricted | map(attribute='measure') | list %}
 with windows as (
     select distinct
         period_start,
@@ -120,7 +121,7 @@ measure_list as (
     -- One row per measure: the column of the cells it counts and the age its bands start from. The
     -- cells are read once and crossed with this list (a union of one select per measure would read
     -- them once per measure where the engine does not keep a CTE, as Spark does not).
-    {% for measure in measures + restricted | map(attribute='measure') | list %}
+    {% for measure in counted %}
         select
             '{{ measure }}' as measure,
             {{ 'true' if measure in min_ages else 'false' }} as age_restricted,
@@ -140,7 +141,7 @@ final as (
         cells.age_band,
         cast(
             case measure_list.measure
-                {% for measure in measures + restricted | map(attribute='measure') | list %}
+                {% for measure in counted %}
                     {% set source = (restricted | selectattr('measure', 'equalto', measure)
                         | map(attribute='of') | first) or measure %}
                     when '{{ measure }}' then cells.{{ source }}
