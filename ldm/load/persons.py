@@ -21,10 +21,20 @@ def add_new_persons(con) -> int:
     """Registrations that match no one found new persons (one per valid NHS number, else per row)."""
     founder = f"coalesce({VALID_NHS_TOKEN}, 'row:' || row_number)"
     unmatched = f"{INCOMING}.person_id is null and {INCOMING}.link_step = 'unlinked'"
+    # Ids are drawn from the sequence, then given to the founders in token order: the same extracts
+    # under the same key found the same person ids, however the engine's threads ran the query.
     con.execute(
         f"""create or replace temp table {NEW_IDS} as
-            select founder, nextval('linkage.person_id_seq') as person_id
-            from (select {founder} as founder from {INCOMING} where {unmatched} group by 1)"""
+            with founders as (
+                select founder, row_number() over (order by founder) as rank
+                from (select {founder} as founder from {INCOMING} where {unmatched} group by 1)
+            ),
+            issued as (
+                select person_id, row_number() over (order by person_id) as rank
+                from (select nextval('linkage.person_id_seq') as person_id
+                      from range((select count(*) from founders)))
+            )
+            select founders.founder, issued.person_id from founders join issued using (rank)"""
     )
     reused = con.execute(
         f"select min(person_id) from {NEW_IDS} where person_id in (select person_id from linkage.person_keys)"
