@@ -19,7 +19,7 @@ from ldm.linkage import deterministic
 from ldm.linkage.columns import TOKEN_COLUMNS, VALID_NHS_TOKEN, columns_of, quoted, token_select
 from ldm.linkage.fellegi_sunter import Model, ProbabilisticConfig
 from ldm.linkage.probabilistic import score
-from ldm.linkage.working import COMBO, DECIDED, RESULT, SPINE
+from ldm.linkage.working import COMBO, DECIDED, RESOLVED, RESULT, SPINE
 from ldm.sql import literal
 
 ALGORITHM_VERSION = "ldm-linkage-1"
@@ -74,6 +74,25 @@ def _prepare(con: duckdb.DuckDBPyConnection, spine: str, records: str) -> None:
     )
 
 
+def _resolve(con: duckdb.DuckDBPyConnection) -> None:
+    """lk_resolved: each combination's token values with its outcome, once the steps have decided.
+
+    Records then meet their outcome in one join on their tokens. Joined at the records instead
+    (records to combinations, to decisions, to persons), the optimiser may carry every record's
+    wide token columns through all three joins: 6.5 s for 2.7 million outpatient appointments at
+    city scale, against 1.2 s for the same rows through this table.
+    """
+    tokens = "".join(f"c.{name}, " for name in TOKEN_COLUMNS)  # lk_combo has every one (_prepare)
+    con.execute(
+        f"""create or replace temp table {RESOLVED} as
+            select {tokens}s.person_id, coalesce(d.step, {literal(UNLINKED)}) as step,
+                   d.weight, coalesce(d.candidates, 0) as candidates
+            from {COMBO} c
+            left join {DECIDED} d using (combo_id)
+            left join (select distinct spine_row, person_id from {SPINE}) s on s.spine_row = d.spine_row"""
+    )
+
+
 def result_select(
     con: duckdb.DuckDBPyConnection,
     records: str,
@@ -81,7 +100,7 @@ def result_select(
     carry: Sequence[str] = (),
     model: Model | None = None,
 ) -> str:
-    """A select of each record's link (one row per record), after the steps have decided.
+    """A select of each record's link (one row per record), after the steps have decided (`decide`).
 
     The result is a query, not a table, so that a caller can stream tens of millions of rows to a
     file. `carry` names further columns of `records` to return beside the link. Records meet their
@@ -98,14 +117,12 @@ def result_select(
     version = literal(ALGORITHM_VERSION)
     if model is not None:
         tagged = literal(f"{ALGORITHM_VERSION}+{model.tag}")
-        version = f"case when d.step like '%probabilistic' then {tagged} else {version} end"
+        version = f"case when c.step like '%probabilistic' then {tagged} else {version} end"
     return f"""
-        select r.{quoted(record_key)} as record_key{kept}, s.person_id, coalesce(d.step, {literal(UNLINKED)}) as step,
-               d.weight, coalesce(d.candidates, 0) as candidates, {version} as algorithm_version
+        select r.{quoted(record_key)} as record_key{kept}, c.person_id, c.step, c.weight, c.candidates,
+               {version} as algorithm_version
         from {records} r
-        join {COMBO} c on {join or "true"}
-        left join {DECIDED} d using (combo_id)
-        left join (select distinct spine_row, person_id from {SPINE}) s on s.spine_row = d.spine_row"""
+        join {RESOLVED} c on {join or "true"}"""
 
 
 def decide(
@@ -116,7 +133,8 @@ def decide(
     *,
     drop_spine: bool = False,
 ) -> LinkageRun:
-    """Run the trace steps and the probabilistic fallback, leaving the decisions in lk_decided.
+    """Run the trace steps and the probabilistic fallback, leaving the decisions in lk_decided and
+    each combination's outcome in lk_resolved.
 
     With `drop_spine`, the table `spine` is dropped as soon as lk_spine holds its tokens, which
     frees its memory for the steps (for a caller that made the table only for this run).
@@ -136,6 +154,7 @@ def decide(
         began = time.perf_counter()
         run.model = score(con, config.scoring, config.models).model
         run.seconds["probabilistic"] = time.perf_counter() - began
+    _resolve(con)
     run.combinations = con.execute(f"select count(*) from {COMBO}").fetchall()[0][0]
     return run
 

@@ -17,6 +17,10 @@ COMBO = WorkingTable(
 DECIDED = WorkingTable(
     "lk_decided", "each decided combination: combo_id, spine_row, step, weight, candidates"
 )
+RESOLVED = WorkingTable(
+    "lk_resolved",
+    "each combination's tokens with its outcome: person_id (none if unlinked), step, weight, candidates",
+)
 RESULT = WorkingTable("linkage_result", "each record's link, when `link` makes a table of them")
 
 # The probabilistic step's tables (ldm.linkage.probabilistic, pairs, training).

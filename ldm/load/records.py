@@ -52,12 +52,18 @@ def in_file_sql(seam: str, columns: Sequence[str], record_key: Sequence[str]) ->
 
     One row per seam row: its row_number, record_digest, record key columns, and `duplicate`: a
     later row of the same file has the same record key (or, with no key, the same digest). The
-    last row of each record is the one kept; a group needs no sort, only its largest row number.
+    last row of each record is the one kept. Only the records sent more than once are grouped out
+    and joined back (a window over every row partitions all of them: 5.5 s against 3.4 s for 19
+    million GP events); a missing key is a key like any other, as a window's partition has it.
     """
     keys = "".join(f", {quoted(name)}" for name in record_key)
-    record = ", ".join(quoted(name) for name in record_key) if record_key else "record_digest"
-    return f"""select *, row_number < max(row_number) over (partition by {record}) as duplicate
-               from (select row_number, {digest_sql(columns)} as record_digest{keys} from {seam})"""
+    record = [quoted(name) for name in record_key] if record_key else ["record_digest"]
+    on = " and ".join(f"r.{name} is not distinct from g.{name}" for name in record)
+    return f"""with r as (select row_number, {digest_sql(columns)} as record_digest{keys} from {seam})
+               select r.*, coalesce(r.row_number < g.last_row, false) as duplicate
+               from r left join (select {", ".join(record)}, max(row_number) as last_row from r
+                                 group by {", ".join(record)} having count(*) > 1) g
+                 on {on}"""
 
 
 def matches_sql(recognised: str, table: str, record_key: Sequence[str]) -> str:
