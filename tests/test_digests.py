@@ -129,3 +129,19 @@ def test_digests_follow_the_definition_and_any_edited_text_changes_them(con, row
     part = str(rows[index][0])
     assert after[part] != before[part]
     assert after == reference(con, "main_test.t", columns)
+
+
+def test_texts_that_a_collation_calls_equal_keep_their_own_values(con):
+    """'A' and 'a' under NOCASE are one value to the column's collation, not to the digest: each row
+    keeps the value of its own bytes (otherwise an edit of 'A' to 'a' could go unseen), and a column
+    named like the digest's own working names (x0) is no trouble."""
+    con.execute("create table main_test.coded (batch_id bigint, code varchar collate nocase, x0 varchar)")
+    con.executemany(
+        "insert into main_test.coded values (?, ?, ?)", [(1, "A", "x"), (1, "a", "x"), (1, "b", None)]
+    )
+    columns = covered(con, "main_test.coded")
+    before = digests.table_digests(con, {"main_test.coded": columns}, KEY)["main_test.coded"]
+    assert before == reference(con, "main_test.coded", columns)
+    con.execute("update main_test.coded set code = 'a' where rowid = 0")  # the row with 'A'
+    after = digests.table_digests(con, {"main_test.coded": columns}, KEY)["main_test.coded"]
+    assert after == reference(con, "main_test.coded", columns) and after != before

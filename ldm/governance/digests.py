@@ -183,9 +183,10 @@ def table_sql(table: str, columns: list[str], batch_only: bool = False) -> str:
     (on their texts, NULL matching NULL), not once per row: the value of every row is the same,
     but a table's texts are mostly codes, steps and practice codes that repeat, and at city scale
     the MD5 was most of the audit's cost (18 million GP events with 87,560 distinct combinations:
-    4.9 s per row, 0.6 s per combination). The combinations are those of the texts as VARCHAR,
-    whose equality is equality of their bytes, so two rows share an MD5 only when their texts are
-    the same. Texts that hardly repeat (a table with keyed tokens, `*_token`, one per person or
+    4.9 s per row, 0.6 s per combination). The combinations are those of the texts as VARCHAR
+    under the binary collation, whose equality is equality of their bytes (a column's own
+    collation, e.g. NOCASE, would make 'A' and 'a' one combination), so two rows share an MD5 only
+    when their texts are the same. Texts that hardly repeat (a table with keyed tokens, `*_token`, one per person or
     identity) are digested row by row, which is then the cheaper plan for the same values.
     """
     source = qualified(table)
@@ -205,10 +206,14 @@ def table_sql(table: str, columns: list[str], batch_only: bool = False) -> str:
         )
     elif texts:
         names = [f"x{index}" for index in range(len(texts))]
-        as_text = ", ".join(f"cast(t.{c} as varchar) as {name}" for c, name in zip(texts, names, strict=True))
+        as_text = ", ".join(
+            f'(cast(t.{c} as varchar) collate "binary") as {name}'
+            for c, name in zip(texts, names, strict=True)
+        )
         parts = ", ".join(f"coalesce(system.main.length({n})::varchar || ':' || {n}, '-')" for n in names)
         on = " and ".join(
-            f"{n} is not distinct from cast(t.{c} as varchar)" for c, n in zip(texts, names, strict=True)
+            f'm.{n} is not distinct from (cast(t.{c} as varchar) collate "binary")'
+            for c, n in zip(texts, names, strict=True)
         )
         joined = (
             f" join (select *, system.main.md5_number_lower(?::varchar || system.main.concat({parts})) as text_md5"
