@@ -20,6 +20,7 @@ import pytest
 import test_disclosure_attacks as attacks
 import test_export as export_checks
 from conftest import REPO, query
+from identifier_scan import occurring
 from test_pseudonymise_extracts import raw_identifiers
 
 from ldm.cli import main
@@ -560,4 +561,4 @@ def test_no_identifier_reaches_a_page_or_data_file(site: Path) -> None:
     assert len(files) > 100
     for path in files:
         text = path.read_bytes().decode(errors="replace")
-        assert not [v for v in identifiers if v in text], path
+        assert not occurring(identifiers, text), path

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from identifier_scan import occurring
 from test_pseudonymise_extracts import raw_identifiers
 from tqdm import tqdm
 
@@ -109,7 +110,7 @@ def test_no_identifier_or_key_reaches_the_store_its_marts_the_run_log_or_dbt_fil
     assert len(texts) > 3
     for path in texts:
         text = path.read_bytes().decode(errors="replace")
-        assert not [v for v in identifiers | secrets if len(v) >= 6 and v in text], path
+        assert not occurring((v for v in identifiers | secrets if len(v) >= 6), text), path
 
 
 def test_a_run_on_a_terminal_shows_a_bar_per_long_stage_that_reaches_its_end(first_run, tmp_path):
