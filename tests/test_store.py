@@ -6,6 +6,8 @@ Everything runs on real DuckDB files with real Alembic revisions; nothing is moc
 from __future__ import annotations
 
 import datetime
+import subprocess
+import sys
 from pathlib import Path
 
 import duckdb
@@ -694,3 +696,25 @@ def test_help(argv: list[str], capsys: pytest.CaptureFixture) -> None:
         main(argv)
     assert exit_.value.code == 0
     assert "--store" in capsys.readouterr().out or argv == ["db", "--help"]
+
+
+def test_the_store_draws_no_progress_bar_into_a_runs_output(tmp_path: Path) -> None:
+    """DuckDB draws a bar on stdout for any query over two seconds, even when stdout is a file (an
+    operator's log of `ldm run`, where an 850,000-person run left 20 of them): in a process of its
+    own, as `ldm` runs, a plain connection would, and the store's connections (every way into the
+    store goes through ldm.store.connect) do not. (Under pytest's capture DuckDB turns it off.)"""
+    store.upgrade(tmp_path / "store.duckdb")
+    script = f"""
+import duckdb
+from ldm import store
+setting = "select current_setting('enable_progress_bar')"
+print(duckdb.connect().execute(setting).fetchall()[0][0])
+for read_only in (False, True):
+    con = store.connect({str(tmp_path / "store.duckdb")!r}, read_only=read_only)
+    print(con.execute(setting).fetchall()[0][0])
+    con.close()
+"""
+    log = tmp_path / "run.log"
+    with log.open("w") as handle:
+        subprocess.run([sys.executable, "-c", script], stdout=handle, check=True, timeout=120)
+    assert log.read_text().split() == ["True", "False", "False"]

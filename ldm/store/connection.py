@@ -58,6 +58,9 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
     if not opened or not opened[0] or Path(opened[0]).absolute() != path:
         con.close()
         raise LdmError(f"{path} is not a DuckDB database file")
+    # DuckDB draws a bar on stdout for any query that runs over two seconds, terminal or not: at city
+    # scale a run's log (what an operator keeps) filled with them between ldm's own lines.
+    con.execute("set enable_progress_bar = false")
     return con
 
 
