@@ -53,6 +53,7 @@ def duckdb_floor(extracts: Path, database: Path | None = None) -> tuple[float, i
     """Seconds for DuckDB to read every extract into a plain table, and the rows read: in memory,
     or in the database file `database` (written and checkpointed, as a store is)."""
     con = duckdb.connect(str(database) if database else ":memory:")
+    con.execute("set enable_progress_bar = false")  # the bench prints its own figures, not DuckDB's bars
     rows = 0
     started = time.perf_counter()
     for number, fmt in enumerate(FORMATS.values()):

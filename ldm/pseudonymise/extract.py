@@ -301,6 +301,7 @@ def pseudonymise_extract(
     """
     started = time.perf_counter()
     con = duckdb.connect(config={"memory_limit": EXTRACT_MEMORY})
+    con.execute("set enable_progress_bar = false")  # it would draw into a run's log (ldm.store.connect)
     scan = _read_and_scan(con, path, spec, scan)
     sha256 = scan.sha256
     manifest = Manifest(
