@@ -37,10 +37,14 @@ def dbt_unit_tests() -> set[tuple[str, str]]:
     return declared
 
 
+def dbt_results(target: Path) -> list[dict]:
+    """The node results a dbt run wrote in `target`'s run_results.json."""
+    return json.loads((target / "run_results.json").read_text())["results"]
+
+
 def dbt_node_kinds(target: Path) -> set[str]:
-    """The kinds of node (model, seed, test, unit_test ...) a dbt run wrote in `target`'s run_results.json."""
-    results = json.loads((target / "run_results.json").read_text())["results"]
-    return {result["unique_id"].split(".")[0] for result in results}
+    """The kinds of node (model, seed, test, unit_test ...) a dbt run wrote in `target`."""
+    return {result["unique_id"].split(".")[0] for result in dbt_results(target)}
 
 
 def rolling_period(end: datetime.date = PERIOD_END, alias: str = "") -> str:

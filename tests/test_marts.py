@@ -20,6 +20,7 @@ from conftest import (
     PERIOD_END,
     YEAR_BEFORE,
     dbt_node_kinds,
+    dbt_results,
     dbt_unit_tests,
     query,
     rolling_period,
@@ -381,7 +382,7 @@ def test_every_dbt_unit_test_passes(built_store, tmp_path):
     store = store_copy(built_store, tmp_path)  # dbt opens its store for writing
     result = dbt_command("test", "--select", "test_type:unit", store=store, work=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:]
-    results = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    results = dbt_results(tmp_path / "target")
     ran = {tuple(r["unique_id"].split(".")[2:4]) for r in results if r["unique_id"].startswith("unit_test.")}
     assert len(dbt_unit_tests()) >= 15 and ran == dbt_unit_tests()
     assert {r["status"] for r in results} == {"pass"}

@@ -700,9 +700,10 @@ def test_help(argv: list[str], capsys: pytest.CaptureFixture) -> None:
 
 def test_the_store_draws_no_progress_bar_into_a_runs_output(tmp_path: Path) -> None:
     """DuckDB draws a bar on stdout for any query over two seconds, even when stdout is a file (an
-    operator's log of `ldm run`, where an 850,000-person run left 20 of them): in a process of its
-    own, as `ldm` runs, a plain connection would, and the store's connections (every way into the
-    store goes through ldm.store.connect) do not. (Under pytest's capture DuckDB turns it off.)"""
+    operator's log of `ldm run`, where an 850,000-person bench left 19 of them): in a process of
+    its own, as `ldm` runs, a plain connection would, and the store's connections (every way into
+    the store goes through ldm.store.connect) do not. (Inside the pytest process a plain connection
+    already has the bar off, so this runs in a process of its own.)"""
     store.upgrade(tmp_path / "store.duckdb")
     script = f"""
 import duckdb

@@ -171,13 +171,21 @@ def _row_by_row(columns: list[str]) -> bool:
     return any(_is_text(c) and _name(c).endswith("_token") for c in columns)
 
 
+def _length_prefixed(texts: list[str]) -> str:
+    """The texts (SQL expressions) run together, each as its length, ':' and itself (NULL as '-')."""
+    parts = ", ".join(
+        f"coalesce(system.main.length({text})::varchar || ':' || {text}, '-')" for text in texts
+    )
+    return f"system.main.concat({parts})"
+
+
 def table_sql(table: str, columns: list[str], batch_only: bool = False) -> str:
     """(partition, rows, digest) per partition of `table`.
 
-    Parameters: the weight of each fixed-width column; when the table has other columns, their
-    weight and the text key (and the batch, when `batch_only` and their MD5 is joined); then the
-    batch when `batch_only` (that batch's partition only). The other columns enter as one keyed
-    MD5 of their text, each length-prefixed (NULL as '-'), so that no two rows' texts run together.
+    Named parameters (`table_parameters`): `$w0`, `$w1` ... the weight of each fixed-width column;
+    when the table has other columns, `$text_weight` and `$text_key`; with `batch_only`, `$batch`
+    (that batch's partition only). The other columns enter as one keyed MD5 of their text, each
+    length-prefixed (NULL as '-'), so that no two rows' texts run together.
 
     The MD5 is computed once per distinct combination of the texts and joined back to the rows
     (on their texts, NULL matching NULL), not once per row: the value of every row is the same,
@@ -186,45 +194,55 @@ def table_sql(table: str, columns: list[str], batch_only: bool = False) -> str:
     4.9 s per row, 0.6 s per combination). The combinations are those of the texts as VARCHAR
     under the binary collation, whose equality is equality of their bytes (a column's own
     collation, e.g. NOCASE, would make 'A' and 'a' one combination), so two rows share an MD5 only
-    when their texts are the same. Texts that hardly repeat (a table with keyed tokens, `*_token`, one per person or
-    identity) are digested row by row, which is then the cheaper plan for the same values.
+    when their texts are the same. Texts that hardly repeat (a table with keyed tokens, `*_token`,
+    one per person or identity) are digested row by row, which is then the cheaper plan for the
+    same values.
     """
     source = qualified(table)
     part = partition_column(columns)
     key = f"coalesce(cast(t.{quoted(part)} as varchar), 'null')" if part else literal(WHOLE)
-    where = f" where t.{quoted(part)} = ?" if batch_only and part else ""
-    terms = [f"system.main.hash(t.{quoted(c)})::hugeint * ?" for c in columns if not _is_text(c)]
+    where = f" where t.{quoted(part)} = $batch" if batch_only and part else ""
+    fixed = [c for c in columns if not _is_text(c)]
+    terms = [f"system.main.hash(t.{quoted(c)})::hugeint * $w{index}" for index, c in enumerate(fixed)]
     texts = [quoted(_name(c)) for c in columns if _is_text(c)]
     joined = ""
     if texts and _row_by_row(columns):
-        parts = ", ".join(
-            f"coalesce(system.main.length(cast(t.{c} as varchar))::varchar || ':' || cast(t.{c} as varchar), '-')"
-            for c in texts
-        )
+        run_together = _length_prefixed([f"cast(t.{c} as varchar)" for c in texts])
         terms.append(
-            f"?::hugeint * system.main.md5_number_lower(?::varchar || system.main.concat({parts}))::hugeint"
+            f"$text_weight::hugeint * system.main.md5_number_lower($text_key::varchar || {run_together})::hugeint"
         )
     elif texts:
         names = [f"x{index}" for index in range(len(texts))]
-        as_text = ", ".join(
-            f'(cast(t.{c} as varchar) collate "binary") as {name}'
-            for c, name in zip(texts, names, strict=True)
-        )
-        parts = ", ".join(f"coalesce(system.main.length({n})::varchar || ':' || {n}, '-')" for n in names)
+        as_bytes = [f'(cast(t.{c} as varchar) collate "binary")' for c in texts]
+        distinct = ", ".join(f"{text} as {name}" for text, name in zip(as_bytes, names, strict=True))
         on = " and ".join(
-            f'm.{n} is not distinct from (cast(t.{c} as varchar) collate "binary")'
-            for c, n in zip(texts, names, strict=True)
+            f"m.{name} is not distinct from {text}" for text, name in zip(as_bytes, names, strict=True)
         )
         joined = (
-            f" join (select *, system.main.md5_number_lower(?::varchar || system.main.concat({parts})) as text_md5"
-            f" from (select distinct {as_text} from {source} t{where})) m on {on}"
+            f" join (select *, system.main.md5_number_lower($text_key::varchar || {_length_prefixed(names)})"
+            f" as text_md5 from (select distinct {distinct} from {source} t{where})) m on {on}"
         )
-        terms.append("m.text_md5::hugeint * ?")
+        terms.append("m.text_md5::hugeint * $text_weight")
     row = " + ".join(terms) or "0::hugeint"
     return (
         f"select {key}, system.main.count(*), cast(system.main.sum(system.main.hash({row})) as varchar) "
         f"from {source} t{joined}{where} group by 1"
     )
+
+
+def table_parameters(audit_key: bytes, table: str, columns: list[str], batch_id: int | None = None) -> dict:
+    """The values of `table_sql`'s parameters: the secret weights and text key (from the audit key),
+    and the batch when one partition is digested."""
+    weights = column_weights(audit_key, table, [c for c in columns if not _is_text(c)])
+    parameters: dict = {f"w{index}": weight for index, weight in enumerate(weights)}
+    if any(_is_text(c) for c in columns):
+        parameters["text_key"] = hmac.new(
+            audit_key, f"ldm text digest v2\x1f{table}".encode(), hashlib.sha256
+        ).hexdigest()
+        (parameters["text_weight"],) = column_weights(audit_key, table, ["\x00text"])
+    if batch_id is not None:
+        parameters["batch"] = batch_id
+    return parameters
 
 
 def table_digests(
@@ -237,16 +255,8 @@ def table_digests(
     state: State = {}
     for table, columns in tables.items():
         batch_only = batch_id is not None and partition_column(columns) is not None
-        parameters: list = column_weights(audit_key, table, [c for c in columns if not _is_text(c)])
-        batches = [batch_id] if batch_only else []
-        if any(_is_text(c) for c in columns):
-            text_key = hmac.new(
-                audit_key, f"ldm text digest v2\x1f{table}".encode(), hashlib.sha256
-            ).hexdigest()
-            parameters += [*column_weights(audit_key, table, ["\x00text"]), text_key]
-            if not _row_by_row(columns):
-                parameters += batches  # the distinct texts of the batch's partition
-        rows = con.execute(table_sql(table, columns, batch_only), [*parameters, *batches])
+        parameters = table_parameters(audit_key, table, columns, batch_id if batch_only else None)
+        rows = con.execute(table_sql(table, columns, batch_only), parameters)
         parts = {part: [count, digest] for part, count, digest in rows.fetchall()}
         if batch_only and str(batch_id) not in parts:
             parts[str(batch_id)] = [0, "0"]
