@@ -78,7 +78,7 @@ def test() -> None:
     python_sources = [p for p in ("ldm", "models", "migrations", "tests", "tasks.py") if (ROOT / p).exists()]
     run(BIN / "ruff", "check", *python_sources)
     run(BIN / "ruff", "format", "--check", *python_sources)
-    run(BIN / "sqlfluff", "lint", "--nocolor", "dbt_project/models")
+    run(BIN / "sqlfluff", "lint", "--nocolor", "--processes", "0", "dbt_project/models")  # 0: every core
     # Two workers (the CI machine's two cores), each taking whole test files, so that a module's
     # store is built once, in the worker that uses it; the session fixtures are built per worker.
     run(BIN / "python", "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", *sys.argv[2:])

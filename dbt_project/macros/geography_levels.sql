@@ -51,11 +51,15 @@
 
 {#- GROUPING SETS over int_population_by_area's level code columns: one set per level (those named
     in `only`, when given), each with `keys` (e.g. period_end and age_band), so that one pass over the
-    population aggregates every level (rather than a row per person and level). -#}
-{% macro level_grouping_sets(keys, only=none) -%}
+    population aggregates every level (rather than a row per person and level); `extra` sets (lists
+    of columns) are aggregated in the same pass. -#}
+{% macro level_grouping_sets(keys, only=none, extra=[]) -%}
     grouping sets (
         {%- for g in all_geography_levels() if only is none or g.level in only %}
-        ({{ (keys + [g.level ~ '_code']) | join(', ') }}){{ ',' if not loop.last }}
+        ({{ (keys + [g.level ~ '_code']) | join(', ') }}){{ ',' if not loop.last or extra }}
+        {%- endfor %}
+        {%- for columns in extra %}
+        ({{ columns | join(', ') }}){{ ',' if not loop.last }}
         {%- endfor %}
     )
 {%- endmacro %}
