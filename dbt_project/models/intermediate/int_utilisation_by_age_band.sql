@@ -12,6 +12,22 @@
 {% set min_ages = measure_min_ages() %}
 {% set restricted = ldm_age_restricted_measures() %}
 {% set counted = measures + restricted | map(attribute='measure') | list %}
+{#- The use of services of a person of the registered population (pop) in the window ending on
+    its date: none when int_person_utilisation has no row for them. -#}
+{% set use_of_services %}
+    {% for measure in measures %}
+        coalesce(utilisation.{{ measure }}, 0) as {{ measure }}{% if not loop.last %},{% endif %}
+    {% endfor %}
+{% endset %}
+{% set in_window %}
+    inner join windows
+        on pop.period_end = windows.period_end
+    left join {{ ref('int_person_utilisation') }} as utilisation
+        on
+            windows.period_start = utilisation.period_start
+            and windows.period_end = utilisation.period_end
+            and pop.person_id = utilisation.person_id
+{% endset %}
 with windows as (
     select distinct
         period_start,
@@ -38,17 +54,9 @@ people as (
         windows.period_start,
         pop.*,
         coalesce(counts.condition_count, 0) as condition_count,
-        {% for measure in measures %}
-            coalesce(utilisation.{{ measure }}, 0) as {{ measure }}{% if not loop.last %},{% endif %}
-        {% endfor %}
+        {{ use_of_services }}
     from {{ ref('int_population_by_area') }} as pop
-    inner join windows
-        on pop.period_end = windows.period_end
-    left join {{ ref('int_person_utilisation') }} as utilisation
-        on
-            windows.period_start = utilisation.period_start
-            and windows.period_end = utilisation.period_end
-            and pop.person_id = utilisation.person_id
+    {{ in_window }}
     left join register_counts as counts
         on pop.period_end = counts.period_end and pop.person_id = counts.person_id
 ),
@@ -83,19 +91,11 @@ register_people as (
         pop.period_end,
         registers.condition,
         pop.age_band,
-        {% for measure in measures %}
-            coalesce(utilisation.{{ measure }}, 0) as {{ measure }}{% if not loop.last %},{% endif %}
-        {% endfor %}
+        {{ use_of_services }}
     from {{ ref('int_registers') }} as registers
     inner join {{ ref('int_population_by_area') }} as pop
         on registers.period_end = pop.period_end and registers.person_id = pop.person_id
-    inner join windows
-        on pop.period_end = windows.period_end
-    left join {{ ref('int_person_utilisation') }} as utilisation
-        on
-            windows.period_start = utilisation.period_start
-            and windows.period_end = utilisation.period_end
-            and pop.person_id = utilisation.person_id
+    {{ in_window }}
 ),
 
 condition_cells as (
