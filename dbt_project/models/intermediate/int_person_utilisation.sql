@@ -243,22 +243,24 @@ active as (
     from readmissions
 )
 
+-- Counts as BIGINT (a sum of integers is a 128-bit integer in DuckDB): what every reader of this
+-- table sums again is then summed, and digested by the audit, as 64-bit integers.
 select
     active.period_start,
     active.period_end,
     active.person_id,
-    coalesce(spells.emergency_admissions, 0) as emergency_admissions,
-    coalesce(spells.elective_admissions, 0) as elective_admissions,
-    coalesce(spells.bed_days, 0) as bed_days,
-    coalesce(outpatients.outpatient_attendances, 0) as outpatient_attendances,
-    coalesce(outpatients.outpatient_dnas, 0) as outpatient_dnas,
-    coalesce(ae.ae_attendances, 0) as ae_attendances,
+    cast(coalesce(spells.emergency_admissions, 0) as bigint) as emergency_admissions,
+    cast(coalesce(spells.elective_admissions, 0) as bigint) as elective_admissions,
+    cast(coalesce(spells.bed_days, 0) as bigint) as bed_days,
+    cast(coalesce(outpatients.outpatient_attendances, 0) as bigint) as outpatient_attendances,
+    cast(coalesce(outpatients.outpatient_dnas, 0) as bigint) as outpatient_dnas,
+    cast(coalesce(ae.ae_attendances, 0) as bigint) as ae_attendances,
     {% for indicator in indicators %}
-        coalesce(indicators.{{ indicator.measure }}, 0) as {{ indicator.measure }},
+        cast(coalesce(indicators.{{ indicator.measure }}, 0) as bigint) as {{ indicator.measure }},
     {% endfor %}
-    coalesce(readmissions.discharges, 0) as discharges,
-    coalesce(readmissions.emergency_readmissions_30_days, 0) as emergency_readmissions_30_days,
-    coalesce(community.community_contacts, 0) as community_contacts
+    cast(coalesce(readmissions.discharges, 0) as bigint) as discharges,
+    cast(coalesce(readmissions.emergency_readmissions_30_days, 0) as bigint) as emergency_readmissions_30_days,
+    cast(coalesce(community.community_contacts, 0) as bigint) as community_contacts
 from active
 {% for cte in ['spells', 'outpatients', 'ae', 'community', 'indicators', 'readmissions'] %}
     left join {{ cte }}
