@@ -325,8 +325,8 @@ def build_marts(
         errors = [line for line in lines if "ERROR" in line or "FAIL" in line or "Error" in line][-5:]
         raise LdmError("dbt build failed:\n" + "\n".join(errors or lines[-10:]))
     summary = next((line for line in reversed(lines) if "PASS=" in line), lines[-1] if lines else "")
-    # dbt's closing line is "HH:MM:SS  Done. PASS=..."; its counts alone, as the Spark build reports
-    # them (the time of day is dbt's log stamp, not part of what was built).
+    # dbt's closing line is "HH:MM:SS  Done. PASS=..."; its counts alone, as the Spark build's summary
+    # starts (the time of day is dbt's log stamp, not part of what was built).
     summary = summary[summary.index("PASS=") :] if "PASS=" in summary else summary
     if warned:  # on the summary's line: it is printed and sealed in the audit as one line
         summary += "; " + "; ".join(warned)
