@@ -34,9 +34,10 @@ class Settings:
     ignore: tuple[str, ...] = ()
     # Folder of feed specs, one per provider's extract (env LDM_SPECS); default: the built-in specs.
     specs: Path | None = None
-    # The engine that builds the marts (env LDM_ENGINE): duckdb, in the store, or spark, dbt-spark on
-    # a local session whose warehouse is `spark_dir`, the marts then copied into the store. The stages
-    # before the marts run on the DuckDB store either way (docs/spark.md).
+    # The engine that links and builds the marts (env LDM_ENGINE): duckdb, in the store, or spark: each
+    # batch linked on a local session, then the marts built there by dbt-spark in the warehouse
+    # `spark_dir` and copied into the store. The store's own writes are DuckDB's either way
+    # (docs/spark.md).
     engine: str = dialects.DEFAULT
     # The Spark warehouse and metastore of engine spark (env LDM_SPARK_DIR); default beside the store.
     spark_dir: Path | None = None

@@ -14,7 +14,7 @@ import fnmatch
 import os
 import shutil
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,6 +190,7 @@ def _run(
             f"not enough free space in {store.parent}: {free / 1e9:.1f} GB free, a run needs about "
             f"{(store_bytes + 2 * extracts_bytes) / 1e9:.1f} GB (a copy of the store and room to load); store unchanged"
         )
+    spark = None  # the Spark session of a run on Spark: it links, then builds the marts
     if settings.engine == "spark":
         from ldm.spark import warehouse  # an optional extra: imported only when it is asked for
 
@@ -202,18 +203,22 @@ def _run(
                 shutil.copy2(audit.anchor_path(store), audit.anchor_path(work))
         with _stage(report, progress, "migrate store"):
             _migrate(work, store, key)
+        if report.warehouse is not None:  # one Spark session links, then builds the marts
+            spark = _spark_session(report.warehouse, settings.spark_memory)
         with _stage(report, progress, "load, link and apply opt-outs", unit="row", bar=True):
-            linkage = LinkageConfig(scoring=ProbabilisticConfig(threshold=settings.link_threshold))
-            report.loaded = load_folder(
-                seam, work, key, progress=progress, linkage=linkage, advance=progress.advance,
-                only=_manifests_of(report.pseudonymised, seam), shown=store,
-            )  # fmt: skip
+            workspace = _spark_workspace(spark) if spark is not None else None
+            linkage = LinkageConfig(
+                scoring=ProbabilisticConfig(threshold=settings.link_threshold), workspace=workspace
+            )
+            with workspace or nullcontext():
+                report.loaded = load_folder(
+                    seam, work, key, progress=progress, linkage=linkage, advance=progress.advance,
+                    only=_manifests_of(report.pseudonymised, seam), shown=store,
+                )  # fmt: skip
         with _stage(report, progress, "build and test marts (dbt)", unit="node", bar=True):
             variables = {"reporting_period_end": settings.reporting_period_end.isoformat()}
             if report.warehouse is not None:
-                report.marts = _build_marts_on_spark(
-                    work, report.warehouse, variables, full_refresh, settings.spark_memory
-                )
+                report.marts = _build_marts_on_spark(work, report.warehouse, variables, full_refresh, spark)
             else:
                 report.marts = build_marts(
                     work, store.parent / ".ldm-dbt", variables, progress.advance, full_refresh=full_refresh
@@ -240,6 +245,8 @@ def _run(
                 raise LdmError(f"audit check failed: {verification.problems[0]}")
             report.audit_entries, report.audit_head = verification.entries, verification.head
     except BaseException as error:
+        if spark is not None:
+            spark.stop()
         for leftover in _working_files(work):
             leftover.unlink(missing_ok=True)
         if report.warehouse is not None:
@@ -254,12 +261,28 @@ def _run(
     return report
 
 
-def _build_marts_on_spark(work: Path, folder: Path, variables: dict, full_refresh: bool, memory: str) -> str:
-    """dbt build on a local Spark session in `folder` from the working copy of the store; the marts
-    then replace the copy's (ldm.spark.warehouse). dbt's closing counts, marked as Spark's."""
+def _spark_session(folder: Path, memory: str):
+    """The local Spark session of a run on Spark, in the warehouse `folder` (ldm.spark.session)."""
+    from ldm.spark.build import SESSION_FOLDER
+    from ldm.spark.session import local_session
+
+    return local_session(folder / SESSION_FOLDER, memory=memory)
+
+
+def _spark_workspace(session):
+    """The linkage engine's workspace on the run's Spark session (ldm.spark.workspace)."""
+    from ldm.spark.workspace import SparkWorkspace
+
+    return SparkWorkspace(session)
+
+
+def _build_marts_on_spark(work: Path, folder: Path, variables: dict, full_refresh: bool, session) -> str:
+    """dbt build on the run's Spark `session` in `folder` from the working copy of the store; the marts
+    then replace the copy's (ldm.spark.warehouse). dbt's closing counts, marked as Spark's. The session
+    stops when the build is done."""
     from ldm.spark.build import build_marts_spark
     from ldm.spark.warehouse import replace_store_marts
 
-    with build_marts_spark(work, folder, variables, full_refresh=full_refresh, memory=memory) as marts:
+    with build_marts_spark(work, folder, variables, full_refresh=full_refresh, session=session) as marts:
         replace_store_marts(work, marts.read_all())
         return f"{marts.summary} (on Spark)"

@@ -50,8 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--engine",
         choices=ENGINES,
-        help="the engine that builds the marts (default: setting engine / LDM_ENGINE, else duckdb); spark "
-        "builds them with dbt-spark in the warehouse --spark-dir and copies them into the store",
+        help="the engine that links and builds the marts (default: setting engine / LDM_ENGINE, else duckdb); "
+        "spark links each batch on a local Spark session, builds the marts with dbt-spark in the warehouse "
+        "--spark-dir and copies them into the store",
     )
     run.add_argument(
         "--spark-dir", type=Path, help="the Spark warehouse (default: setting spark_dir, else <store>_spark)"
@@ -81,7 +82,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     bench.add_argument("--persons", type=int, default=10_000)
     bench.add_argument("--seed", type=int, default=1)
-    bench.add_argument("--engine", choices=ENGINES, default="duckdb", help="the engine that builds the marts")
+    bench.add_argument(
+        "--engine", choices=ENGINES, default="duckdb", help="the engine that links and builds the marts"
+    )
     bench.set_defaults(handler=run_bench)
 
 
@@ -248,7 +251,7 @@ def run_bench(args: argparse.Namespace) -> int:
             build_marts(settings.store, settings.store.parent / ".ldm-dbt", variables)
         monthly_marts = time.perf_counter() - started
     print(f"persons                {args.persons:,}   cores: {len(os.sched_getaffinity(0))}   "
-          f"marts on: {args.engine}")  # fmt: skip
+          f"linkage and marts on: {args.engine}")  # fmt: skip
     print(f"rows in the extracts   {rows:,}")
     for stage, seconds in report.seconds.items():
         print(f"  {stage:<32} {seconds:8.1f} s")

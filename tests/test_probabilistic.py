@@ -22,7 +22,16 @@ from ldm.cli import main
 from ldm.feeds.spec import builtin_specs
 from ldm.identifiers.normalise import nysiis_code
 from ldm.linkage import LinkageConfig, ProbabilisticConfig, link, link_tables, saved
-from ldm.linkage.fellegi_sunter import explain, level_weights, prior_weight, reusable
+from ldm.linkage.fellegi_sunter import (
+    explain,
+    level_values,
+    level_weights,
+    model_id,
+    prior_weight,
+    reusable,
+    settings_dict,
+)
+from ldm.linkage.pairs import in_dialect
 from ldm.linkage.tables import linkage_key, tokens
 from ldm.load.loader import load_folder
 from ldm.pseudonymise.batch import pseudonymise_folder
@@ -389,3 +398,44 @@ def test_febrl4_recall_and_precision():
     assert sum(same) / duplicates.num_rows >= 0.99  # recall
     assert sum(same) / linked >= 0.999  # precision
     assert "probabilistic" in set(result["step"].to_pylist())
+
+
+def test_a_model_is_spelt_for_spark_without_changing_it():
+    """Models are written, saved and identified in DuckDB's SQL; on Spark only their conditions'
+    spelling changes (Spark reads a double-quoted name as a string, so a level would never match)."""
+    levels = level_values(settings_dict(0.5))
+    settings = settings_dict(
+        0.001, [[(0.9 - 0.1 * i, 0.1 + 0.01 * i) for i in range(len(v))] for v in levels]
+    )
+    kept = json.dumps(settings, sort_keys=True)
+    assert in_dialect(settings, "duckdb") is settings
+    spark = in_dialect(settings, "spark")
+    assert json.dumps(settings, sort_keys=True) == kept and model_id(settings) == model_id(json.loads(kept))
+    conditions = [
+        (level["sql_condition"], theirs["sql_condition"])
+        for ours, them in zip(settings["comparisons"], spark["comparisons"], strict=True)
+        for level, theirs in zip(ours["comparison_levels"], them["comparison_levels"], strict=True)
+    ]
+    rules = [
+        (rule["blocking_rule"], theirs["blocking_rule"])
+        for rule, theirs in zip(
+            settings["blocking_rules_to_generate_predictions"],
+            spark["blocking_rules_to_generate_predictions"],
+            strict=True,
+        )
+    ]
+    for duck, spelt in conditions + rules:
+        if duck == "ELSE":
+            assert spelt == "ELSE"
+            continue
+        assert '"' in duck and '"' not in spelt and "`" in spelt, spelt
+        assert duck.replace('"', "`") == spelt, (duck, spelt)
+    assert {rule["sql_dialect"] for rule in spark["blocking_rules_to_generate_predictions"]} == {"spark"}
+    probabilities = [
+        [(level.get("m_probability"), level.get("u_probability")) for level in c["comparison_levels"]]
+        for c in settings["comparisons"]
+    ]
+    assert probabilities == [
+        [(level.get("m_probability"), level.get("u_probability")) for level in c["comparison_levels"]]
+        for c in spark["comparisons"]
+    ]

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
-
 from ldm.dialects import current as dialect
 from ldm.linkage.working import COMBO, DECIDED, SPINE, learnt
+from ldm.linkage.workspace import Workspace
 from ldm.sql import literal
 
 NHS_CONFLICT = "c.nhs_key is not null and s.nhs_key is not null and c.nhs_key <> s.nhs_key"
@@ -80,26 +79,27 @@ LEARNT_COLUMN = {"local_id": "local_id_token", "learnt_nhs_number": "nhs_key"}
 
 
 def step_sql(step: Step) -> str:
-    """Decide the pending combinations that this step finds one or more persons for."""
+    """The decisions (rows of lk_decided) of the pending combinations this step finds one or more
+    persons for."""
     conditions = [f"c.{column} = {step.alias}.{column}" for column in step.equal]
     conditions.append(step.condition)
     if step.nhs_conflict_check:
         conditions.append(f"not coalesce({NHS_CONFLICT}, false)")
     return f"""
-        insert into {DECIDED}
         select c.combo_id,
                case when count(distinct s.spine_row) = 1 then min(s.spine_row) end as spine_row,
                case when count(distinct s.spine_row) = 1 then {literal(step.name)}
                     else {literal("ambiguous:" + step.name)} end as step,
                cast(null as double) as weight,
                count(distinct s.spine_row) as candidates
-        from (select * from {COMBO} {dialect().anti_join()} {DECIDED} using (combo_id)) c
-        join {step.source} on {" and ".join(conditions)}
+        from {step.source}
+        join (select * from {COMBO} {dialect().anti_join()} {DECIDED} using (combo_id)) c
+          on {" and ".join(conditions)}
         group by c.combo_id
     """
 
 
-def learn(con: duckdb.DuckDBPyConnection, step: Step) -> None:
+def learn(ws: Workspace, step: Step) -> None:
     """identifier -> person, from the spine's own values and from links of the teaching steps.
 
     An identifier seen with two or more persons is kept with all of them, so the step finds
@@ -107,9 +107,9 @@ def learn(con: duckdb.DuckDBPyConnection, step: Step) -> None:
     """
     column = LEARNT_COLUMN[step.name]
     teaching = ", ".join(literal(name) for name in TEACHING_STEPS[step.name])
-    con.execute(
+    ws.create(
+        learnt(column),
         f"""
-        create or replace temp table {learnt(column)} as
         select distinct {column}, spine_row from (
             select {column}, spine_row from {SPINE} where {column} is not null
             union all
@@ -117,13 +117,13 @@ def learn(con: duckdb.DuckDBPyConnection, step: Step) -> None:
             from {DECIDED} d join {COMBO} c using (combo_id)
             where d.step in ({teaching}) and c.{column} is not null
         )
-        """
+        """,
     )
 
 
-def run_step(con: duckdb.DuckDBPyConnection, step: Step) -> None:
+def run_step(ws: Workspace, step: Step) -> None:
     if step.name in LEARNT_COLUMN:
-        learn(con, step)
-    con.execute(step_sql(step))
+        learn(ws, step)
+    ws.append(DECIDED, step_sql(step))
     if step.name in LEARNT_COLUMN:
-        con.execute(f"drop table {learnt(LEARNT_COLUMN[step.name])}")  # a million rows at city scale
+        ws.drop(learnt(LEARNT_COLUMN[step.name]))  # a million rows at city scale

@@ -16,11 +16,14 @@ import duckdb
 
 from ldm.dialects import current as dialect
 from ldm.linkage import deterministic
-from ldm.linkage.columns import TOKEN_COLUMNS, VALID_NHS_TOKEN, columns_of, quoted, token_select
+from ldm.linkage.columns import TOKEN_COLUMNS, VALID_NHS_TOKEN, quoted, token_select
 from ldm.linkage.fellegi_sunter import Model, ProbabilisticConfig
 from ldm.linkage.probabilistic import score
 from ldm.linkage.working import COMBO, DECIDED, RESOLVED, RESULT, SPINE
+from ldm.linkage.workspace import Workspace, workspace
 from ldm.sql import literal
+
+Connection = Workspace | duckdb.DuckDBPyConnection  # a DuckDB connection is a workspace on it
 
 ALGORITHM_VERSION = "ldm-linkage-1"
 UNLINKED = "unlinked"
@@ -33,6 +36,9 @@ class LinkageConfig:
     probabilistic: bool = True
     scoring: ProbabilisticConfig = field(default_factory=ProbabilisticConfig)
     models: tuple[Model, ...] = ()  # saved models, one reused while it fits (ldm.linkage.probabilistic)
+    # Where the steps run when not beside the records: None for the caller's own DuckDB connection;
+    # a Spark workspace (ldm.spark.workspace) for `ldm run --engine spark` (ldm.load.linking).
+    workspace: Workspace | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -46,7 +52,7 @@ class LinkageRun:
     model: Model | None = None  # the probabilistic step's model (trained: to be saved), if it scored
 
 
-def _prepare(con: duckdb.DuckDBPyConnection, spine: str, records: str) -> None:
+def _prepare(ws: Workspace, spine: str, records: str) -> None:
     """lk_spine and lk_combo (one row per distinct combination of record token values): ldm.linkage.working.
 
     A spine may hold several rows per person (one per local id known for them); they share one
@@ -54,27 +60,29 @@ def _prepare(con: duckdb.DuckDBPyConnection, spine: str, records: str) -> None:
     """
     nhs_key = f"{VALID_NHS_TOKEN} as nhs_key"
     # spine_row is the dense rank of person_id, numbered over the distinct ids (sorting ids alone).
-    con.execute(
-        f"""create or replace temp table {SPINE} as
-            select n.spine_row, s.*, {nhs_key}
-            from (select person_id, {", ".join(token_select(columns_of(con, spine)))} from {spine}) s
+    ws.create(
+        SPINE,
+        f"""select n.spine_row, s.*, {nhs_key}
+            from (select person_id, {", ".join(token_select(ws.columns(spine)))} from {spine}) s
             join (select person_id, row_number() over (order by person_id) as spine_row
                   from (select distinct person_id from {spine})) n
-              on n.person_id is not distinct from s.person_id"""
+              on n.person_id is not distinct from s.person_id""",
     )
-    con.execute(
-        f"""create or replace temp table {COMBO} as
-            select {dialect().row_number_unordered()} as combo_id, *, {nhs_key}
-            from (select distinct {", ".join(token_select(columns_of(con, records)))} from {records})"""
+    ws.create(
+        COMBO,
+        f"""select {dialect().row_number_unordered()} as combo_id, *, {nhs_key}
+            from (select distinct {", ".join(token_select(ws.columns(records)))} from {records})""",
     )
-    con.execute(
-        f"""create or replace temp table {DECIDED} (
-               combo_id bigint, spine_row bigint, step {dialect().type_name("varchar")}, weight double,
-               candidates bigint)"""
+    ws.create(
+        DECIDED,
+        f"""select cast(null as bigint) as combo_id, cast(null as bigint) as spine_row,
+                   cast(null as {dialect().type_name("varchar")}) as step, cast(null as double) as weight,
+                   cast(null as bigint) as candidates
+            where false""",
     )
 
 
-def _resolve(con: duckdb.DuckDBPyConnection) -> None:
+def _resolve(ws: Workspace) -> None:
     """lk_resolved: each combination's token values with its outcome, once the steps have decided.
 
     Records then meet their outcome in one join on their tokens. Joined at the records instead
@@ -83,18 +91,18 @@ def _resolve(con: duckdb.DuckDBPyConnection) -> None:
     city scale, against 3.2 s for the same rows through this table.
     """
     tokens = "".join(f"c.{name}, " for name in TOKEN_COLUMNS)  # lk_combo has every one (_prepare)
-    con.execute(
-        f"""create or replace temp table {RESOLVED} as
-            select {tokens}s.person_id, coalesce(d.step, {literal(UNLINKED)}) as step,
+    ws.create(
+        RESOLVED,
+        f"""select {tokens}s.person_id, coalesce(d.step, {literal(UNLINKED)}) as step,
                    d.weight, coalesce(d.candidates, 0) as candidates
             from {COMBO} c
             left join {DECIDED} d using (combo_id)
-            left join (select distinct spine_row, person_id from {SPINE}) s on s.spine_row = d.spine_row"""
+            left join (select distinct spine_row, person_id from {SPINE}) s on s.spine_row = d.spine_row""",
     )
 
 
 def result_select(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     records: str,
     record_key: str = "record_key",
     carry: Sequence[str] = (),
@@ -107,7 +115,7 @@ def result_select(
     combination only on the token columns they have: a missing column is null on both sides.
     Decisions of the probabilistic step name `model` in their algorithm_version.
     """
-    present = columns_of(con, records)
+    present = workspace(con).columns(records)
     join = " and ".join(
         f"c.{name} is not distinct from cast(r.{quoted(name)} as {dialect().type_name(sql_type)})"
         for name, sql_type in TOKEN_COLUMNS.items()
@@ -126,7 +134,7 @@ def result_select(
 
 
 def decide(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     spine: str,
     records: str,
     config: LinkageConfig | None = None,
@@ -140,27 +148,28 @@ def decide(
     frees its memory for the steps (for a caller that made the table only for this run).
     """
     config = config or LinkageConfig()
+    ws = workspace(con)
     run = LinkageRun(table=DECIDED)
     started = time.perf_counter()
-    _prepare(con, spine, records)
+    _prepare(ws, spine, records)
     if drop_spine:
-        con.execute(f"drop table {spine}")
+        ws.drop(spine)
     run.seconds["prepare"] = time.perf_counter() - started
     for step in deterministic.DETERMINISTIC_STEPS:
         began = time.perf_counter()
-        deterministic.run_step(con, step)
+        deterministic.run_step(ws, step)
         run.seconds[step.name] = time.perf_counter() - began
     if config.probabilistic:
         began = time.perf_counter()
-        run.model = score(con, config.scoring, config.models).model
+        run.model = score(ws, config.scoring, config.models).model
         run.seconds["probabilistic"] = time.perf_counter() - began
-    _resolve(con)
-    run.combinations = con.execute(f"select count(*) from {COMBO}").fetchall()[0][0]
+    _resolve(ws)
+    run.combinations = ws.value(f"select count(*) from {COMBO}")
     return run
 
 
 def link(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     spine: str,
     records: str,
     *,
@@ -178,13 +187,13 @@ def link(
     (match weight for probabilistic links, else null), candidates (persons that fitted at the
     deciding step) and algorithm_version.
     """
+    ws = workspace(con)
     started = time.perf_counter()
-    run = decide(con, spine, records, config)
+    run = decide(ws, spine, records, config)
     run.table = out
     began = time.perf_counter()
-    result = result_select(con, records, record_key, model=run.model)
-    con.execute(f"create or replace temp table {quoted(out)} as {result}")
+    ws.create(out, result_select(ws, records, record_key, model=run.model))
     run.seconds["result"] = time.perf_counter() - began
-    run.records = con.execute(f"select count(*) from {quoted(out)}").fetchall()[0][0]
+    run.records = ws.value(f"select count(*) from {quoted(out)}")
     run.seconds["total"] = time.perf_counter() - started
     return run

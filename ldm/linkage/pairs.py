@@ -5,12 +5,16 @@ Tokens become 64-bit hashes (`hashed`): Splink only asks whether two values are 
 
 from __future__ import annotations
 
-import duckdb
-from splink import DuckDBAPI, Linker
+import copy
 
+import sqlglot
+from splink import Linker
+
+from ldm.dialects import NotExpressible
 from ldm.dialects import current as dialect
 from ldm.linkage.fellegi_sunter import BLOCKING_KEYS, COMPARED
 from ldm.linkage.working import COMBO, DECIDED, PR_SPINE, SPINE
+from ldm.linkage.workspace import Workspace
 
 # The token columns: text compared only for equality (the rest are small already).
 HASHED = tuple(c for c in COMPARED if c == "nhs_key" or c.endswith("_token"))
@@ -38,9 +42,9 @@ def hashed(alias: str = "") -> str:
     )
 
 
-def splink_table(con: duckdb.DuckDBPyConnection, name: str, select: str, extra: str = "") -> None:
+def splink_table(ws: Workspace, name: str, select: str, extra: str = "") -> None:
     """A table for Splink of `select`'s rows (unique_id, `extra` and the compared columns, hashed)."""
-    con.execute(f"create or replace temp table {name} as select unique_id{extra}, {hashed()} from ({select})")
+    ws.create(name, f"select unique_id{extra}, {hashed()} from ({select})")
 
 
 def comparable_sql() -> str:
@@ -55,15 +59,24 @@ def identities() -> str:
 def spine_sql(records: str) -> str:
     """The distinct identities of spine persons (registration, evidence), hashed and numbered, that
     some record of `records` shares a blocking key with: the only ones a blocking rule can pair, so
-    that Splink never copies the rest of a city's spine. Found by one semi-join per rule."""
-    rowid, semi = dialect().row_id("s"), dialect().semi_join()
-    shares = " union ".join(
-        f"select {rowid} from {SPINE} s {semi} {records} r on {' and '.join(f'r.{c} = s.{c}' for c in key)}"
-        for key in BLOCKING_KEYS
-    )
-    return f"""create or replace temp table {PR_SPINE} as
-               select {dialect().row_number_unordered()} as unique_id, *
-               from (select distinct spine_row, {hashed()} from {SPINE} where {dialect().row_id()} in ({shares}))"""
+    that Splink never copies the rest of a city's spine. Found by one semi-join per rule (of row ids,
+    where the engine has them: a union of row numbers is cheaper than one of whole rows)."""
+    semi = dialect().semi_join()
+
+    def shares(selected: str) -> str:
+        return " union ".join(
+            f"select {selected} from {SPINE} s {semi} {records} r on {' and '.join(f'r.{c} = s.{c}' for c in key)}"
+            for key in BLOCKING_KEYS
+        )
+
+    try:
+        rowid = dialect().row_id("s")
+    except NotExpressible:
+        shared = f"({shares('s.*')})"
+    else:
+        shared = f"{SPINE} where {dialect().row_id()} in ({shares(rowid)})"
+    return f"""select {dialect().row_number_unordered()} as unique_id, *
+               from (select distinct spine_row, {hashed()} from {shared})"""
 
 
 def pending_select() -> str:
@@ -72,16 +85,34 @@ def pending_select() -> str:
                from {COMBO} {dialect().anti_join()} {DECIDED} using (combo_id) where {comparable_sql()}"""
 
 
-def predict(
-    con: duckdb.DuckDBPyConnection, settings: dict, records: str, threshold: float | None
-) -> tuple[Linker, str]:
+def in_dialect(settings: dict, dialect_name: str) -> dict:
+    """Splink settings (written, saved and identified in DuckDB's SQL: ldm.linkage.fellegi_sunter)
+    with their SQL conditions and blocking rules in the dialect `dialect_name`, for another engine.
+    The model is the same: only the spelling of its conditions changes (quoted names, mostly)."""
+    if dialect_name == "duckdb":
+        return settings
+    settings = copy.deepcopy(settings)
+
+    def spelt(sql: str) -> str:
+        return sqlglot.transpile(sql, read="duckdb", write=dialect_name)[0]
+
+    for comparison in settings["comparisons"]:
+        for level in comparison["comparison_levels"]:
+            if level["sql_condition"].upper() != "ELSE":
+                level["sql_condition"] = spelt(level["sql_condition"])
+    for rule in settings["blocking_rules_to_generate_predictions"]:
+        rule["blocking_rule"], rule["sql_dialect"] = spelt(rule["blocking_rule"]), dialect_name
+    return settings
+
+
+def predict(ws: Workspace, settings: dict, records: str, threshold: float | None) -> tuple[Linker, str]:
     """Splink's scored blocked pairs of `records` with the spine identities (lk_pr_spine): the name of
     the table (with each pair's comparison vector, gamma_*, if the settings retain the matching
     columns) and the linker that owns it."""
-    db_api = DuckDBAPI(connection=con)
+    db_api = ws.splink_api()
     spine = db_api.register(PR_SPINE, dataset_display_name="spine")
     left = db_api.register(records, dataset_display_name="records")
-    linker = Linker([left, spine], settings, log_level=None)
+    linker = Linker([left, spine], in_dialect(settings, ws.dialect), log_level=None)
     predictions = linker.inference.predict_between(
         left, spine, threshold_match_weight=threshold, warning_mode="never"
     )

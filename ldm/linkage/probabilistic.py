@@ -72,13 +72,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import duckdb
-
 from ldm.dialects import current as dialect
 from ldm.linkage.fellegi_sunter import PRESENCE, Model, ProbabilisticConfig, compared_sql, reusable
 from ldm.linkage.pairs import pending_select, predict, spine_sql, splink_table
 from ldm.linkage.training import anchor, train
 from ldm.linkage.working import DECIDED, PENDING, PENDING_RAW, PR_SPINE, SPINE
+from ldm.linkage.workspace import Workspace
 
 
 @dataclass
@@ -89,42 +88,41 @@ class Scored:
     scored: int = 0  # undecided combinations that carried something to compare
 
 
-def score(con: duckdb.DuckDBPyConnection, config: ProbabilisticConfig, saved: Sequence[Model] = ()) -> Scored:
+def score(ws: Workspace, config: ProbabilisticConfig, saved: Sequence[Model] = ()) -> Scored:
     """Decide the undecided combinations by match weight, with the first of the `saved` models that
     still fits, else with a model trained here (Scored.model.trained)."""
     result = Scored()
-    con.execute(f"create or replace temp table {PENDING_RAW} as {pending_select()}")
-    result.scored = con.execute(f"select count(*) from {PENDING_RAW}").fetchall()[0][0]
-    spine_persons = con.execute(f"select count(distinct spine_row) from {SPINE}").fetchall()[0][0]
+    ws.create(PENDING_RAW, pending_select())
+    result.scored = ws.value(f"select count(*) from {PENDING_RAW}")
+    spine_persons = ws.value(f"select count(distinct spine_row) from {SPINE}")
     if result.scored == 0 or spine_persons < 2:
-        con.execute(f"drop table {PENDING_RAW}")
+        ws.drop(PENDING_RAW)
         return result
-    carried = con.execute(compared_sql(PENDING_RAW)).fetchall()[0]
+    carried = ws.rows(compared_sql(PENDING_RAW))[0]
     compared = tuple(name for (name, _), present in zip(PRESENCE, carried, strict=True) if present)
     model = next((m for m in saved if reusable(m, spine_persons, compared, config)), None)
-    training = model is None and anchor(con, config)
-    con.execute(spine_sql(PENDING_RAW))
-    splink_table(con, PENDING, f"select * from {PENDING_RAW} where role = 'u'")
+    training = model is None and anchor(ws, config)
+    ws.create(PR_SPINE, spine_sql(PENDING_RAW))
+    splink_table(ws, PENDING, f"select * from {PENDING_RAW} where role = 'u'")
     if training:
-        model = train(con, config, spine_persons, compared)
+        model = train(ws, config, spine_persons, compared)
     if model is not None:
-        linker, predictions = predict(con, model.settings, PENDING, config.threshold - config.margin)
-        con.execute(decide_sql(predictions, config))
+        linker, predictions = predict(ws, model.settings, PENDING, config.threshold - config.margin)
+        ws.append(DECIDED, decide_sql(predictions, config))
         linker.table_management.delete_tables_created_by_splink_from_db()
     result.model = model
     for name in (PR_SPINE, PENDING, PENDING_RAW):
-        con.execute(f"drop table {name}")
+        ws.drop(name)
     return result
 
 
 def decide_sql(predictions: str, config: ProbabilisticConfig) -> str:
-    """Best person per combination, if clearly ahead of every other person.
+    """Rows of lk_decided: the best person per combination, if clearly ahead of every other person.
 
     A person's weight is that of their best identity. Persons whose valid NHS number differs from
     the record's are left out, as at the trace steps: two valid numbers that differ are two people.
     """
     return f"""
-        insert into {DECIDED}
         with persons as (
             select p.unique_id_l as combo_id, s.spine_row, max(p.match_weight) as match_weight
             from {predictions} p join {PR_SPINE} s on s.unique_id = p.unique_id_r

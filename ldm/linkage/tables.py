@@ -16,6 +16,7 @@ from ldm.errors import LdmError
 from ldm.identifiers import normalise
 from ldm.linkage.engine import LinkageConfig, link
 from ldm.linkage.working import TABLES_RECORDS, TABLES_SPINE
+from ldm.linkage.workspace import DuckDBWorkspace, Workspace
 from ldm.pseudonymise.keys import KEY_BYTES, LINKAGE, MasterKey
 
 IDENTIFIER_COLUMNS = ("nhs_number", "local_id", "date_of_birth", "sex", "postcode", "forename", "surname")
@@ -70,6 +71,7 @@ def link_tables(
     *,
     config: LinkageConfig | None = None,
     today: datetime.date | None = None,
+    workspace: Workspace | None = None,
 ) -> pa.Table:
     """Link each row of `records` to a row of `spine` (one row per person), or to none.
 
@@ -78,6 +80,9 @@ def link_tables(
     missing columns and nulls are allowed. `key` is the master key: a MasterKey, or its 32 raw
     bytes; the linkage purpose key is derived from it, as in the pipeline. Returns one row per
     record, in input order: id, person_id (the spine id, or null), step and weight.
+
+    The tokens are made here, in Python; the linking runs in `workspace` (default: an in-memory
+    DuckDB; ldm.spark.workspace.SparkWorkspace runs it on a Spark session).
     """
     _check(spine, "spine")
     _check(records, "records")
@@ -86,16 +91,19 @@ def link_tables(
     record_tokens = tokens(records, purpose_key, today).append_column(
         "record_key", pa.array(range(records.num_rows), pa.int64())
     )
-    con = duckdb.connect()
+    con = duckdb.connect() if workspace is None else None
+    ws = workspace or DuckDBWorkspace(con)
     try:
-        con.register(TABLES_SPINE, spine_tokens)
-        con.register(TABLES_RECORDS, record_tokens)
-        run = link(con, TABLES_SPINE, TABLES_RECORDS, config=config)
-        result = con.sql(
-            f"select record_key, person_id, step, weight from {run.table} order by record_key"
-        ).to_arrow_table()
+        with ws.sql_dialect():
+            ws.register(TABLES_SPINE, spine_tokens)
+            ws.register(TABLES_RECORDS, record_tokens)
+            run = link(ws, TABLES_SPINE, TABLES_RECORDS, config=config)
+            result = ws.arrow(
+                f"select record_key, person_id, step, weight from {run.table} order by record_key"
+            )
     finally:
-        con.close()
+        if con is not None:
+            con.close()
     return pa.table(
         {
             "id": records["id"].take(result["record_key"]),

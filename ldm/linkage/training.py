@@ -10,7 +10,6 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 
 from ldm.dialects import current as dialect
@@ -24,6 +23,7 @@ from ldm.linkage.fellegi_sunter import (
 )
 from ldm.linkage.pairs import comparable_sql, identities, predict, splink_table
 from ldm.linkage.working import ANCHORS, COMBO, DECIDED, IDENTITIES, PENDING_RAW, PR_SPINE, TRAINING
+from ldm.linkage.workspace import Workspace
 from ldm.sql import literal
 
 # Steps whose links anchor EM: decided by an NHS number or a local id, which the model does not
@@ -233,30 +233,25 @@ def splink_prior(blocked_prior: float, blocked_share: float, blocking_recall: fl
 
 
 def train(
-    con: duckdb.DuckDBPyConnection, config: ProbabilisticConfig, spine_persons: int, compared: tuple[str, ...]
+    ws: Workspace, config: ProbabilisticConfig, spine_persons: int, compared: tuple[str, ...]
 ) -> Model | None:
     """A model from the records of lk_pr_raw (the undecided, role 'u', and the anchors, role 'a') and
     their blocked pairs with the spine identities of lk_pr_spine."""
-    splink_table(con, TRAINING, f"select * from {PENDING_RAW}", ", role")
-    con.execute(f"create or replace temp table {IDENTITIES} as select * from {identities()}")
-    shares = {
-        name: (share, pairs)
-        for name, share, pairs in con.execute(agreement_sql(TRAINING, IDENTITIES)).fetchall()
-    }
-    spine_identities = con.execute(f"select count(*) from {IDENTITIES}").fetchall()[0][0]
-    con.execute(f"drop table {IDENTITIES}")
+    splink_table(ws, TRAINING, f"select * from {PENDING_RAW}", ", role")
+    ws.create(IDENTITIES, f"select * from {identities()}")
+    shares = {name: (share, pairs) for name, share, pairs in ws.rows(agreement_sql(TRAINING, IDENTITIES))}
+    spine_identities = ws.value(f"select count(*) from {IDENTITIES}")
+    ws.drop(IDENTITIES)
     u = u_probabilities(shares)
     # Any m and u do here: only the comparison vectors (kept with the matching columns) are read.
     start = settings_dict(0.5, [[(0.5, 0.5)] * len(v) for v in level_values(settings_dict(0.5))])
     start["retain_matching_columns"] = True
-    linker, predictions = predict(con, start, TRAINING, None)
-    rows = con.execute(pattern_sql(predictions, start)).fetchall()
-    recall = con.execute(blocking_recall_sql(predictions)).fetchall()[0][0] or 1.0
+    linker, predictions = predict(ws, start, TRAINING, None)
+    rows = ws.rows(pattern_sql(predictions, start))
+    recall = ws.value(blocking_recall_sql(predictions)) or 1.0
     linker.table_management.delete_tables_created_by_splink_from_db()
-    records, undecided = con.execute(
-        f"select count(*), count(*) filter (where role = 'u') from {TRAINING}"
-    ).fetchall()[0]
-    con.execute(f"drop table {TRAINING}")
+    records, undecided = ws.rows(f"select count(*), count(*) filter (where role = 'u') from {TRAINING}")[0]
+    ws.drop(TRAINING)
     patterns = np.array([row[1:-1] for row in rows], dtype=np.int64).reshape(len(rows), -1)
     pairs = np.array([row[-1] for row in rows], dtype=float)
     is_undecided = np.array([row[0] for row in rows], dtype=bool)
@@ -306,15 +301,15 @@ def train(
     )
 
 
-def anchor(con: duckdb.DuckDBPyConnection, config: ProbabilisticConfig) -> bool:
+def anchor(ws: Workspace, config: ProbabilisticConfig) -> bool:
     """Add the anchor records to lk_pr_raw; false (and none added) when too few to train on."""
-    con.execute(f"create or replace temp table {ANCHORS} as {anchor_select(config)}")
-    anchors = con.execute(f"select count(*) from {ANCHORS}").fetchall()[0][0]
+    ws.create(ANCHORS, anchor_select(config))
+    anchors = ws.value(f"select count(*) from {ANCHORS}")
     if anchors >= config.min_anchor_records:
-        con.execute(f"insert into {PENDING_RAW} select * from {ANCHORS}")
+        ws.append(PENDING_RAW, f"select * from {ANCHORS}")
     else:
         logger.info(
             "probabilistic step: %s records linked by NHS number or local id, too few to train on", anchors
         )
-    con.execute(f"drop table {ANCHORS}")
+    ws.drop(ANCHORS)
     return anchors >= config.min_anchor_records

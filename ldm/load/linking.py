@@ -17,10 +17,11 @@ import pyarrow as pa
 
 from ldm.dialects import current as dialect
 from ldm.linkage import working as lk
-from ldm.linkage.columns import columns_of
+from ldm.linkage.columns import TOKEN_COLUMNS, columns_of
 from ldm.linkage.deterministic import DETERMINISTIC_STEPS
 from ldm.linkage.engine import ALGORITHM_VERSION, UNLINKED, LinkageConfig, decide, result_select
 from ldm.linkage.fellegi_sunter import Model
+from ldm.linkage.workspace import Workspace
 from ldm.load import evidence, records
 from ldm.load.working import RECORDS, SKIPPED, SPINE, SPINE_STREAM, WITHHOLD_PERSONS, WITHHOLD_TOKENS
 from ldm.sql import literal, quoted
@@ -117,13 +118,13 @@ def link_extract(
                                cast(null as double) as weight, cast(0 as bigint) as candidates,
                                {literal(ALGORITHM_VERSION)} as algorithm_version
                         from {RECORDS}"""
+        elif config is not None and config.workspace is not None:
+            links, model, learnt = _decide_in(config.workspace, work, carry, config, learn, staged.parent)
         else:
             model = decide(work, SPINE, RECORDS, config, drop_spine=True).model
             links = result_select(work, RECORDS, "row_number", carry, model=model)
             if learn:
-                learnt = work.sql(
-                    evidence.new_evidence_sql(evidence.candidates_sql(linked()), held())
-                ).to_arrow_table()
+                learnt = work.sql(_learnt_sql()).to_arrow_table()
         kept = "".join(f"{quoted(name)}, " for name in columns if name != "row_number")
         work.execute(
             dialect().write_parquet(
@@ -146,6 +147,47 @@ def link_extract(
         work.close()
     loaded = {step: kept for step, _, kept in by_step}
     return Staged(staged, sum(n for _, n, _ in by_step), step_counts(loaded), learnt, model)
+
+
+def _decide_in(
+    ws: Workspace,
+    work: duckdb.DuckDBPyConnection,
+    carry: Sequence[str],
+    config: LinkageConfig,
+    learn: bool,
+    folder: Path,
+) -> tuple[str, Model | None, pa.Table | None]:
+    """The links of `link_extract`, decided in another engine's workspace (ldm.spark.workspace) by the
+    same steps: the records' tokens and the spine go to it as Parquet files in `folder`, each record's
+    link comes back as Parquet, and the identities the links taught as Arrow. Returns the select of
+    each record's link with its `carry` columns (as `result_select` gives it), the model and those
+    identities."""
+    sent_records, sent_spine, back = (folder / name for name in ("to_link.parquet", "spine.parquet", "links"))
+    tokens = "".join(f", {quoted(name)}" for name in columns_of(work, RECORDS) if name in TOKEN_COLUMNS)
+    work.execute(dialect().write_parquet(f"select row_number{tokens} from {RECORDS}", sent_records))
+    work.execute(dialect().write_parquet(f"select * from {SPINE}", sent_spine))
+    work.execute(f"drop table {SPINE}")
+    learnt = None
+    with ws.sql_dialect():
+        ws.register(RECORDS, sent_records)
+        ws.register(SPINE, sent_spine)
+        ws.register(WITHHOLD_TOKENS, work.sql(f"select * from {WITHHOLD_TOKENS}").to_arrow_table())
+        ws.register(WITHHOLD_PERSONS, work.sql(f"select * from {WITHHOLD_PERSONS}").to_arrow_table())
+        model = decide(ws, SPINE, RECORDS, config, drop_spine=True).model
+        ws.write_parquet(result_select(ws, RECORDS, "row_number", model=model), back)
+        if learn:
+            learnt = ws.arrow(_learnt_sql())
+        for name in (RECORDS, WITHHOLD_TOKENS, WITHHOLD_PERSONS):
+            ws.drop(name)
+    kept = "".join(f"r.{quoted(name)}, " for name in carry)
+    links = f"""select l.record_key, {kept}l.person_id, l.step, l.weight, l.candidates, l.algorithm_version
+                from {RECORDS} r join {dialect().parquet(back / "*.parquet")} l on l.record_key = r.row_number"""
+    return links, model, learnt
+
+
+def _learnt_sql() -> str:
+    """The identities the engine's links taught that the spine did not hold (ldm.load.evidence)."""
+    return evidence.new_evidence_sql(evidence.candidates_sql(linked()), held())
 
 
 _ALL = evidence.IDENTITY  # lk_combo and lk_spine carry every token column (ldm.linkage.columns)

@@ -1,10 +1,12 @@
-"""The marts on Apache Spark: the same dbt project, run by dbt-spark on a local Spark session.
+"""Linkage and marts on Apache Spark: the same linkage engine with Splink's Spark backend, and the
+same dbt project run by dbt-spark, on a local Spark session.
 
-DuckDB on one machine is ldm's embedded engine; a region or a nation outgrows it, and then the
-marts run on an existing distributed engine (DESIGN.md, "When a city outgrows one machine"). Each
+DuckDB on one machine is ldm's embedded engine; a region or a nation outgrows it, and then linkage
+and the marts run on an existing distributed engine (DESIGN.md, "When a city outgrows one machine"). Each
 module has one job:
 
     session.py        the local SparkSession: warehouse, Derby metastore and logs in a work folder
+    workspace.py      the linkage engine's working tables on the session (ldm.linkage.workspace)
     tables.py         the store's tables that dbt reads as sources, copied to Parquet tables in Spark
     udfs.py           ldm.stats' interval functions registered on the session, as on DuckDB
     python_models.py  the project's dbt Python models run on the session (dbt-spark runs them only
@@ -16,5 +18,5 @@ module has one job:
 
 Spark is an optional extra (`pip install ldm[spark]`, with a Java runtime): the rest of ldm imports
 this package only where `engine = "spark"` or `--spark-dir` asks for it (ldm.pipeline, `ldm audit
-verify`, `ldm bench`).
+verify`, `ldm bench`); ldm.linkage and ldm.load take a workspace without importing it.
 """

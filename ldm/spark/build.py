@@ -64,7 +64,8 @@ class SparkMarts:
 
     def tables(self) -> list[str]:
         """The tables of the marts database (schema `marts` on DuckDB)."""
-        return sorted(table.name for table in self.session.catalog.listTables(MARTS_DATABASE))
+        tables = self.session.catalog.listTables(MARTS_DATABASE)  # and the session's temporary views
+        return sorted(table.name for table in tables if not table.isTemporary)
 
     def read(self, table: str) -> pa.Table:
         """A mart's rows as an Arrow table (types as Spark holds them)."""
@@ -163,12 +164,15 @@ def build_marts_spark(
     cores: int | None = None,
     memory: str = Settings.spark_memory,
     threads: int | None = None,
+    session: SparkSession | None = None,
 ) -> SparkMarts:
     """Build the dbt project's marts on a local Spark session from the DuckDB `store` (read only).
 
     Spark's warehouse, metastore, dbt's target/ and logs/ all go under `work`. The session is left
     running in the returned SparkMarts, to read the marts; close it when done. A work folder whose
     warehouse holds no marts yet (or `full_refresh`) builds every period, as a new DuckDB store does.
+    A `session` already running (one that `local_session` started on `work`'s session folder, as
+    `ldm run --engine spark` does to link on it first) is used instead of starting one.
     """
     require_spark()
     work = Path(work).resolve()
@@ -176,7 +180,7 @@ def build_marts_spark(
     variables = {"definitions_digest": definitions_digest(), **(variables or {})}
     seconds = {}
     started = time.perf_counter()
-    session = local_session(work / SESSION_FOLDER, cores=cores, memory=memory)
+    session = session or local_session(work / SESSION_FOLDER, cores=cores, memory=memory)
     seconds["start session"] = time.perf_counter() - started
     try:
         started = time.perf_counter()
