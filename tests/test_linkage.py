@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from ldm.errors import LdmError
 from ldm.linkage import link_tables
 from ldm.linkage.engine_only import run_on_sample
+from ldm.linkage.workspace import DuckDBWorkspace, workspace
 from ldm.pseudonymise.keys import init_key
 
 REPO_SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
@@ -128,3 +131,22 @@ def test_quality_targets_on_the_committed_sample():
     assert no_valid["precision"] >= 0.999
     for row in report.by["feed"]:
         assert row["precision"] is None or row["precision"] >= 0.999
+
+
+def test_the_duckdb_workspace_makes_adds_to_reads_and_drops_working_tables(tmp_path):
+    """The linkage engine's working tables on DuckDB (the Spark workspace's twin is tested on a real
+    session in test_spark_marts.py)."""
+    con = duckdb.connect()
+    ws = workspace(con)
+    assert isinstance(ws, DuckDBWorkspace) and workspace(ws) is ws
+    ws.create("w_one", "select 1 as id, 'a' as step")
+    ws.append("w_one", "select 2, 'b'")
+    ws.append("w_one", "select id + 10, step from w_one")  # reads the table it adds to
+    pq.write_table(pa.table({"id": [1, 2]}), tmp_path / "given.parquet")
+    ws.register("w_given", tmp_path / "given.parquet")
+    assert ws.columns("w_one") == ["id", "step"]
+    assert sorted(ws.rows("select * from w_one")) == [(1, "a"), (2, "b"), (11, "a"), (12, "b")]
+    assert ws.value("select count(*) from w_one join w_given using (id)") == 2
+    assert ws.arrow("select id from w_given order by id")["id"].to_pylist() == [1, 2]
+    ws.drop("w_one")
+    assert con.execute("select count(*) from duckdb_tables() where table_name = 'w_one'").fetchone() == (0,)
