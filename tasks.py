@@ -80,10 +80,8 @@ def test() -> None:
     run(BIN / "ruff", "format", "--check", *python_sources)
     run(BIN / "sqlfluff", "lint", "--nocolor", "--processes", "0", "dbt_project/models")  # 0: every core
     # Two workers (the CI machine's two cores), each taking whole test files, so that a module's
-    # store is built once, in the worker that uses it; the session fixtures are built per worker. Files
-    # are handed out in collection order, longest first (tests/conftest.py), not by number of tests.
-    run(BIN / "python", "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", "--no-loadscope-reorder",
-        *sys.argv[2:])  # fmt: skip
+    # store is built once, in the worker that uses it; the session fixtures are built per worker.
+    run(BIN / "python", "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", *sys.argv[2:])
 
 
 # The extras each command installs: the tests also build the marts on Spark (the `spark` extra).

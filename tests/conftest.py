@@ -128,27 +128,11 @@ def store_copy(store: Path, folder: Path, *statements: str) -> Path:
     return copy
 
 
-# The test files that take longest on one pytest-xdist worker, longest first (measured with
-# --durations on two cores: the Spark file about 450-700 s, its session's fixed cost per query; the
-# others one to four minutes each, most of it `ldm run` and dbt builds).
-LONGEST_FILES = (
-    "test_spark_marts.py",
-    "test_run.py",
-    "test_attacks.py",
-    "test_disclosure_attacks.py",
-    "test_life_expectancy_marts.py",
-    "test_indicators.py",
-    "test_marts.py",
-    "test_record_rules.py",
-    "test_load.py",
-    "test_providers.py",
-)
+# Test files that take minutes on one pytest-xdist worker (the Spark session's fixed cost per query).
+LONGEST_FILES = ("test_spark_marts.py",)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest files first, then the rest in their order. `--dist loadfile` hands whole files to
-    the workers in collection order (with --no-loadscope-reorder, which the test command passes:
-    xdist otherwise orders files by their number of tests), so a long file collected last would run
-    alone at the end while the other worker idles."""
-    rank = {name: position for position, name in enumerate(LONGEST_FILES)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+    """The longest files first. `--dist loadfile` hands whole files to the workers in collection
+    order, so a long file collected last runs alone at the end while the other worker idles."""
+    items.sort(key=lambda item: item.path.name not in LONGEST_FILES)  # stable: the rest keep their order
