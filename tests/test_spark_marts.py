@@ -211,6 +211,14 @@ def test_linkage_on_spark_decides_as_duckdb_does(spark_run, sample_marts_store, 
     assert rows and rows == query(sample_marts_store, sql), table
 
 
+def test_linking_on_spark_leaves_no_token_files_in_the_warehouse(spark_run):
+    """The engine's working tables and Splink's intermediate tables (both written from keyed tokens)
+    are removed when the run's linking ends."""
+    checkpoints = spark_run[1] / "spark" / "checkpoints"
+    left = [p for p in checkpoints.rglob("*") if p.name.startswith(("ldm-linkage-", "__splink__"))]
+    assert checkpoints.is_dir() and not left, left[:SHOWN]
+
+
 def test_the_spark_workspace_appends_replaces_and_leaves_nothing(spark_marts):
     """The linkage engine's working tables on Spark: made, added to, read, dropped, and gone with their
     files (and the session's quoting setting put back) when the workspace closes."""

@@ -80,6 +80,7 @@ class DuckDBWorkspace(Workspace):
 
     def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
+        self._registered: set[str] = set()
 
     def create(self, table: str, query: str) -> None:
         self.con.execute(f"create or replace temp table {quoted(table)} as {query}")
@@ -88,7 +89,11 @@ class DuckDBWorkspace(Workspace):
         self.con.execute(f"insert into {quoted(table)} {query}")
 
     def drop(self, table: str) -> None:
-        self.con.execute(f"drop table {quoted(table)}")
+        if table in self._registered:
+            self._registered.discard(table)
+            self.con.unregister(table)
+        else:
+            self.con.execute(f"drop table {quoted(table)}")
 
     def rows(self, query: str) -> list[tuple]:
         return self.con.execute(query).fetchall()
@@ -100,6 +105,7 @@ class DuckDBWorkspace(Workspace):
         if isinstance(data, Path):
             data = self.con.read_parquet(str(data))
         self.con.register(table, data)
+        self._registered.add(table)
 
     def write_parquet(self, query: str, path: Path) -> None:
         self.con.execute(DIALECTS[self.dialect].write_parquet(query, path))

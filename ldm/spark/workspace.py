@@ -8,7 +8,8 @@ the decisions so far to make the next ones, so a lazy or cached view would carry
 of steps in its plan, doubling it at every step (measured on a 1,000-row extract: 1.6 s, 2.4, 3.7,
 8.6, 14.3 s for successive steps, then out of memory). Spark's local checkpoint would cut the plan
 without files, but Spark 4.0's optimiser fails on a union of two checkpointed frames ("key not
-found"). The files live under the session's checkpoint folder and go when the workspace closes.
+found"). The files live under the session's checkpoint folder and go when the workspace closes,
+with those Splink wrote there.
 
 Splink gets its Spark API on the same session; the model compares tokens for equality only, so none
 of Splink's Java similarity functions is needed.
@@ -50,26 +51,37 @@ class SparkWorkspace(Workspace):
         self._versions = itertools.count()
         self._setting: str | None = None
         self._folder: Path | None = None
+        self._checkpoints: Path | None = None
 
     def __enter__(self) -> SparkWorkspace:
         self._setting = self.session.conf.get(DOUBLE_QUOTED, "false")
         self.session.conf.set(DOUBLE_QUOTED, "true")
         checkpoints = self.session.sparkContext.getCheckpointDir()
-        parent = Path(checkpoints.removeprefix("file:")) if checkpoints else None
-        self._folder = Path(tempfile.mkdtemp(prefix="ldm-linkage-", dir=parent))
+        self._checkpoints = Path(checkpoints.removeprefix("file:")) if checkpoints else None
+        self._folder = Path(tempfile.mkdtemp(prefix="ldm-linkage-", dir=self._checkpoints))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        for table in list(self._files):
-            self.drop(table)
-        # Views registered here, and those Splink's Spark backend leaves (its blocked pairs): a later
-        # listing of the session's tables (the marts built on it next) must not find them.
-        for table in self.session.catalog.listTables():
-            if table.isTemporary and (table.name in self._registered or table.name.startswith(SPLINK_PREFIX)):
-                self.session.catalog.dropTempView(table.name)
-        self.session.conf.set(DOUBLE_QUOTED, self._setting or "false")
-        if self._folder is not None:
-            shutil.rmtree(self._folder, ignore_errors=True)
+        try:
+            for table in list(self._files):
+                self.drop(table)
+            # Views registered here, and those Splink's Spark backend leaves (its blocked pairs): a later
+            # listing of the session's tables (the marts built on it next) must not find them.
+            for table in self.session.catalog.listTables():
+                if table.isTemporary and (
+                    table.name in self._registered or table.name.startswith(SPLINK_PREFIX)
+                ):
+                    self.session.catalog.dropTempView(table.name)
+        finally:
+            # The files hold keyed tokens: removed whatever happened above. Splink writes its own
+            # intermediate tables (blocked pairs, predictions) to the checkpoint folder and drops only
+            # their views.
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+            if self._checkpoints is not None and self._checkpoints.is_dir():
+                for leftover in self._checkpoints.glob(f"{SPLINK_PREFIX}*"):
+                    shutil.rmtree(leftover, ignore_errors=True)
+            self.session.conf.set(DOUBLE_QUOTED, self._setting or "false")
 
     def _keep(self, table: str, frame: DataFrame) -> None:
         if self._folder is None:
