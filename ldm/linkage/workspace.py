@@ -20,6 +20,7 @@ import duckdb
 import pyarrow as pa
 
 from ldm.dialects import DIALECTS, using
+from ldm.linkage.columns import columns_of
 from ldm.sql import quoted
 
 
@@ -60,9 +61,9 @@ class Workspace(ABC):
     def splink_api(self) -> Any:
         """Splink's database API over this workspace's tables."""
 
+    @abstractmethod
     def columns(self, relation: str) -> list[str]:
         """Column names of a table, view or table function, in their order."""
-        return [row[0] for row in self.rows(DIALECTS[self.dialect].describe(relation))]
 
     def value(self, query: str) -> Any:
         """The first column of the first row of `query`."""
@@ -97,6 +98,9 @@ class DuckDBWorkspace(Workspace):
 
     def rows(self, query: str) -> list[tuple]:
         return self.con.execute(query).fetchall()
+
+    def columns(self, relation: str) -> list[str]:
+        return columns_of(self.con, relation)
 
     def arrow(self, query: str) -> pa.Table:
         return self.con.sql(query).to_arrow_table()

@@ -119,7 +119,10 @@ def link_extract(
                                {literal(ALGORITHM_VERSION)} as algorithm_version
                         from {RECORDS}"""
         elif config is not None and config.workspace is not None:
-            links, model, learnt = _decide_in(config.workspace, work, carry, config, learn, staged.parent)
+            withheld = {WITHHOLD_TOKENS: opted_out_tokens, WITHHOLD_PERSONS: opted_out_persons}
+            links, model, learnt = _decide_in(
+                config.workspace, work, carry, withheld, config, learn, staged.parent
+            )
         else:
             model = decide(work, SPINE, RECORDS, config, drop_spine=True).model
             links = result_select(work, RECORDS, "row_number", carry, model=model)
@@ -153,6 +156,7 @@ def _decide_in(
     ws: Workspace,
     work: duckdb.DuckDBPyConnection,
     carry: Sequence[str],
+    withheld: dict[str, pa.Table],
     config: LinkageConfig,
     learn: bool,
     folder: Path,
@@ -171,13 +175,13 @@ def _decide_in(
     with ws.sql_dialect():
         ws.register(RECORDS, sent_records)
         ws.register(SPINE, sent_spine)
-        ws.register(WITHHOLD_TOKENS, work.sql(f"select * from {WITHHOLD_TOKENS}").to_arrow_table())
-        ws.register(WITHHOLD_PERSONS, work.sql(f"select * from {WITHHOLD_PERSONS}").to_arrow_table())
+        for name, rows in withheld.items():  # the opted-out tokens and persons, as the loader gave them
+            ws.register(name, rows)
         model = decide(ws, SPINE, RECORDS, config, drop_spine=True).model
         ws.write_parquet(result_select(ws, RECORDS, "row_number", model=model), back)
         if learn:
             learnt = ws.arrow(_learnt_sql())
-        for name in (RECORDS, WITHHOLD_TOKENS, WITHHOLD_PERSONS):
+        for name in (RECORDS, *withheld):
             ws.drop(name)
     kept = "".join(f"r.{quoted(name)}, " for name in carry)
     links = f"""select l.record_key, {kept}l.person_id, l.step, l.weight, l.candidates, l.algorithm_version

@@ -116,8 +116,12 @@ class SparkWorkspace(Workspace):
         return self.session.sql(query).toArrow()
 
     def register(self, table: str, data: pa.Table | Path) -> None:
-        read = self.session.read.parquet if isinstance(data, Path) else self.session.createDataFrame
-        read(str(data) if isinstance(data, Path) else data).createOrReplaceTempView(table)
+        frame = (
+            self.session.read.parquet(str(data))
+            if isinstance(data, Path)
+            else self.session.createDataFrame(data)
+        )
+        frame.createOrReplaceTempView(table)
         self._registered.add(table)
 
     def write_parquet(self, query: str, path: Path) -> None:
