@@ -226,10 +226,12 @@ def test_the_spark_workspace_appends_replaces_and_leaves_nothing(spark_marts):
     before = session.conf.get(DOUBLE_QUOTED, "false")
     with SparkWorkspace(session) as ws:
         ws.create("w_one", "select 1 as \"id\", 'a' as step")
-        ws.append("w_one", "select 2, 'b'")
+        ws.append("w_one", "select cast(2 as bigint) as other, 'b'")  # by position, as an insert
         ws.append("w_one", 'select "id" + 10, step from w_one')  # reads the table it adds to
         ws.register("w_given", pa.table({"id": [1, 2]}))
         assert ws.columns("w_one") == ["id", "step"]
+        assert session.table("w_one").schema["id"].dataType.typeName() == "integer"  # the table's type
+        assert len(ws._files["w_one"]) == 3  # each append wrote only its own rows
         assert sorted(ws.rows("select * from w_one")) == [(1, "a"), (2, "b"), (11, "a"), (12, "b")]
         assert ws.value("select count(*) from w_one join w_given using (id)") == 2
         folder = ws._folder

@@ -1,15 +1,15 @@
 """The linkage engine's workspace on Spark: working tables as temporary views over Parquet files.
 
-A Spark temporary view cannot be inserted into, so adding rows to a working table replaces its view
-by the union of its rows and the new ones. Every working table is written to Parquet when it is made
-and its view reads the files back, as Splink's Spark backend does with its own intermediate tables
-(its `break_lineage_method` "parquet"): each later step reads the table again, and the steps read
-the decisions so far to make the next ones, so a lazy or cached view would carry the whole history
-of steps in its plan, doubling it at every step (measured on a 1,000-row extract: 1.6 s, 2.4, 3.7,
-8.6, 14.3 s for successive steps, then out of memory). Spark's local checkpoint would cut the plan
-without files, but Spark 4.0's optimiser fails on a union of two checkpointed frames ("key not
-found"). The files live under the session's checkpoint folder and go when the workspace closes,
-with those Splink wrote there.
+A Spark temporary view cannot be inserted into, so adding rows to a working table writes them as one
+more part of its files and its view reads every part (rows are never written twice). Every working
+table is written to Parquet when it is made and its view reads the files back, as Splink's Spark
+backend does with its own intermediate tables (its `break_lineage_method` "parquet"): each later
+step reads the table again, and the steps read the decisions so far to make the next ones, so a lazy
+or cached view would carry the whole history of steps in its plan, doubling it at every step
+(measured on a 1,000-row extract: 1.6 s, 2.4, 3.7, 8.6, 14.3 s for successive steps, then out of
+memory). Spark's local checkpoint would cut the plan without files, but Spark 4.0's optimiser fails
+on a union of two checkpointed frames ("key not found"). The files live under the session's
+checkpoint folder and go when the workspace closes, with those Splink wrote there.
 
 Splink gets its Spark API on the same session; the model compares tokens for equality only, so none
 of Splink's Java similarity functions is needed.
@@ -34,6 +34,7 @@ from ldm.sql import backquoted
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql.types import StructType
 
 DOUBLE_QUOTED = "spark.sql.ansi.doubleQuotedIdentifiers"
 SPLINK_PREFIX = "__splink__"
@@ -46,7 +47,7 @@ class SparkWorkspace(Workspace):
 
     def __init__(self, session: SparkSession) -> None:
         self.session = session
-        self._files: dict[str, Path] = {}
+        self._files: dict[str, list[Path]] = {}  # each table's parts
         self._registered: set[str] = set()
         self._versions = itertools.count()
         self._setting: str | None = None
@@ -83,27 +84,51 @@ class SparkWorkspace(Workspace):
                     shutil.rmtree(leftover, ignore_errors=True)
             self.session.conf.set(DOUBLE_QUOTED, self._setting or "false")
 
-    def _keep(self, table: str, frame: DataFrame) -> None:
+    def _write(self, table: str, frame: DataFrame) -> Path:
         if self._folder is None:
             raise RuntimeError("a SparkWorkspace is used inside `with`")
         path = self._folder / f"{table}.{next(self._versions)}"
         frame.write.parquet(str(path))
-        self.session.read.parquet(str(path)).createOrReplaceTempView(table)
-        previous = self._files.pop(table, None)
-        self._files[table] = path
-        if previous is not None:
-            shutil.rmtree(previous, ignore_errors=True)
+        return path
+
+    def _show(self, table: str, schema: StructType, parts: list[Path]) -> None:
+        # The schema is given, not read back from the files' footers: one Spark job less per step.
+        self.session.read.schema(schema).parquet(*map(str, parts)).createOrReplaceTempView(table)
 
     def create(self, table: str, query: str) -> None:
-        self._keep(table, self.session.sql(query))
+        frame = self.session.sql(query)
+        path = self._write(table, frame)
+        self._show(table, frame.schema, [path])
+        for previous in self._files.pop(table, []):
+            shutil.rmtree(previous, ignore_errors=True)
+        self._files[table] = [path]
 
     def append(self, table: str, query: str) -> None:
-        self._keep(table, self.session.table(backquoted(table)).union(self.session.sql(query)))
+        """Write only the new rows, as one more part of the table's files: a step's decisions are
+        added without writing again the decisions before them. The rows take the table's column
+        names and types by position, as an insert does."""
+        from pyspark.sql.functions import col
+
+        schema = self.session.table(backquoted(table)).schema
+        frame = self.session.sql(query)
+        if len(frame.columns) != len(schema.fields):
+            raise ValueError(
+                f"{len(frame.columns)} columns to append to {table}, which has {len(schema.fields)}"
+            )
+        positions = [f"_{i}" for i in range(len(schema.fields))]  # the query's own names may repeat
+        aligned = frame.toDF(*positions).select(
+            *(
+                col(position).cast(field.dataType).alias(field.name)
+                for position, field in zip(positions, schema.fields, strict=True)
+            )
+        )
+        parts = [*self._files[table], self._write(table, aligned)]
+        self._show(table, schema, parts)
+        self._files[table] = parts
 
     def drop(self, table: str) -> None:
         self.session.catalog.dropTempView(table)
-        previous = self._files.pop(table, None)
-        if previous is not None:
+        for previous in self._files.pop(table, []):
             shutil.rmtree(previous, ignore_errors=True)
 
     def rows(self, query: str) -> list[tuple]:
