@@ -44,6 +44,11 @@ class Settings:
     # The local Spark session's memory (env LDM_SPARK_MEMORY; the JVM's heap, taken as it is needed):
     # 2g runs out at 100,000 persons, in the aggregations of the utilisation marts.
     spark_memory: str = "8g"
+    # The Spark master of engine spark (env LDM_SPARK_MASTER). Unset: local[N], every task in this
+    # process's JVM on its N cores. A cluster's (spark://host:7077, yarn, k8s://https://host:443, or
+    # local-cluster[W,C,M] on one machine) runs the tasks in executors, which must see spark_dir at
+    # the same path and have ldm installed (docs/spark.md, "Running it on a cluster").
+    spark_master: str | None = None
 
     def pseudonymised_dir(self) -> Path:
         if self.pseudonymised:
@@ -60,6 +65,10 @@ class Settings:
         return self.store.resolve().with_name(self.store.stem + "_spark")
 
 
+# The master URLs Spark accepts (SparkContext.createTaskScheduler), checked here so that a mistyped
+# one is a one-line error rather than a JVM's stack trace.
+SPARK_MASTER = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|(spark|k8s)://\S+|yarn")
+
 ENVIRONMENT = {
     "LDM_KEY_FILE": "key_file",
     "LDM_STORE": "store",
@@ -73,6 +82,7 @@ ENVIRONMENT = {
     "LDM_ENGINE": "engine",
     "LDM_SPARK_DIR": "spark_dir",
     "LDM_SPARK_MEMORY": "spark_memory",
+    "LDM_SPARK_MASTER": "spark_master",
 }
 
 
@@ -98,6 +108,13 @@ def _convert(name: str, value: object, source: str) -> object:
         if name == "spark_memory":
             if not re.fullmatch(r"[1-9][0-9]*[kmgt]", str(value)):
                 raise ValueError("must be a JVM memory size such as 2g or 8192m")
+            return str(value)
+        if name == "spark_master":
+            if not SPARK_MASTER.fullmatch(str(value)):
+                raise ValueError(
+                    "must be a Spark master URL: local[N], local-cluster[W,C,M], spark://host:port, yarn "
+                    "or k8s://host"
+                )
             return str(value)
         if name == "engine":
             if value not in dialects.DIALECTS:

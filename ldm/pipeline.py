@@ -204,7 +204,7 @@ def _run(
         with _stage(report, progress, "migrate store"):
             _migrate(work, store, key)
         if report.warehouse is not None:  # one Spark session links, then builds the marts
-            spark = _spark_session(report.warehouse, settings.spark_memory)
+            spark = _spark_session(report.warehouse, settings.spark_memory, settings.spark_master)
         with _stage(report, progress, "load, link and apply opt-outs", unit="row", bar=True):
             workspace = _spark_workspace(spark) if spark is not None else None
             linkage = LinkageConfig(
@@ -261,12 +261,12 @@ def _run(
     return report
 
 
-def _spark_session(folder: Path, memory: str):
-    """The local Spark session of a run on Spark, in the warehouse `folder` (ldm.spark.session)."""
+def _spark_session(folder: Path, memory: str, master: str | None):
+    """The Spark session of a run on Spark, in the warehouse `folder` (ldm.spark.session)."""
     from ldm.spark.build import SESSION_FOLDER
-    from ldm.spark.session import local_session
+    from ldm.spark.session import start_session
 
-    return local_session(folder / SESSION_FOLDER, memory=memory)
+    return start_session(folder / SESSION_FOLDER, memory=memory, master=master)
 
 
 def _spark_workspace(session):

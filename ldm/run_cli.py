@@ -58,6 +58,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--spark-dir", type=Path, help="the Spark warehouse (default: setting spark_dir, else <store>_spark)"
     )
     run.add_argument(
+        "--spark-master",
+        help="the Spark master of --engine spark (default: setting spark_master / LDM_SPARK_MASTER, else "
+        "local[N] on this machine's cores), e.g. spark://host:7077; the executors must see --spark-dir",
+    )
+    run.add_argument(
         "--full-refresh",
         action="store_true",
         help="compute every period of the marts again (a run otherwise adds the periods not yet built, "
@@ -131,7 +136,7 @@ def print_summary(report: RunReport) -> None:
 def run_run(args: argparse.Namespace) -> int:
     settings = load_settings(
         args.config, store=args.store, key_file=args.key_file, today=args.today, specs=args.specs,
-        engine=args.engine, spark_dir=args.spark_dir,
+        engine=args.engine, spark_dir=args.spark_dir, spark_master=args.spark_master,
     )  # fmt: skip
     report = run_pipeline(args.extracts, settings, Progress(), full_refresh=args.full_refresh)
     print_summary(report)
@@ -245,8 +250,9 @@ def run_bench(args: argparse.Namespace) -> int:
             from ldm.spark.build import build_marts_spark
 
             build_marts_spark(
-                settings.store, report.warehouse, variables, memory=settings.spark_memory
-            ).close()
+                settings.store, report.warehouse, variables, memory=settings.spark_memory,
+                master=settings.spark_master,
+            ).close()  # fmt: skip
         else:
             build_marts(settings.store, settings.store.parent / ".ldm-dbt", variables)
         monthly_marts = time.perf_counter() - started

@@ -4,6 +4,8 @@ edited one. The run on a real Spark session is in test_spark_marts.py."""
 
 from __future__ import annotations
 
+import re
+
 import duckdb
 import pyarrow as pa
 import pytest
@@ -162,3 +164,29 @@ def test_the_spark_memory_setting(tmp_path, given, accepted):
     else:
         with pytest.raises(LdmError, match="must be a JVM memory size"):
             load_settings(None, spark_memory=given)
+
+
+@pytest.mark.parametrize(
+    ("given", "accepted"),
+    [
+        ("local[4]", True),
+        ("local[*]", True),
+        ("local-cluster[2,1,1024]", True),
+        ("spark://spark-master:7077", True),
+        ("yarn", True),
+        ("k8s://https://cluster:443", True),
+        ("spark-master:7077", False),
+        ("local[four]", False),
+        ("", False),
+    ],
+)
+def test_the_spark_master_setting(monkeypatch, given, accepted):
+    monkeypatch.delenv("LDM_SPARK_MASTER", raising=False)
+    assert load_settings(None).spark_master is None  # local[N] on this machine's cores
+    if accepted:
+        assert load_settings(None, spark_master=given).spark_master == given
+        monkeypatch.setenv("LDM_SPARK_MASTER", given)
+        assert load_settings(None).spark_master == given
+    else:
+        with pytest.raises(LdmError, match=f"spark_master = '{re.escape(given)}' is not valid"):
+            load_settings(None, spark_master=given)

@@ -40,7 +40,7 @@ from ldm.marts.build import (
     definitions_digest,
 )
 from ldm.spark import python_models, udfs
-from ldm.spark.session import local_session, require_spark
+from ldm.spark.session import require_spark, start_session
 from ldm.spark.tables import copy_sources
 
 if TYPE_CHECKING:
@@ -148,7 +148,7 @@ def open_marts(work: Path, cores: int | None = None, memory: str = "2g") -> Spar
     work = Path(work).resolve()
     if not (work / SESSION_FOLDER / "metastore").is_dir():
         raise LdmError(f"{work} holds no Spark warehouse (`ldm run --engine spark` builds one)")
-    session = local_session(work / SESSION_FOLDER, cores=cores, memory=memory)
+    session = start_session(work / SESSION_FOLDER, cores=cores, memory=memory)
     if not session.catalog.databaseExists(MARTS_DATABASE):
         session.stop()
         raise LdmError(f"the Spark warehouse in {work} holds no marts (`ldm run --engine spark` builds them)")
@@ -165,13 +165,15 @@ def build_marts_spark(
     memory: str = Settings.spark_memory,
     threads: int | None = None,
     session: SparkSession | None = None,
+    master: str | None = None,
 ) -> SparkMarts:
-    """Build the dbt project's marts on a local Spark session from the DuckDB `store` (read only).
+    """Build the dbt project's marts on a Spark session from the DuckDB `store` (read only): a local
+    one unless `master` names a cluster's (ldm.spark.session.start_session).
 
     Spark's warehouse, metastore, dbt's target/ and logs/ all go under `work`. The session is left
     running in the returned SparkMarts, to read the marts; close it when done. A work folder whose
     warehouse holds no marts yet (or `full_refresh`) builds every period, as a new DuckDB store does.
-    A `session` already running (one that `local_session` started on `work`'s session folder, as
+    A `session` already running (one that `start_session` started on `work`'s session folder, as
     `ldm run --engine spark` does to link on it first) is used instead of starting one.
     """
     require_spark()
@@ -180,7 +182,7 @@ def build_marts_spark(
     variables = {"definitions_digest": definitions_digest(), **(variables or {})}
     seconds = {}
     started = time.perf_counter()
-    session = session or local_session(work / SESSION_FOLDER, cores=cores, memory=memory)
+    session = session or start_session(work / SESSION_FOLDER, cores=cores, memory=memory, master=master)
     seconds["start session"] = time.perf_counter() - started
     try:
         started = time.perf_counter()
@@ -188,7 +190,7 @@ def build_marts_spark(
         seconds["copy sources"] = time.perf_counter() - started
         udfs.register(session)
         python_models.install()
-        full_refresh = full_refresh or not session.catalog.tableExists(SERIES_TABLE, MARTS_DATABASE)
+        full_refresh = full_refresh or not session.catalog.tableExists(f"{MARTS_DATABASE}.{SERIES_TABLE}")
         started = time.perf_counter()
         summary = run_dbt_spark(variables, work, full_refresh, threads)
         seconds["dbt build"] = time.perf_counter() - started

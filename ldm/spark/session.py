@@ -1,4 +1,4 @@
-"""The local SparkSession that builds the marts, with everything it writes under one work folder.
+"""The SparkSession that links and builds the marts, with everything it writes under one work folder.
 
 Spark's defaults scatter state into the current directory (spark-warehouse/, metastore_db/,
 derby.log), which is often the repository (the tests run there). Here the warehouse (the Parquet
@@ -6,10 +6,11 @@ files of every table), the embedded Derby metastore (the catalogue of databases 
 scratch space, RDD checkpoints and the logging settings all live under `work`, so that a build
 leaves nothing behind it but that folder.
 
-The session is a plain local one (`local[N]`, one worker thread per core) with Hive support, as
-dbt-spark's `session` method expects: dbt-spark asks `SparkSession.builder.getOrCreate()` for a
-session on every statement, and gets this one. Nothing is fetched at run time: pyspark's wheel
-carries every jar used here (Hive, Derby, Parquet); Delta or Iceberg would need more.
+The session is a local one by default (`local[N]`, one worker thread per core; a cluster's master is
+the setting `spark_master`) with Hive support, as dbt-spark's `session` method expects: dbt-spark
+asks `SparkSession.builder.getOrCreate()` for a session on every statement, and gets this one.
+Nothing is fetched at run time: pyspark's wheel carries every jar used here (Hive, Derby, Parquet);
+Delta or Iceberg would need more.
 
 Settings that make the two engines agree:
 
@@ -106,14 +107,24 @@ def check_metastore_free(database: Path) -> None:
         os.close(descriptor)  # and with it the lock just taken
 
 
-def local_session(
-    work: Path, cores: int | None = None, memory: str = "2g", shuffle_partitions: int | None = None
+def start_session(
+    work: Path,
+    cores: int | None = None,
+    memory: str = "2g",
+    shuffle_partitions: int | None = None,
+    master: str | None = None,
 ) -> SparkSession:
-    """A local SparkSession with Hive support whose warehouse, metastore and logs are under `work`.
+    """A SparkSession with Hive support whose warehouse, metastore and logs are under `work`.
 
-    `cores` defaults to the cores this process may use; `memory` is the driver's heap (the driver
-    is the executor in local mode). Only one SparkContext can run in a process: a second call while
-    one runs is refused rather than handed a session whose folders are somewhere else.
+    `master` is Spark's master URL: by default `local[N]`, this process's JVM running every task on
+    `cores` threads (default: the cores this process may use), with `memory` as its heap. A cluster's
+    master (`spark://host:7077`, `yarn`, `k8s://...`, or `local-cluster[...]` on one machine) runs the
+    tasks in executors elsewhere: they read and write the working tables' and the warehouse's files
+    by their paths, so `work` must be on storage every executor sees at the same path, and their
+    Python must have ldm installed (the statistics functions run there). Shuffles then use Spark's
+    own partition count unless `shuffle_partitions` is given. Only one SparkContext can run in a
+    process: a second call while one runs is refused rather than handed a session whose folders are
+    somewhere else.
     """
     require_spark()
     from pyspark import SparkContext
@@ -147,8 +158,8 @@ def local_session(
     # The Python workers that run the UDFs must be this interpreter, which has ldm installed: pyspark
     # starts them with PYSPARK_PYTHON (the spark.pyspark.python setting is for spark-submit only).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    session = (
-        SparkSession.builder.master(f"local[{cores}]")
+    builder = (
+        SparkSession.builder.master(master or f"local[{cores}]")
         .appName(APP_NAME)
         .config("spark.driver.memory", memory)
         .config("spark.driver.extraJavaOptions", java_options)
@@ -162,11 +173,14 @@ def local_session(
         .config("spark.hadoop.hive.exec.local.scratchdir", str(folders["scratch"]))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.ansi.enabled", "true")
-        .config("spark.sql.shuffle.partitions", str(shuffle_partitions or 2 * cores))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .enableHiveSupport()
-        .getOrCreate()
     )
+    if (
+        shuffle_partitions or not master or master == "local" or master.startswith("local[")
+    ):  # this machine's cores
+        builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions or 2 * cores))
+    session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     session.sparkContext.setCheckpointDir(str(folders["checkpoints"]))
     return session
