@@ -35,7 +35,7 @@ class Settings:
     # Folder of feed specs, one per provider's extract (env LDM_SPECS); default: the built-in specs.
     specs: Path | None = None
     # The engine that links and builds the marts (env LDM_ENGINE): duckdb, in the store, or spark: each
-    # batch linked on a local session, then the marts built there by dbt-spark in the warehouse
+    # batch linked on a Spark session (spark_master), then the marts built there by dbt-spark in the warehouse
     # `spark_dir` and copied into the store. The store's own writes are DuckDB's either way
     # (docs/spark.md).
     engine: str = dialects.DEFAULT
@@ -67,7 +67,9 @@ class Settings:
 
 # The master URLs Spark accepts (SparkContext.createTaskScheduler), checked here so that a mistyped
 # one is a one-line error rather than a JVM's stack trace.
-SPARK_MASTER = re.compile(r"local(\[(\d+|\*)(,\d+)?\])?|local-cluster\[\d+,\d+,\d+\]|(spark|k8s)://\S+|yarn")
+_N = r"\s*[1-9]\d*\s*"  # a count, with the spaces around it that Spark allows
+LOCAL_MASTER = re.compile(rf"local(\[({_N}|\s*\*\s*)(,\s*\d+\s*)?\])?")  # every task in this process
+SPARK_MASTER = re.compile(rf"{LOCAL_MASTER.pattern}|local-cluster\[{_N},{_N},{_N}\]|(spark|k8s)://\S+|yarn")
 
 ENVIRONMENT = {
     "LDM_KEY_FILE": "key_file",

@@ -51,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--engine",
         choices=ENGINES,
         help="the engine that links and builds the marts (default: setting engine / LDM_ENGINE, else duckdb); "
-        "spark links each batch on a local Spark session, builds the marts with dbt-spark in the warehouse "
+        "spark links each batch on a Spark session (--spark-master), builds the marts with dbt-spark in the warehouse "
         "--spark-dir and copies them into the store",
     )
     run.add_argument(

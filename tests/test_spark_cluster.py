@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pyarrow as pa
+import pyspark
 import pytest
 from test_probabilistic import KEY, febrl
 
@@ -82,11 +84,28 @@ def main(work: str) -> None:
 
 
 def test_linkage_and_statistics_run_in_a_clusters_executors(tmp_path):
-    command = [sys.executable, "-c", f"import test_spark_cluster as t; t.main({str(tmp_path / 'work')!r})"]
-    done = subprocess.run(
-        command, cwd=TESTS, capture_output=True, text=True, timeout=900,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])},
-    )  # fmt: skip
+    # A local-cluster worker keeps its executors' logs in pyspark's own folder (SPARK_HOME/work; its
+    # work folder cannot be set for local-cluster): what this run adds there is removed after it.
+    logs = Path(pyspark.__file__).parent / "work"
+    before = set(logs.iterdir()) if logs.is_dir() else set()
+    try:
+        command = [
+            sys.executable,
+            "-c",
+            f"import test_spark_cluster as t; t.main({str(tmp_path / 'work')!r})",
+        ]
+        done = subprocess.run(
+            command, cwd=TESTS, capture_output=True, text=True, timeout=900,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+            },
+        )  # fmt: skip
+    finally:
+        for added in (set(logs.iterdir()) if logs.is_dir() else set()) - before:
+            shutil.rmtree(added, ignore_errors=True)
+        if logs.is_dir() and not before and not any(logs.iterdir()):
+            logs.rmdir()
     assert done.returncode == 0, done.stderr[-3000:]
     found = json.loads(done.stdout.strip().splitlines()[-1])
     assert found["master"] == MASTER and found["executors"] == 1
@@ -94,6 +113,7 @@ def test_linkage_and_statistics_run_in_a_clusters_executors(tmp_path):
 
     spine, records = sample()
     on_duckdb = link_tables(spine, records, KEY, config=CONFIG).to_pylist()
+    assert link_tables(spine, records, KEY).to_pylist() != on_duckdb  # the sample is a sample
     assert found["linked"] == on_duckdb
     steps = {row["step"] for row in on_duckdb}
     assert "probabilistic" in steps and len(steps) > 2  # the trace steps and Splink's model both decided

@@ -238,6 +238,9 @@ def test_the_spark_workspace_appends_replaces_and_leaves_nothing(spark_marts):
         assert folder is not None and any(folder.iterdir())
         ws.create("w_two", "select 3 as id")
         ws.drop("w_two")
+        with ws.exchange(Path("/elsewhere")) as shared:  # beside the working tables, not the caller's
+            assert shared.parent == folder and shared.is_dir()
+        assert not shared.exists()
         assert not session.catalog.tableExists("w_two")
     assert not session.catalog.tableExists("w_one") and not session.catalog.tableExists("w_given")
     assert not folder.exists()

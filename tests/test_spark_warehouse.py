@@ -13,7 +13,7 @@ import pytest
 from ldm.config import load_settings
 from ldm.errors import LdmError
 from ldm.spark import warehouse
-from ldm.spark.session import check_metastore_free
+from ldm.spark.session import check_metastore_free, local_threads
 
 KEY = b"k" * 32
 MARTS = {
@@ -172,6 +172,8 @@ def test_the_spark_memory_setting(tmp_path, given, accepted):
         ("local[4]", True),
         ("local[*]", True),
         ("local-cluster[2,1,1024]", True),
+        ("local[4, 2]", True),  # Spark allows spaces around the commas
+        ("local[0]", False),  # Spark refuses to run on no threads
         ("spark://spark-master:7077", True),
         ("yarn", True),
         ("k8s://https://cluster:443", True),
@@ -190,3 +192,12 @@ def test_the_spark_master_setting(monkeypatch, given, accepted):
     else:
         with pytest.raises(LdmError, match=f"spark_master = '{re.escape(given)}' is not valid"):
             load_settings(None, spark_master=given)
+
+
+@pytest.mark.parametrize(
+    ("master", "threads"),
+    [(None, 8), ("local", 1), ("local[3]", 3), ("local[*]", 8), ("local[4, 2]", 4),
+     ("local-cluster[1,2,1024]", None), ("spark://host:7077", None), ("yarn", None)],
+)  # fmt: skip
+def test_a_local_master_shuffles_into_twice_its_threads_and_a_cluster_into_sparks_own(master, threads):
+    assert local_threads(master, cores=8) == threads

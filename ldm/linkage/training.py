@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ldm.dialects import current as dialect
+from ldm.linkage.columns import TOKEN_COLUMNS
 from ldm.linkage.fellegi_sunter import (
     COMPARED,
     Model,
@@ -43,13 +44,19 @@ logger = logging.getLogger(__name__)
 
 def anchor_select(config: ProbabilisticConfig) -> str:
     """A repeatable sample of combinations linked by an NHS number or a local id that carry something
-    else: the lowest MD5s of their tokens and the seed, so that the same data give the same sample on
-    any thread and on either engine (DuckDB and Spark spell md5, concat_ws and coalesce alike, and
-    give the same hexadecimal text, where each engine's own 64-bit hash would not agree; the tokens
-    are keyed HMACs, so the order is as good as random)."""
+    else: the lowest MD5s of the seed and every token column of the combination, so that the same data
+    give the same sample on any thread and on either engine. DuckDB and Spark spell md5, concat_ws,
+    coalesce and the casts to text alike and give the same hexadecimal text, where each engine's own
+    64-bit hash would not agree; every column is in it, so two combinations tie only if their MD5s
+    collide, and combo_id (numbered in each engine's own order) never decides. The tokens are keyed
+    HMACs, so the order is as good as random."""
     steps = ", ".join(literal(s) for s in ANCHOR_STEPS)
-    tokens = ("c.nhs_key", "c.date_of_birth_token", "c.postcode_token", "c.surname_token", "c.forename_token")
-    text = ", ".join([literal(str(int(config.seed))), *(f"coalesce({token}, '')" for token in tokens)])
+    text = ", ".join(
+        [
+            literal(str(int(config.seed))),
+            *(f"coalesce({dialect().as_text(f'c.{name}')}, '')" for name in TOKEN_COLUMNS),
+        ]
+    )
     return f"""select 'a' as role, c.combo_id as unique_id, {", ".join(f"c.{name}" for name in COMPARED)}
                from {COMBO} c join {DECIDED} d using (combo_id)
                where d.step in ({steps}) and {comparable_sql()}

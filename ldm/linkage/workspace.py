@@ -4,8 +4,8 @@ The engine's builders write SQL (in the current dialect, ldm.dialects); a worksp
 keeps its results as the working tables ldm.linkage.working names. The engine asks only for what
 both engines can do: make a table of a query's rows, add a query's rows to one, drop one, read rows
 back, and hand Splink its database API. DuckDB does each in one statement on a connection
-(`DuckDBWorkspace`); Spark, whose temporary views cannot be written to, replaces the view by a
-materialised union instead of inserting (ldm.spark.workspace). A connection passed where a
+(`DuckDBWorkspace`); Spark, whose temporary views cannot be written to, adds the new rows as one
+more part of the table's files instead of inserting (ldm.spark.workspace). A connection passed where a
 workspace is expected is taken as a DuckDB workspace on it (`workspace`), so that DuckDB callers keep
 passing their connection.
 """
@@ -13,6 +13,8 @@ passing their connection.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,13 @@ class Workspace(ABC):
     @abstractmethod
     def columns(self, relation: str) -> list[str]:
         """Column names of a table, view or table function, in their order."""
+
+    @contextmanager
+    def exchange(self, folder: Path) -> Iterator[Path]:
+        """A folder for the files passed between the caller and this workspace (`register`,
+        `write_parquet`), while the context lasts: `folder`, the caller's own, where the workspace
+        runs in the caller's process. A workspace whose tasks run elsewhere gives a folder they see."""
+        yield folder
 
     def value(self, query: str) -> Any:
         """The first column of the first row of `query`."""

@@ -8,6 +8,7 @@ one Parquet file written in one pass, so that the store inserts from it without 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -93,6 +94,7 @@ def link_extract(
     of links never sit in Python memory. With `learn`, the identities its deterministic links taught
     that the spine did not hold come back as `Staged.evidence` (ldm.load.evidence)."""
     work = duckdb.connect(config={"memory_limit": LINKING_MEMORY, "preserve_insertion_order": False})
+    exchanges = contextlib.ExitStack()
     try:
         work.execute("set enable_progress_bar = false")
         seam = dialect().parquet(parquet)
@@ -120,9 +122,10 @@ def link_extract(
                         from {RECORDS}"""
         elif config is not None and config.workspace is not None:
             withheld = {WITHHOLD_TOKENS: opted_out_tokens, WITHHOLD_PERSONS: opted_out_persons}
-            links, model, learnt = _decide_in(
-                config.workspace, work, carry, withheld, config, learn, staged.parent
-            )
+            # The files the workspace reads and writes, where its tasks can reach them; they go once
+            # the staged file is written from its links.
+            folder = exchanges.enter_context(config.workspace.exchange(staged.parent))
+            links, model, learnt = _decide_in(config.workspace, work, carry, withheld, config, learn, folder)
         else:
             model = decide(work, SPINE, RECORDS, config, drop_spine=True).model
             links = result_select(work, RECORDS, "row_number", carry, model=model)
@@ -147,7 +150,10 @@ def link_extract(
                 from {dialect().parquet(staged)} group by all"""
         ).fetchall()
     finally:
-        work.close()
+        try:
+            work.close()
+        finally:
+            exchanges.close()
     loaded = {step: kept for step, _, kept in by_step}
     return Staged(staged, sum(n for _, n, _ in by_step), step_counts(loaded), learnt, model)
 

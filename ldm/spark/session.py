@@ -18,9 +18,9 @@ Settings that make the two engines agree:
 - ANSI mode stays on (Spark 4's default): a failed cast, an overflow or a division by zero stops the
   build loudly, as DuckDB stops on the first two (DuckDB gives inf or NaN for the third, Spark
   without ANSI a silent NULL; the marts guard their denominators, so neither happens in them);
-- shuffles use a few partitions (twice the cores by default) rather than Spark's 200: the marts'
-  queries are many, and 200 tasks per shuffle of a few thousand rows is overhead (pass
-  `shuffle_partitions` for a city's or a region's data).
+- shuffles on a local master use a few partitions (twice its threads) rather than Spark's 200: the
+  marts' queries are many, and 200 tasks per shuffle of a few thousand rows is overhead (pass
+  `shuffle_partitions` for a city's or a region's data); a cluster's master keeps Spark's own.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ldm.config import LOCAL_MASTER
 from ldm.errors import LdmError
 
 if TYPE_CHECKING:
@@ -107,6 +108,18 @@ def check_metastore_free(database: Path) -> None:
         os.close(descriptor)  # and with it the lock just taken
 
 
+def local_threads(master: str | None, cores: int) -> int | None:
+    """How many threads run the tasks of a local master (`cores` for none, or for local[*]); None for
+    a cluster's master."""
+    if master is None:
+        return cores
+    found = LOCAL_MASTER.fullmatch(master)
+    if found is None:
+        return None
+    count = (found.group(2) or "1").strip()
+    return cores if count == "*" else int(count)
+
+
 def start_session(
     work: Path,
     cores: int | None = None,
@@ -176,10 +189,9 @@ def start_session(
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .enableHiveSupport()
     )
-    if (
-        shuffle_partitions or not master or master == "local" or master.startswith("local[")
-    ):  # this machine's cores
-        builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions or 2 * cores))
+    threads = local_threads(master, cores)
+    if shuffle_partitions or threads:  # a cluster's master: Spark's own count
+        builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions or 2 * threads))
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
     session.sparkContext.setCheckpointDir(str(folders["checkpoints"]))

@@ -24,6 +24,8 @@ from __future__ import annotations
 import itertools
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -106,9 +108,12 @@ class SparkWorkspace(Workspace):
     def append(self, table: str, query: str) -> None:
         """Write only the new rows, as one more part of the table's files: a step's decisions are
         added without writing again the decisions before them. The rows take the table's column
-        names and types by position, as an insert does."""
+        names and types by position, as an insert does (Spark's cast truncates a fraction put into
+        an integer column where DuckDB's insert rounds it; no builder does that)."""
         from pyspark.sql.functions import col
 
+        if table not in self._files:
+            raise ValueError(f"{table} is not a working table of this workspace (made by create)")
         schema = self.session.table(backquoted(table)).schema
         frame = self.session.sql(query)
         if len(frame.columns) != len(schema.fields):
@@ -151,6 +156,20 @@ class SparkWorkspace(Workspace):
 
     def write_parquet(self, query: str, path: Path) -> None:
         self.session.sql(query).write.mode("overwrite").parquet(str(path))
+
+    @contextmanager
+    def exchange(self, folder: Path) -> Iterator[Path]:
+        """A new folder beside the working tables (under the session's checkpoint folder, in the
+        warehouse): a cluster's executors see it, where they would not see the caller's temporary
+        folder. Removed with what it holds (keyed tokens) when the context ends."""
+        if self._folder is None:
+            raise RuntimeError("a SparkWorkspace is used inside `with`")
+        shared = self._folder / f"exchange.{next(self._versions)}"
+        shared.mkdir()
+        try:
+            yield shared
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
 
     def splink_api(self) -> Any:
         from splink import SparkAPI
