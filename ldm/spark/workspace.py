@@ -101,8 +101,7 @@ class SparkWorkspace(Workspace):
         frame = self.session.sql(query)
         path = self._write(table, frame)
         self._show(table, frame.schema, [path])
-        for previous in self._files.pop(table, []):
-            shutil.rmtree(previous, ignore_errors=True)
+        self._remove_files(table)
         self._files[table] = [path]
 
     def append(self, table: str, query: str) -> None:
@@ -133,8 +132,11 @@ class SparkWorkspace(Workspace):
 
     def drop(self, table: str) -> None:
         self.session.catalog.dropTempView(table)
-        for previous in self._files.pop(table, []):
-            shutil.rmtree(previous, ignore_errors=True)
+        self._remove_files(table)
+
+    def _remove_files(self, table: str) -> None:
+        for part in self._files.pop(table, []):
+            shutil.rmtree(part, ignore_errors=True)
 
     def rows(self, query: str) -> list[tuple]:
         return [tuple(row) for row in self.session.sql(query).collect()]
