@@ -95,3 +95,15 @@
 {% macro spark__period_increments() -%}
     {{ return({'incremental_strategy': 'insert_overwrite', 'partition_by': ['period_type', 'period_end']}) }}
 {%- endmacro %}
+
+{#- Whether a residence span (int_residence_spans) contains a date: on or after its first day (none
+    for the time before any address evidence) and before the next area was first seen. In
+    coalesce(), so that a null test is false, and a filter rather than a join condition: DuckDB then
+    keeps its join estimates sound (see int_registered_list). -#}
+{% macro residence_span_contains(spans, at_date) -%}
+    coalesce(
+        ({{ spans }}.valid_from is null or {{ spans }}.valid_from <= {{ at_date }})
+        and ({{ spans }}.valid_until is null or {{ at_date }} < {{ spans }}.valid_until),
+        false
+    )
+{%- endmacro %}

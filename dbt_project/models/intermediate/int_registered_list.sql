@@ -1,7 +1,8 @@
 -- The registered list at each period end (period_ends(): the periods to build and
 -- reporting_period_end): persons with a registration open at that date who had not died by then
 -- (by their GP record or a registered death),
--- with their age, their practice at that date and where they lived then (int_residence). Every age
+-- with their age, their practice at that date and where they lived then (the span of
+-- int_residence_spans that contains the date, as int_residence gives it). Every age
 -- is kept here, even one no date of birth can give; int_registered_population leaves those out, and
 -- the data-quality test on this model's age counts them. A table: every mart reads it. Codes only,
 -- of every geography level and place tier (the place_tiers var): the marts attach names to the
@@ -39,9 +40,19 @@ age_bands as (
         on ages.age >= esp.age_lower and (esp.age_upper is null or ages.age <= esp.age_upper)
 ),
 
+registered_deaths as (
+    -- A registered death counts even before the GP record shows it (months: a death in the period
+    -- end's month is by its end): each person's earliest.
+    select
+        person_id,
+        min(date_of_death) as date_of_death
+    from {{ ref('stg_store__deaths') }}
+    group by person_id
+),
+
 registrations as (
-    -- Registrations with their PCN (joined here, not to the millions of rows per date), and how
-    -- many each person has: most have one, and need no choosing between.
+    -- Registrations with their PCN, and how many each person has: most have one, and need no
+    -- choosing between.
     select
         reg.person_id,
         reg.registration_start,
@@ -58,105 +69,125 @@ registrations as (
     where reg.person_id is not null
 ),
 
-open_at_period_end as (
-    -- The test is a filter of the cross product inside coalesce(), not a join condition, on
-    -- purpose: as a join condition DuckDB estimated this join at a few dozen rows, and then hashed
-    -- the millions of rows below to join them to the small lookups (19.8 s for this model at
-    -- 850,000 persons, against 4.1 s). A null test is false either way.
+candidates as (
+    -- Each registration beside its person's details, their registered death and every span of
+    -- where they lived (int_residence_spans), joined by person: a person has few registrations and
+    -- spans, so these joins are of about a million rows, and the dates below only filter them
+    -- (joining persons, registrations and areas at every date was three joins of some seven
+    -- million rows each at Leeds scale: 4.4 of this model's 9 s of CPU).
     select
-        reg.*,
-        period_ends.period_end
+        reg.person_id,
+        reg.registration_start,
+        reg.registration_end,
+        reg.date_of_death as registration_date_of_death,
+        reg.batch_id,
+        reg.source_row_number,
+        reg.practice_code,
+        reg.pcn_code,
+        reg.registrations_of_person,
+        p.year_of_birth,
+        p.month_of_birth,
+        p.sex,
+        p.ethnic_category,
+        p.date_of_death,
+        deaths.date_of_death as registered_date_of_death,
+        spans.valid_from,
+        spans.valid_until,
+        spans.lsoa21_code,
+        spans.lsoa11_code,
+        spans.msoa11_code,
+        spans.ward_code,
+        spans.imd_decile,
+        spans.imd_quintile
     from registrations as reg
+    inner join {{ ref('stg_store__persons') }} as p
+        on reg.person_id = p.person_id
+    inner join {{ ref('int_residence_spans') }} as spans
+        on reg.person_id = spans.person_id
+    left join registered_deaths as deaths
+        on reg.person_id = deaths.person_id
+),
+
+open_at_period_end as (
+    -- Registrations open at each period end, of persons alive then (by their GP record and any
+    -- registered death), with the span of where they lived then. The tests are a filter of the
+    -- cross product inside coalesce(), not a join condition, on purpose: as a join condition DuckDB
+    -- estimated such a join at a few dozen rows, and then hashed the millions of rows below to join
+    -- them to the small lookups. A null test is false either way.
+    select
+        candidates.*,
+        period_ends.period_end
+    from candidates
     cross join period_ends
     where
         coalesce(
-            reg.registration_start <= period_ends.period_end
-            and (reg.registration_end is null or reg.registration_end > period_ends.period_end)
-            and (reg.date_of_death is null or reg.date_of_death > period_ends.period_end),
+            candidates.registration_start <= period_ends.period_end
+            and (candidates.registration_end is null or candidates.registration_end > period_ends.period_end)
+            and (
+                candidates.registration_date_of_death is null
+                or candidates.registration_date_of_death > period_ends.period_end
+            )
+            and (candidates.date_of_death is null or candidates.date_of_death > period_ends.period_end)
+            and (
+                candidates.registered_date_of_death is null
+                or candidates.registered_date_of_death > period_ends.period_end
+            ),
             false
         )
+        and {{ residence_span_contains('candidates', 'period_ends.period_end') }}
 ),
 
-open_registrations as (
+{% set kept = ['period_end', 'person_id', 'year_of_birth', 'month_of_birth', 'sex', 'ethnic_category',
+    'practice_code', 'pcn_code', 'lsoa21_code', 'lsoa11_code', 'msoa11_code', 'ward_code',
+    'imd_decile', 'imd_quintile'] %}
+registered as (
     -- Each person's practice (and its PCN) at each period end: that of the latest-started
     -- registration open then. A person with one registration has it wherever it is open; only the
-    -- others are grouped (grouping every person and date took most of this model's time).
-    {% set latest = ['registration_start', 'batch_id', 'source_row_number'] %}
-    select
-        period_end,
-        person_id,
-        practice_code,
-        pcn_code
+    -- others' rows are sorted.
+    select {{ kept | join(', ') }}
     from open_at_period_end
     where registrations_of_person = 1
     union all
-    select
-        period_end,
-        person_id,
-        {{ latest_value('practice_code', latest) }} as practice_code,
-        {{ latest_value('pcn_code', latest) }} as pcn_code
-    from open_at_period_end
-    where registrations_of_person > 1
-    group by period_end, person_id
-),
-
-registered_deaths as (
-    -- A registered death counts even before the GP record shows it (months: a death in the period
-    -- end's month is by its end): each person's earliest, joined to the person once rather than
-    -- looked up for every person and date.
-    select
-        person_id,
-        min(date_of_death) as date_of_death
-    from {{ ref('stg_store__deaths') }}
-    group by person_id
-),
-
-persons as (
-    select
-        period_ends.period_end,
-        p.*,
-        {{ age_at('p.year_of_birth', 'p.month_of_birth', 'period_ends.period_end') }} as age
-    from {{ ref('stg_store__persons') }} as p
-    left join registered_deaths as deaths
-        on p.person_id = deaths.person_id
-    cross join period_ends
-    where
-        (p.date_of_death is null or p.date_of_death > period_ends.period_end)
-        and (deaths.date_of_death is null or deaths.date_of_death > period_ends.period_end)
+    select {{ kept | join(', ') }}
+    from (
+        select
+            *,
+            row_number() over (
+                partition by period_end, person_id
+                order by registration_start desc, batch_id desc, source_row_number desc
+            ) as latest
+        from open_at_period_end
+        where registrations_of_person > 1
+    ) as several
+    where latest = 1
 )
 
 select
-    persons.period_end,
-    persons.person_id,
-    persons.age,
+    reg.period_end,
+    reg.person_id,
+    {{ age_at('reg.year_of_birth', 'reg.month_of_birth', 'reg.period_end') }} as age,
     bands.age_band,
     bands.age_lower as age_band_lower,
-    persons.sex,
-    persons.ethnic_category,
+    reg.sex,
+    reg.ethnic_category,
     coalesce(ethnic.ethnic_group, 'unknown') as ethnic_group,
     reg.practice_code,
     reg.pcn_code,
-    residence.lsoa21_code,
-    residence.lsoa11_code,
-    residence.msoa11_code,
-    residence.ward_code,
+    reg.lsoa21_code,
+    reg.lsoa11_code,
+    reg.msoa11_code,
+    reg.ward_code,
     {% for tier in tiers %}
         tier_{{ tier.level }}.area_code as {{ tier.level }}_code,
     {% endfor %}
-    residence.imd_decile,
-    residence.imd_quintile
-from persons
-inner join open_registrations as reg
-    on
-        persons.period_end = reg.period_end
-        and persons.person_id = reg.person_id
-inner join {{ ref('int_residence') }} as residence
-    on persons.period_end = residence.period_end and persons.person_id = residence.person_id
+    reg.imd_decile,
+    reg.imd_quintile
+from registered as reg
 left join age_bands as bands
-    on persons.age = bands.age
+    on {{ age_at('reg.year_of_birth', 'reg.month_of_birth', 'reg.period_end') }} = bands.age
 left join {{ ref('stg_reference__ethnic_groups') }} as ethnic
-    on persons.ethnic_category = ethnic.ethnic_category
+    on reg.ethnic_category = ethnic.ethnic_category
 {% for tier in tiers %}
     left join tier_{{ tier.level }}
-        on residence.{{ tier.key }} = tier_{{ tier.level }}.area_key
+        on reg.{{ tier.key }} = tier_{{ tier.level }}.area_key
 {% endfor %}
