@@ -136,3 +136,56 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest files first. `--dist loadfile` hands whole files to the workers in collection
     order, so a long file collected last runs alone at the end while the other worker idles."""
     items.sort(key=lambda item: item.path.name not in LONGEST_FILES)  # stable: the rest keep their order
+
+
+# Counts and denominators on which the marts' Wilson and Byar limits are checked: zero, small counts
+# (where Byar's lower limit goes negative at high confidence), a whole denominator, and city sizes.
+STATS_GRID = (
+    (0, 10),
+    (1, 164),
+    (2, 5),
+    (3, 7),
+    (10, 10),
+    (44, 134),
+    (87, 131),
+    (999, 100_000),
+    (250_000, 800_000),
+)
+
+
+def compiled_stats_grid(folder: Path, stats_functions: str, confidence: float) -> str:
+    """The dbt project's wilson() and byar() macros over STATS_GRID, compiled by dbt with the
+    stats_functions and confidence_level vars given: one query (columns x, n, wilson_lower,
+    wilson_upper, byar_lower, byar_upper) that DuckDB and Spark both run."""
+    from ldm.marts.build import run_dbt
+
+    rows = ", ".join(f"({x}, {n})" for x, n in STATS_GRID)
+    inline = (
+        "select x, n, {{ wilson('lower', 'x', 'n') }} as wilson_lower, {{ wilson('upper', 'x', 'n') }} as wilson_upper,"
+        " {{ byar('lower', 'x') }} as byar_lower, {{ byar('upper', 'x') }} as byar_upper"
+        f" from (values {rows}) as grid(x, n)"
+    )
+    variables = json.dumps({"stats_functions": stats_functions, "confidence_level": confidence})
+    result = run_dbt(
+        "compile", "--inline", inline, "--vars", variables, "--output", "json", "--quiet",
+        store=folder / "compile.duckdb", work=folder,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    return json.loads(result.stdout[result.stdout.index("{") :])["compiled"]
+
+
+def assert_stats_grid_is_ldm_stats(rows: list[tuple], confidence: float) -> None:
+    """Rows (x, n, wilson_lower, wilson_upper, byar_lower, byar_upper) of compiled_stats_grid's query
+    equal ldm.stats to 1e-12, with NULL exactly where ldm.stats gives None."""
+    from ldm import stats
+
+    assert len(rows) == len(STATS_GRID)
+    for x, n, *limits in rows:
+        expected = [
+            stats.wilson_lower(x, n, confidence), stats.wilson_upper(x, n, confidence),
+            stats.byar_lower(x, confidence), stats.byar_upper(x, confidence),
+        ]  # fmt: skip
+        assert [value is None for value in limits] == [value is None for value in expected], (x, n)
+        assert [v for v in limits if v is not None] == pytest.approx(
+            [v for v in expected if v is not None], rel=1e-12, abs=1e-15
+        ), (x, n)

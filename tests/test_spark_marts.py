@@ -35,7 +35,14 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pytest
-from conftest import PERIOD_END, dbt_node_kinds, dbt_unit_tests, query
+from conftest import (
+    PERIOD_END,
+    assert_stats_grid_is_ldm_stats,
+    compiled_stats_grid,
+    dbt_node_kinds,
+    dbt_unit_tests,
+    query,
+)
 
 from ldm import stats
 from ldm.demo import SAMPLE_DIR, SAMPLE_TODAY
@@ -360,6 +367,16 @@ def test_the_stats_functions_on_spark_are_ldm_stats(spark_marts):
     assert row.wl == stats.wilson_lower(87, 131, 0.95) and row.wu == stats.wilson_upper(87, 131, 0.95)
     assert row.bl == stats.byar_lower(87, 0.95) and row.bu == stats.byar_upper(0, 0.95)
     assert row.bn is None and row.outside is None
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.999])
+def test_the_sql_spelling_of_the_stats_is_ldm_stats_on_spark(spark_marts, tmp_path, confidence):
+    """stats_functions 'sql' (for a SQL endpoint, where no Python UDF can be registered): Spark runs
+    the marts' Wilson and Byar formulas in SQL with ldm.stats' results to 1e-12, NULL where it gives
+    None (tests/test_stats_sql.py checks the same query on DuckDB)."""
+    sql = compiled_stats_grid(tmp_path, "sql", confidence)
+    assert "wilson_lower(" not in sql and "byar_upper(" not in sql
+    assert_stats_grid_is_ldm_stats([tuple(row) for row in spark_marts.session.sql(sql).collect()], confidence)
 
 
 @pytest.mark.parametrize("name", ["plain", "it's", "a`b", "``", 'say "hi"', "a.b", "line\nbreak", "café ☕"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from conftest import STATS_GRID, assert_stats_grid_is_ldm_stats, compiled_stats_grid
 from dbt.adapters.duckdb.plugins import BasePlugin
 
 from ldm import stats
@@ -41,3 +42,18 @@ def test_udfs_work_over_a_column_of_counts():
     ).fetchall()
     for x, n, lower, upper in rows:
         assert (lower, upper) == pytest.approx(stats.wilson_ci(x, n))
+
+
+@pytest.mark.parametrize("confidence", [0.95, 0.999])
+def test_the_marts_sql_formulas_are_ldm_stats(tmp_path, confidence):
+    """stats_functions 'sql' (for SQL endpoints, where no UDF can be registered) writes Wilson's and
+    Byar's limits in SQL: on DuckDB they equal ldm.stats to 1e-12, NULL where ldm.stats gives None
+    (Byar's lower limit of a small count at 99.9%), and so does the 'udf' spelling of the same macros.
+    (tests/test_spark_marts.py runs the SQL spelling on Spark.)"""
+    con = duckdb.connect()
+    register(con)
+    for spelling in ("sql", "udf"):
+        sql = compiled_stats_grid(tmp_path, spelling, confidence)
+        assert ("wilson_lower(" in sql) == (spelling == "udf")
+        assert_stats_grid_is_ldm_stats(con.execute(sql + " order by x, n").fetchall(), confidence)
+    assert any(row is None for row in [stats.byar_lower(x, 0.999) for x, _ in STATS_GRID])

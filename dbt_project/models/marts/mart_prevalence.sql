@@ -201,8 +201,8 @@ final as (
         cast(dsr_inputs.numerator as bigint) as numerator,
         cast(dsr_inputs.denominator as bigint) as denominator,
         cast(dsr_inputs.numerator as double) / dsr_inputs.denominator as crude_rate,
-        wilson_lower(dsr_inputs.numerator, dsr_inputs.denominator, {{ var('confidence_level') }}) as crude_rate_lower,
-        wilson_upper(dsr_inputs.numerator, dsr_inputs.denominator, {{ var('confidence_level') }}) as crude_rate_upper,
+        {{ wilson('lower', 'dsr_inputs.numerator', 'dsr_inputs.denominator') }} as crude_rate_lower,
+        {{ wilson('upper', 'dsr_inputs.numerator', 'dsr_inputs.denominator') }} as crude_rate_upper,
         {{ dsr(
             'value', 'dsr_inputs.sum_xw_n', 'dsr_inputs.sum_xw2_n2', 'dsr_inputs.total_count', 'dsr_inputs.standard_total'
         ) }}

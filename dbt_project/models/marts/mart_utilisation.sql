@@ -201,14 +201,14 @@ final as (
         case
             when denominator = 0 or measure = 'bed_days' then null
             when measure in ('outpatient_dna_rate', 'emergency_readmission_rate')
-                then wilson_lower(numerator, denominator, {{ var('confidence_level') }})
-            else 1000.0 * byar_lower(numerator, {{ var('confidence_level') }}) / denominator
+                then {{ wilson('lower', 'numerator', 'denominator') }}
+            else 1000.0 * {{ byar('lower', 'numerator') }} / denominator
         end as rate_lower,
         case
             when denominator = 0 or measure = 'bed_days' then null
             when measure in ('outpatient_dna_rate', 'emergency_readmission_rate')
-                then wilson_upper(numerator, denominator, {{ var('confidence_level') }})
-            else 1000.0 * byar_upper(numerator, {{ var('confidence_level') }}) / denominator
+                then {{ wilson('upper', 'numerator', 'denominator') }}
+            else 1000.0 * {{ byar('upper', 'numerator') }} / denominator
         end as rate_upper,
         case
             when measure in ('outpatient_dna_rate', 'emergency_readmission_rate') then 'proportion'

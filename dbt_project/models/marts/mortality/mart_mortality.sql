@@ -205,8 +205,8 @@ measures as (
         -- (A double from the first operation: on Spark 100000.0 is a DECIMAL, whose quotient keeps six
         -- decimal places.)
         100000 * cast(numerator as double) / nullif(denominator, 0) as rate,
-        100000.0 * byar_lower(numerator, {{ var('confidence_level') }}) / nullif(denominator, 0) as rate_lower,
-        100000.0 * byar_upper(numerator, {{ var('confidence_level') }}) / nullif(denominator, 0) as rate_upper,
+        100000.0 * {{ byar('lower', 'numerator') }} / nullif(denominator, 0) as rate_lower,
+        100000.0 * {{ byar('upper', 'numerator') }} / nullif(denominator, 0) as rate_upper,
         100000.0 * {{ dsr('value', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as dsr,
         100000.0 * {{ dsr('lower', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as dsr_lower,
         100000.0 * {{ dsr('upper', 'sum_xw_n', 'sum_xw2_n2', 'total_count', 'standard_total') }} as dsr_upper
@@ -223,8 +223,8 @@ measures as (
         'deaths' as denominator_unit,
         'proportion' as rate_unit,
         cast(numerator as double) / denominator as rate,
-        wilson_lower(numerator, denominator, {{ var('confidence_level') }}) as rate_lower,
-        wilson_upper(numerator, denominator, {{ var('confidence_level') }}) as rate_upper,
+        {{ wilson('lower', 'numerator', 'denominator') }} as rate_lower,
+        {{ wilson('upper', 'numerator', 'denominator') }} as rate_upper,
         cast(null as double) as dsr,
         cast(null as double) as dsr_lower,
         cast(null as double) as dsr_upper
