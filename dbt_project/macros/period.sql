@@ -49,6 +49,22 @@
         - case when {{ month_of_birth }} > extract(month from {{ at_date }}) then 1 else 0 end)
 {%- endmacro %}
 
+{#- The ESP2013 band (age_band, age_lower) of each age from 0 to max_plausible_age, one row per age:
+    persons join their band on equality, where a range join over millions of rows is slower. An
+    older age takes the band of max_plausible_age (the open band): join on least(age, that). -#}
+{% macro esp2013_band_of_each_age() -%}
+    select
+        ages.age,
+        esp.age_band,
+        esp.age_lower
+    from (
+        select generated_number - 1 as age
+        from ({{ dbt.generate_series(var('max_plausible_age') + 1) }}) as series
+    ) as ages
+    inner join {{ ref('stg_reference__esp2013') }} as esp
+        on ages.age >= esp.age_lower and (esp.age_upper is null or ages.age <= esp.age_upper)
+{%- endmacro %}
+
 {#- The build stamp every mart row carries: the dbt invocation that wrote it, when, and the head of
     the store's audit chain it was built from ("seq:entry_hash", as `ldm audit verify
     --expect-head` takes it). -#}

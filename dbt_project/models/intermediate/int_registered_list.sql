@@ -26,18 +26,7 @@ with period_ends as (
 {% endfor %}
 
 age_bands as (
-    -- The ESP2013 band of each age a living person can have, so that persons join their band on
-    -- equality (a range join over millions of rows is slower).
-    select
-        ages.age,
-        esp.age_band,
-        esp.age_lower
-    from (
-        select generated_number - 1 as age
-        from ({{ dbt.generate_series(var('max_plausible_age') + 1) }}) as series
-    ) as ages
-    inner join {{ ref('stg_reference__esp2013') }} as esp
-        on ages.age >= esp.age_lower and (esp.age_upper is null or ages.age <= esp.age_upper)
+    {{ esp2013_band_of_each_age() }}
 ),
 
 registered_deaths as (

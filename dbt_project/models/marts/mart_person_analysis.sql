@@ -67,14 +67,12 @@ left join flags
     on persons.person_id = flags.person_id
 left join utilisation
     on persons.person_id = utilisation.person_id
-left join {{ ref('stg_reference__esp2013') }} as esp
+left join ({{ esp2013_band_of_each_age() }}) as esp
     on
-        {{ age_at('persons.year_of_birth', 'persons.month_of_birth', reporting_period_end()) }} >= esp.age_lower
-        and (
-            esp.age_upper is null
-            or {{ age_at('persons.year_of_birth', 'persons.month_of_birth', reporting_period_end()) }}
-            <= esp.age_upper
-        )
+        least(
+            {{ age_at('persons.year_of_birth', 'persons.month_of_birth', reporting_period_end()) }},
+            {{ var('max_plausible_age') }}
+        ) = esp.age
 left join {{ ref('stg_reference__practices') }} as practices
     on coalesce(pop.practice_code, persons.practice_code) = practices.practice_code
 left join {{ ref('stg_reference__wards') }} as wards
