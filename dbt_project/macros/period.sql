@@ -112,6 +112,12 @@
     {{ return({'incremental_strategy': 'insert_overwrite', 'partition_by': ['period_type', 'period_end']}) }}
 {%- endmacro %}
 
+{#- The columns that place a person (governance/residence.md): the areas of an address, as every
+    record, registration and residence span carries them. -#}
+{% macro residence_area_columns() -%}
+    {{ return(['lsoa21_code', 'lsoa11_code', 'msoa11_code', 'ward_code', 'imd_decile', 'imd_quintile']) }}
+{%- endmacro %}
+
 {#- Whether a residence span (int_residence_spans) contains a date: on or after its first day (none
     for the time before any address evidence) and before the next area was first seen. In
     coalesce(), so that a null test is false, and a filter rather than a join condition: DuckDB then

@@ -80,14 +80,11 @@ candidates as (
         p.ethnic_category,
         p.date_of_death,
         deaths.date_of_death as registered_date_of_death,
+        {% for column in residence_area_columns() %}
+            spans.{{ column }},
+        {% endfor %}
         spans.valid_from,
-        spans.valid_until,
-        spans.lsoa21_code,
-        spans.lsoa11_code,
-        spans.msoa11_code,
-        spans.ward_code,
-        spans.imd_decile,
-        spans.imd_quintile
+        spans.valid_until
     from registrations as reg
     inner join {{ ref('stg_store__persons') }} as p
         on reg.person_id = p.person_id
@@ -105,7 +102,8 @@ open_at_period_end as (
     -- them to the small lookups. A null test is false either way.
     select
         candidates.*,
-        period_ends.period_end
+        period_ends.period_end,
+        {{ age_at('candidates.year_of_birth', 'candidates.month_of_birth', 'period_ends.period_end') }} as age
     from candidates
     cross join period_ends
     where
@@ -126,9 +124,8 @@ open_at_period_end as (
         and {{ residence_span_contains('candidates', 'period_ends.period_end') }}
 ),
 
-{% set kept = ['period_end', 'person_id', 'year_of_birth', 'month_of_birth', 'sex', 'ethnic_category',
-    'practice_code', 'pcn_code', 'lsoa21_code', 'lsoa11_code', 'msoa11_code', 'ward_code',
-    'imd_decile', 'imd_quintile'] %}
+{% set kept = ['period_end', 'person_id', 'age', 'sex', 'ethnic_category', 'practice_code', 'pcn_code']
+    + residence_area_columns() %}
 registered as (
     -- Each person's practice (and its PCN) at each period end: that of the latest-started
     -- registration open then. A person with one registration has it wherever it is open; only the
@@ -154,7 +151,7 @@ registered as (
 select
     reg.period_end,
     reg.person_id,
-    {{ age_at('reg.year_of_birth', 'reg.month_of_birth', 'reg.period_end') }} as age,
+    reg.age,
     bands.age_band,
     bands.age_lower as age_band_lower,
     reg.sex,
@@ -173,7 +170,7 @@ select
     reg.imd_quintile
 from registered as reg
 left join age_bands as bands
-    on {{ age_at('reg.year_of_birth', 'reg.month_of_birth', 'reg.period_end') }} = bands.age
+    on reg.age = bands.age
 left join {{ ref('stg_reference__ethnic_groups') }} as ethnic
     on reg.ethnic_category = ethnic.ethnic_category
 {% for tier in tiers %}

@@ -12,12 +12,9 @@ with period_ends as (
 select
     period_ends.period_end,
     spans.person_id,
-    spans.lsoa21_code,
-    spans.lsoa11_code,
-    spans.msoa11_code,
-    spans.ward_code,
-    spans.imd_decile,
-    spans.imd_quintile,
+    {% for column in residence_area_columns() %}
+        spans.{{ column }},
+    {% endfor %}
     spans.area_seen_from,
     spans.area_source
 from {{ ref('int_residence_spans') }} as spans

@@ -6,7 +6,7 @@
 -- the one span that contains it: int_residence and int_registered_list pick it by person and date
 -- after joining people to their spans (a person has few), not by joining millions of person-dates.
 {{ config(materialized='view') }}
-{% set area_columns = ['lsoa21_code', 'lsoa11_code', 'msoa11_code', 'ward_code', 'imd_decile', 'imd_quintile'] %}
+{% set area_columns = residence_area_columns() %}
 
 with first_sighting as (
     select
