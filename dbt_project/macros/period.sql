@@ -23,15 +23,19 @@
 {%- endmacro %}
 
 {#- The points in time this build computes: the end of every period of int_periods still to
-    build; the day before each such period whose activity the data cover starts (the list at its
-    start, for the person-years of the life tables); and reporting_period_end (for
-    mart_person_analysis). One row per date (period_end). -#}
-{% macro period_ends() -%}
+    build; and reporting_period_end (for mart_person_analysis). With period_starts (the registered
+    list), also the day before each such period whose activity the data cover starts: the list at
+    its start, for the person-years of the life tables. Registers and prevalence are counted at
+    period ends only, so they leave those days out (period_starts=false). One row per date
+    (period_end). -#}
+{% macro period_ends(period_starts=true) -%}
     select distinct period_end from {{ ref('int_periods') }} where to_build
+    {%- if period_starts %}
     union
     select distinct cast({{ dbt.dateadd('day', -1, 'period_start') }} as date) as period_end
     from {{ ref('int_periods') }}
     where to_build and activity_complete
+    {%- endif %}
     union
     select {{ reporting_period_end() }} as period_end
 {%- endmacro %}

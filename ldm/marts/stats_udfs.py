@@ -13,7 +13,7 @@ formulas in SQL. All arguments and results are DOUBLE; NULL in gives NULL out (`
 The functions are pure, and a mart calls them with few distinct arguments (a Byar limit per count,
 a Wilson interval per numerator and denominator), while each call costs ~0.1 ms (the normal
 quantile): so each UDF remembers its results (``functools.lru_cache``), which changes no result.
-``ldm.stats`` (and with it scipy, over a second to import) is imported at the first call, not
+``ldm.stats`` (and with it numpy and scipy.special) is imported at the first call, not
 when dbt opens its first connection: dbt's threads wait for that connection before any model runs.
 """
 

@@ -8,7 +8,7 @@ with rules as (
 ),
 
 period_ends as (
-    {{ period_ends() }}
+    {{ period_ends(period_starts=false) }}
 ),
 
 person_conditions as (

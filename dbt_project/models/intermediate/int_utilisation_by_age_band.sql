@@ -12,6 +12,13 @@
 {% set min_ages = measure_min_ages() %}
 {% set restricted = ldm_age_restricted_measures() %}
 {% set counted = measures + restricted | map(attribute='measure') | list %}
+{#- The cells' sums: each measure, and the persons (person_count). -#}
+{% set measure_sums = [] %}
+{% for measure in measures %}{% do measure_sums.append([measure, 'sum(' ~ measure ~ ')']) %}{% endfor %}
+{% do measure_sums.append(['person_count', 'count(*)']) %}
+{% set cell_keys = ['period_start', 'period_end', 'age_band'] %}
+{% set condition_count_level = {'level': 'condition_count', 'code':
+    "case when condition_count = 4 then '4+' else cast(condition_count as " ~ dbt.type_string() ~ ") end"} %}
 {#- The use of services of a person of the registered population (pop) in the window ending on
     its date: none when int_person_utilisation has no row for them. -#}
 {% set use_of_services %}
@@ -61,26 +68,11 @@ people as (
         on pop.period_end = counts.period_end and pop.person_id = counts.person_id
 ),
 
+-- Every geography level, and the number of registers a person is on (level condition_count; area
+-- '4+' for 4 or more), from the people (level_cells()). Read by this one aggregate, the wide rows of
+-- people are not kept whole for several readers (DuckDB keeps a CTE read more than once).
 level_cells as (
-    -- Every geography level, and the number of registers a person is on, in one pass over the
-    -- people. Read by this one aggregate, the wide rows of people are not kept whole for three
-    -- readers (DuckDB keeps a CTE read more than once); at 850,000 persons this model's CPU time
-    -- fell by about a tenth, with the same rows.
-    select
-        period_start,
-        period_end,
-        {{ level_columns() }},
-        grouping(condition_count) = 0 as by_condition_count,
-        condition_count,
-        age_band,
-        {% for measure in measures %}
-            sum({{ measure }}) as {{ measure }},
-        {% endfor %}
-        count(*) as person_count
-    from people
-    group by {{ level_grouping_sets(
-        ['period_start', 'period_end', 'age_band'],
-        extra=[['period_start', 'period_end', 'condition_count', 'age_band']]) }}
+    {{ level_cells('people', cell_keys, measure_sums, extra_levels=[condition_count_level]) }}
 ),
 
 register_people as (
@@ -122,12 +114,8 @@ cells as (
         select
             period_start,
             period_end,
-            case when by_condition_count then 'condition_count' else geography_level end as geography_level,
-            case
-                when not by_condition_count then area_code
-                when condition_count = 4 then '4+'
-                else cast(condition_count as {{ dbt.type_string() }})
-            end as area_code,
+            geography_level,
+            area_code,
             age_band,
             {% for measure in measures %}
                 {{ measure }},

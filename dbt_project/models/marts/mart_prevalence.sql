@@ -13,28 +13,31 @@ with rules as (
     {{ register_rules() }}
 ),
 
-population_cells as (
-    -- The registered population counted by period end, geography level, area, age band and the
-    -- highest register minimum age reached (min_age_reached: ages matter only against those
-    -- minimums), every level in one pass: every register's list is a sum of these cells, so persons
-    -- are not repeated once per register.
+period_ends as (
+    {{ period_ends(period_starts=false) }}
+),
+
+population_rows as (
+    -- The registered population at the registers' period ends (the list also holds the days before
+    -- periods start, for the life tables), with the highest register minimum age each person has
+    -- reached (min_age_reached: ages matter only against those minimums).
     select
-        period_end,
-        {{ level_columns() }},
-        age_band,
-        min_age_reached,
-        count(*) as persons
-    from (
-        select
-            pop.*,
-            case
-                {% for min_age in min_ages %}
-                    when pop.age >= {{ min_age }} then {{ min_age }}
-                {% endfor %}
-            end as min_age_reached
-        from {{ ref('int_population_by_area') }} as pop
-    ) as pop
-    group by {{ level_grouping_sets(['period_end', 'age_band', 'min_age_reached']) }}
+        pop.*,
+        case
+            {% for min_age in min_ages %}
+                when pop.age >= {{ min_age }} then {{ min_age }}
+            {% endfor %}
+        end as min_age_reached
+    from {{ ref('int_population_by_area') }} as pop
+    inner join period_ends
+        on pop.period_end = period_ends.period_end
+),
+
+population_cells as (
+    -- The registered population counted by period end, geography level, area, age band and
+    -- min_age_reached, every level at once (level_cells()): every register's list is a sum of these
+    -- cells, so persons are not repeated once per register.
+    {{ level_cells('population_rows', ['period_end', 'age_band', 'min_age_reached'], [['persons', 'count(*)']]) }}
 ),
 
 on_registers as (
@@ -48,14 +51,7 @@ on_registers as (
 
 register_cells as (
     -- (int_registers has applied the age rules already.)
-    select
-        period_end,
-        condition,
-        {{ level_columns() }},
-        age_band,
-        count(*) as on_register
-    from on_registers
-    group by {{ level_grouping_sets(['period_end', 'condition', 'age_band']) }}
+    {{ level_cells('on_registers', ['period_end', 'condition', 'age_band'], [['on_register', 'count(*)']]) }}
 ),
 
 min_ages as (

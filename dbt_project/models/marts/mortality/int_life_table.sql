@@ -6,6 +6,7 @@
 -- is present (0 where nobody is counted), so that int_life_expectancy can see a band with no
 -- population and leave that table out rather than fail.
 {% set only = ldm_mortality_levels() %}
+{% set population_keys = ['period_start', 'window_end', 'sex', 'band_start'] %}
 with windows as (
     select distinct
         period_start,
@@ -35,10 +36,12 @@ population_cells as (
         window_end as period_end,
         sex,
         band_start,
-        {{ level_columns(only) }},
-        count(*) / 2.0 as person_years
-    from population
-    group by {{ level_grouping_sets(['period_start', 'window_end', 'sex', 'band_start'], only) }}
+        geography_level,
+        area_code,
+        cast(persons as bigint) / 2.0 as person_years
+    from (
+        {{ level_cells('population', population_keys, [['persons', 'count(*)']], only) }}
+    ) as cells
 ),
 
 deaths as (

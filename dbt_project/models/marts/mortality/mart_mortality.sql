@@ -62,18 +62,18 @@ death_cells as (
     group by {{ level_grouping_sets(['measure', 'period_start', 'period_end', 'age_band'], only) }}
 ),
 
-population_cells as (
+population_rows as (
     select
-        windows.period_start,
-        windows.period_end,
-        {{ level_columns(only) }},
-        pop.age_band,
-        count(*) as persons
+        pop.*,
+        windows.period_start
     from {{ ref('int_population_by_area') }} as pop
     inner join windows
         on pop.period_end = windows.period_end
     where pop.age < {{ under }}
-    group by {{ level_grouping_sets(['windows.period_start', 'windows.period_end', 'pop.age_band'], only) }}
+),
+
+population_cells as (
+    {{ level_cells('population_rows', ['period_start', 'period_end', 'age_band'], [['persons', 'count(*)']], only) }}
 ),
 
 standard as (
