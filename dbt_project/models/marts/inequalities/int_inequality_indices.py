@@ -9,7 +9,7 @@ intervals; the simulated limits use a fixed seed (sii_seed) so that every build 
 numbers. An index is NULL when any quantile is missing or has no value (e.g. a DSR withheld below
 10 events), as phe_sii does not compute it from incomplete quantiles.
 
-Each call simulates sii_repetitions draws (10-25 ms of numpy each, some 50 calls per period, near the
+Each call simulates sii_repetitions draws (about 5 ms of numpy each, some 50 calls per period, near the
 end of the build when little else runs): the calls are independent (each seeds its own generator),
 so they run on a thread pool of one thread per core; numpy does most of the work without holding
 the GIL, and the results are those of calling them one after another.
