@@ -153,25 +153,31 @@ STATS_GRID = (
 )
 
 
+def compiled_inline(folder: Path, inline: str, variables: dict | None = None) -> str:
+    """`inline` (SQL with the dbt project's macros) as dbt compiles it, with `variables` set."""
+    from ldm.marts.build import run_dbt
+
+    result = run_dbt(
+        "compile", "--inline", inline, "--vars", json.dumps(variables or {}), "--output", "json", "--quiet",
+        store=folder / "compile.duckdb", work=folder,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    return json.loads(result.stdout[result.stdout.index("{") :])["compiled"]
+
+
 def compiled_stats_grid(folder: Path, stats_functions: str, confidence: float) -> str:
     """The dbt project's wilson() and byar() macros over STATS_GRID, compiled by dbt with the
     stats_functions and confidence_level vars given: one query (columns x, n, wilson_lower,
     wilson_upper, byar_lower, byar_upper) that DuckDB and Spark both run."""
-    from ldm.marts.build import run_dbt
-
     rows = ", ".join(f"({x}, {n})" for x, n in STATS_GRID)
     inline = (
         "select x, n, {{ wilson('lower', 'x', 'n') }} as wilson_lower, {{ wilson('upper', 'x', 'n') }} as wilson_upper,"
         " {{ byar('lower', 'x') }} as byar_lower, {{ byar('upper', 'x') }} as byar_upper"
         f" from (values {rows}) as grid(x, n)"
     )
-    variables = json.dumps({"stats_functions": stats_functions, "confidence_level": confidence})
-    result = run_dbt(
-        "compile", "--inline", inline, "--vars", variables, "--output", "json", "--quiet",
-        store=folder / "compile.duckdb", work=folder,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:]
-    return json.loads(result.stdout[result.stdout.index("{") :])["compiled"]
+    return compiled_inline(
+        folder, inline, {"stats_functions": stats_functions, "confidence_level": confidence}
+    )
 
 
 def assert_stats_grid_is_ldm_stats(rows: list[tuple], confidence: float) -> None:

@@ -9,8 +9,7 @@ import random
 
 import duckdb
 import pytest
-
-from ldm.marts.build import run_dbt
+from conftest import compiled_inline
 
 # Every level's code column, as int_population_by_area has them (all_geography_levels()).
 LEVELS = [
@@ -32,12 +31,7 @@ def compiled_level_cells(folder, only: list[str] | None, extra_levels: list[dict
             f"extra_levels={json.dumps(extra_levels)}",
         ]
     )
-    result = run_dbt(
-        "compile", "--inline", f"{{{{ level_cells({arguments}) }}}}", "--output", "json", "--quiet",
-        store=folder / "compile.duckdb", work=folder,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout[-3000:]
-    return json.loads(result.stdout[result.stdout.index("{") :])["compiled"]
+    return compiled_inline(folder, f"{{{{ level_cells({arguments}) }}}}")
 
 
 def people(rows: int, seed: int) -> duckdb.DuckDBPyConnection:
