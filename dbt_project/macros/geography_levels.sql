@@ -54,13 +54,18 @@
     {{ return(levels) }}
 {%- endmacro %}
 
+{#- The levels of all_geography_levels() named in `only` (all of them when it is none), in order. -#}
+{% macro selected_levels(only=none) -%}
+    {{ return(all_geography_levels() | selectattr('level', 'in', only) | list if only is not none else all_geography_levels()) }}
+{%- endmacro %}
+
 {#- GROUPING SETS over int_population_by_area's level code columns: one set per level (those named
     in `only`, when given), each with `keys` (e.g. period_end and age_band), so that one pass
     aggregates every level (rather than a row per person and level). For millions of rows,
     level_cells() does it in less time; this is for the few thousand deaths. -#}
 {% macro level_grouping_sets(keys, only=none) -%}
     grouping sets (
-        {%- for g in all_geography_levels() if only is none or g.level in only %}
+        {%- for g in selected_levels(only) %}
         ({{ (keys + [g.level ~ '_code']) | join(', ') }}){{ ',' if not loop.last }}
         {%- endfor %}
     )
@@ -71,9 +76,7 @@
     grouping set the other levels' columns are NULL, so the coalesce reads that level's code. The
     area's name is attached to the cells afterwards (join_area_names()). -#}
 {% macro level_columns(only=none) -%}
-    {%- set levels = [] -%}
-    {%- for g in all_geography_levels() if only is none or g.level in only -%}{%- do levels.append(g) -%}{%- endfor -%}
-    {{ level_columns_of(levels) }}
+    {{ level_columns_of(selected_levels(only)) }}
 {%- endmacro %}
 
 {#- level_columns() of the given levels (dicts with a `level`). -#}
@@ -98,8 +101,7 @@
     levels (a few thousand combinations where the levels nest: LSOAs carry their ward and IMD
     decile), and each level's cells are the sums of its own family's combinations. -#}
 {% macro level_cells(source, keys, measures, only=none, extra_levels=[]) -%}
-    {%- set levels = [] -%}
-    {%- for g in all_geography_levels() if only is none or g.level in only -%}{%- do levels.append(g) -%}{%- endfor -%}
+    {%- set levels = selected_levels(only) -%}
     {%- for g in extra_levels -%}{%- do levels.append({'level': g.level, 'family': g.level}) -%}{%- endfor -%}
     {%- set families = levels | map(attribute='family') | unique | list -%}
     select
