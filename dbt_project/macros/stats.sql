@@ -5,12 +5,17 @@
     a SQL endpoint (a Databricks SQL warehouse, a Thrift server) where no Python UDF can be
     registered. tests/test_stats_sql.py holds the two copies to each other and to ldm.stats. -#}
 
+{#- confidence_level's two-sided critical value as a DOUBLE literal (for the 'sql' spelling). -#}
+{% macro critical_value() -%}
+    {{ return('cast(' ~ normal_quantile(var('confidence_level')) ~ ' as double)') }}
+{%- endmacro %}
+
 {#- Wilson score limit (part 'lower' or 'upper') of the proportion x/n at confidence_level:
     ldm.stats.wilson_lower / wilson_upper. NULL when x or n is NULL. -#}
 {% macro wilson(part, x, n) -%}
     {%- if var('stats_functions') == 'sql' -%}
         {#- In DOUBLE throughout, as ldm.stats computes (a literal such as 1.0 is a DECIMAL in SQL). -#}
-        {%- set z = 'cast(' ~ normal_quantile(var('confidence_level')) ~ ' as double)' -%}
+        {%- set z = critical_value() -%}
         {%- set x = 'cast(' ~ x ~ ' as double)' -%}
         {%- set n = 'cast(' ~ n ~ ' as double)' -%}
         ((2.0 * {{ x }} + {{ z }} * {{ z }} {{ '-' if part == 'lower' else '+' }} {{ z }} * sqrt({{ z }} * {{ z }}
@@ -25,7 +30,7 @@
     NULL count). -#}
 {% macro byar(part, x) -%}
     {%- if var('stats_functions') == 'sql' -%}
-        {%- set z = 'cast(' ~ normal_quantile(var('confidence_level')) ~ ' as double)' -%}
+        {%- set z = critical_value() -%}
         {%- set x = 'cast(' ~ x ~ ' as double)' -%}
         {%- if part == 'lower' -%}
             {%- set base = '(1.0 - 1.0 / (9.0 * ' ~ x ~ ') - ' ~ z ~ ' / (3.0 * sqrt(' ~ x ~ ')))' -%}
