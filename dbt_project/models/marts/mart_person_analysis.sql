@@ -28,13 +28,20 @@ utilisation as (
     where
         period_end = {{ reporting_period_end() }}
         and period_start = {{ dbt.dateadd('day', 1, dbt.dateadd('year', -1, reporting_period_end())) }}
+),
+
+persons as (
+    -- Every person, with their age at reporting_period_end (the age column and the age band's key).
+    select
+        persons.*,
+        {{ age_at('persons.year_of_birth', 'persons.month_of_birth', reporting_period_end()) }} as age_at_end
+    from {{ ref('stg_store__persons') }} as persons
 )
 
 select
     persons.person_id,
     pop.person_id is not null as in_registered_population,
-    cast({{ age_at('persons.year_of_birth', 'persons.month_of_birth', reporting_period_end()) }} as integer)
-        as age,
+    cast(persons.age_at_end as integer) as age,
     esp.age_band,
     persons.sex,
     persons.ethnic_category,
@@ -58,7 +65,7 @@ select
     {% endfor %}
     {{ reporting_period_end() }} as reporting_period_end,
     {{ build_stamp() }}
-from {{ ref('stg_store__persons') }} as persons
+from persons
 inner join residence
     on persons.person_id = residence.person_id
 left join pop
@@ -69,10 +76,7 @@ left join utilisation
     on persons.person_id = utilisation.person_id
 left join ({{ esp2013_band_of_each_age() }}) as esp
     on
-        least(
-            {{ age_at('persons.year_of_birth', 'persons.month_of_birth', reporting_period_end()) }},
-            {{ var('max_plausible_age') }}
-        ) = esp.age
+        least(persons.age_at_end, {{ var('max_plausible_age') }}) = esp.age
 left join {{ ref('stg_reference__practices') }} as practices
     on coalesce(pop.practice_code, persons.practice_code) = practices.practice_code
 left join {{ ref('stg_reference__wards') }} as wards
