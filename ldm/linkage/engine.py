@@ -53,22 +53,33 @@ class LinkageRun:
     model: Model | None = None  # the probabilistic step's model (trained: to be saved), if it scored
 
 
-def _prepare(ws: Workspace, spine: str, records: str) -> None:
-    """lk_spine and lk_combo (one row per distinct combination of record token values): ldm.linkage.working.
+def prepare_spine(con: Connection, spine: str) -> None:
+    """lk_spine (ldm.linkage.working): the rows of `spine` with their tokens typed and `spine_row`.
 
     A spine may hold several rows per person (one per local id known for them); they share one
-    spine_row, so every step counts persons, not rows.
+    spine_row, so every step counts persons, not rows. A caller that links batch after batch can
+    keep lk_spine between them (ldm.load.linking.LinkingSession) and pass no spine to `decide`.
     """
-    nhs_key = f"{VALID_NHS_TOKEN} as nhs_key"
     # spine_row is the dense rank of person_id, numbered over the distinct ids (sorting ids alone).
-    ws.create(
-        SPINE,
-        f"""select n.spine_row, s.*, {nhs_key}
-            from (select person_id, {", ".join(token_select(ws.columns(spine)))} from {spine}) s
-            join (select person_id, row_number() over (order by person_id) as spine_row
-                  from (select distinct person_id from {spine})) n
-              on n.person_id is not distinct from s.person_id""",
-    )
+    numbering = f"""(select person_id, row_number() over (order by person_id) as spine_row
+                     from (select distinct person_id from {spine}))"""
+    ws = workspace(con)
+    ws.create(SPINE, spine_select(spine, ws.columns(spine), numbering))
+
+
+def spine_select(spine: str, present: Sequence[str], numbering: str) -> str:
+    """Rows of lk_spine from the rows of `spine` (whose columns are `present`): each with its person's
+    spine_row from `numbering` (person_id, spine_row), every token column typed (null where the
+    spine lacks it) and nhs_key."""
+    return f"""select n.spine_row, s.*, {VALID_NHS_TOKEN} as nhs_key
+               from (select person_id, {", ".join(token_select(present))} from {spine}) s
+               join {numbering} n on n.person_id is not distinct from s.person_id"""
+
+
+def _prepare(ws: Workspace, records: str) -> None:
+    """lk_combo (one row per distinct combination of record token values) and an empty lk_decided:
+    ldm.linkage.working."""
+    nhs_key = f"{VALID_NHS_TOKEN} as nhs_key"
     ws.create(
         COMBO,
         f"""select {dialect().row_number_unordered()} as combo_id, *, {nhs_key}
@@ -136,7 +147,7 @@ def result_select(
 
 def decide(
     con: Connection,
-    spine: str,
+    spine: str | None,
     records: str,
     config: LinkageConfig | None = None,
     *,
@@ -145,6 +156,8 @@ def decide(
     """Run the trace steps and the probabilistic fallback, leaving the decisions in lk_decided and
     each combination's outcome in lk_resolved.
 
+    With no `spine`, lk_spine is the one already in the workspace (`prepare_spine`).
+
     With `drop_spine`, the table `spine` is dropped as soon as lk_spine holds its tokens, which
     frees its memory for the steps (for a caller that made the table only for this run).
     """
@@ -152,9 +165,11 @@ def decide(
     ws = workspace(con)
     run = LinkageRun(table=DECIDED)
     started = time.perf_counter()
-    _prepare(ws, spine, records)
-    if drop_spine:
-        ws.drop(spine)
+    if spine is not None:
+        prepare_spine(ws, spine)
+        if drop_spine:
+            ws.drop(spine)
+    _prepare(ws, records)
     run.seconds["prepare"] = time.perf_counter() - started
     for step in deterministic.DETERMINISTIC_STEPS:
         began = time.perf_counter()

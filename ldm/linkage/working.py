@@ -1,7 +1,7 @@
 """The linkage engine's working tables, named once: what each holds while a batch is linked.
 
-They live in the engine's own connection (ldm.load.linking makes one per batch), so their names
-need only be unique there.
+They live in the engine's own connection (ldm.load.linking makes one per load, and keeps lk_spine
+from batch to batch), so their names need only be unique there.
 """
 
 from __future__ import annotations

@@ -54,22 +54,26 @@ def _in(names) -> str:
     return ", ".join(literal(name) for name in names)
 
 
-def _person_nhs() -> str:
+def _person_nhs(only: str) -> str:
     """Each person's one valid NHS number, from their registration or their evidence; none when
     their evidence holds two (a conflict: then no number is lent to their other identities)."""
     return f"""select person_id, min(t) as t from (
-                   select person_id, {NHS} as t from linkage.person_keys where {NHS} is not null
-                   union select person_id, {NHS} from linkage.person_evidence where {NHS} is not null)
+                   select person_id, {NHS} as t from linkage.person_keys where {NHS} is not null{only}
+                   union select person_id, {NHS} from linkage.person_evidence where {NHS} is not null{only})
                group by person_id having count(distinct t) = 1"""
 
 
-def spine_sql() -> str:
+def spine_sql(persons: str | None = None) -> str:
     """The spine linkage reads: every person's latest registration tokens (one row per local id
-    known for them) and every identity of their evidence.
+    known for them) and every identity of their evidence; only the persons the select `persons`
+    names, if given (each person's rows depend on their own rows alone).
 
     Each row carries the person's valid NHS number where it has none of its own, so the steps that
     refuse a conflicting NHS number refuse it whichever of the person's identities matched.
     """
+
+    def only(column: str, joined: str = "where") -> str:
+        return f" {joined} {column} in ({persons})" if persons else ""
 
     def column(name: str, alias: str) -> str:
         if name == NHS:
@@ -84,13 +88,25 @@ def spine_sql() -> str:
     evidence = ", ".join(column(name, "e") for name in IDENTITY)
     registrations = f"""select k.person_id, {keys}, 0 as evidence_rank
         from linkage.person_keys k left join linkage.person_local_ids l using (person_id)
-        left join n using (person_id)"""
+        left join n using (person_id){only("k.person_id")}"""
     learnt = f"""select e.person_id, {evidence}, 1 as evidence_rank
-        from linkage.person_evidence e left join n using (person_id)"""
+        from linkage.person_evidence e left join n using (person_id){only("e.person_id")}"""
     both = dialect().union_all_by_name([(registrations, SPINE_COLUMNS), (learnt, SPINE_COLUMNS)])
     return f"""
-        with n as ({_person_nhs()})
+        with n as ({_person_nhs(only("person_id", "and"))})
         {both}"""
+
+
+def spine_persons_sql(batch_ids: Collection[int]) -> str:
+    """The persons whose rows of the spine (`spine_sql`, with main.persons' year and month of birth)
+    the batches `batch_ids` wrote: their new evidence and local ids, and their refreshed keys and
+    analyst rows. A batch that adds or removes persons changes more than their rows (it renumbers
+    the spine), so it is not one of these (ldm.load.linking.LinkingSession)."""
+    batches = ", ".join(str(int(batch_id)) for batch_id in batch_ids)
+    return f"""select person_id from linkage.person_evidence where first_batch_id in ({batches})
+               union select person_id from linkage.person_local_ids where first_batch_id in ({batches})
+               union select person_id from linkage.person_keys where last_batch_id in ({batches})
+               union select person_id from main.persons where last_batch_id in ({batches})"""
 
 
 def identity_select(present: Collection[str], nhs: str = NHS) -> str:

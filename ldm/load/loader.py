@@ -41,7 +41,7 @@ from ldm.load.batches import (
     manifests_in,
     now,
 )
-from ldm.load.linking import link_extract, spine_of
+from ldm.load.linking import LinkingSession, link_extract
 from ldm.load.opt_outs import apply_opt_out_list, opted_out
 from ldm.load.persons import (
     add_new_persons,
@@ -77,17 +77,24 @@ REWRITTEN = {"gp_registrations": ("main.persons", "linkage.person_keys")}
 
 
 def _load_records(
-    con, batch_id: int, manifest: Manifest, parquet: Path, load: BatchLoad, linkage: LinkageConfig | None
+    con,
+    batch_id: int,
+    manifest: Manifest,
+    parquet: Path,
+    load: BatchLoad,
+    linkage: LinkageConfig | None,
+    session: LinkingSession,
 ) -> None:
     feed = manifest.feed
     skip = recognise_records(con, manifest, parquet, load)  # duplicates and re-sent rows
     columns, (tokens, persons) = staged_columns(con, parquet, feed, manifest.repeated), opted_out(con)
     linkage = _with_saved_models(con, linkage)
     with tempfile.TemporaryDirectory(prefix="ldm-link-") as folder:
-        # The spine streams from the store while linkage reads it: no other query until it is done.
-        # A registration batch learns in the store, once its new persons have ids (learn_evidence).
+        # The spine streams from the store into the session: no other query until it is done. A
+        # registration batch learns in the store, once its new persons have ids (learn_evidence).
+        session.spine(con)
         staged = link_extract(
-            spine_of(con),
+            session,
             parquet,
             Path(folder) / "staged.parquet",
             columns,
@@ -150,19 +157,27 @@ def load_batch(
     audit_key: bytes,
     replaces: int | None = None,
     linkage: LinkageConfig | None = None,
+    session: LinkingSession | None = None,
 ) -> BatchLoad:
-    """Load one pseudonymised extract in one transaction, sealed in the audit chain with what it wrote."""
+    """Load one pseudonymised extract in one transaction, sealed in the audit chain with what it wrote.
+
+    `session` links it (and is told what the batch changed); without one, a session of its own does.
+    """
+    if session is None:
+        with LinkingSession() as own:
+            return load_batch(con, store, manifest, parquet, audit_key, replaces, linkage, own)
     con.begin()
     try:
         if replaces is not None:
             withdraw(con, replaces)
+            session.renew()  # the spine it links to is the store's without the withdrawn batch
         batch_id = insert_batch(con, manifest)
         check_file(parquet, manifest)
         load = BatchLoad(batch_id, manifest.feed, manifest.input_file, manifest.rows_accepted, 0)
         if manifest.feed == "opt_out":
             apply_opt_out_list(con, batch_id, parquet, load)
         else:
-            _load_records(con, batch_id, manifest, parquet, load, linkage)
+            _load_records(con, batch_id, manifest, parquet, load, linkage, session)
         if load.withheld_by_opt_out or load.persons_removed:
             insert_row(  # run_id from governance.opt_out_run_id_seq, the column's default
                 con,
@@ -226,7 +241,13 @@ def load_batch(
         con.commit()
     except BaseException:
         con.rollback()
+        session.renew()  # it may hold rows of the batch's uncommitted writes
         raise
+    # A batch that founds, refreshes or removes persons changes the spine's numbering; any other
+    # only adds rows for the persons it wrote (LinkingSession).
+    session.loaded(
+        batch_id, whole=manifest.feed == "opt_out" or replaces is not None or manifest.feed in REWRITTEN
+    )
     audit.write_anchor(store, head)
     return load
 
@@ -300,11 +321,14 @@ def _load_all(
         )
     total_rows = sum(manifest.rows_accepted for manifest, _, _ in to_load)
     audit_key = key.purpose_key(AUDIT)
-    for manifest, parquet, replaces in to_load:
-        if progress:
-            progress(f"{manifest.feed}: {manifest.input_file}")
-        summary.loaded.append(load_batch(con, store, manifest, parquet, audit_key, replaces, linkage))
-        if advance:
-            advance(manifest.rows_accepted, total_rows)
+    with LinkingSession() as session:
+        for manifest, parquet, replaces in to_load:
+            if progress:
+                progress(f"{manifest.feed}: {manifest.input_file}")
+            summary.loaded.append(
+                load_batch(con, store, manifest, parquet, audit_key, replaces, linkage, session)
+            )
+            if advance:
+                advance(manifest.rows_accepted, total_rows)
     summary.audit_head = audit.head(con)
     return summary

@@ -31,7 +31,10 @@ LISTED = WorkingTable("listed", "the opt-out list's valid NHS number tokens, eac
 # On the linking connection.
 RECORDS = WorkingTable("records", "the seam rows to link, with their record_digest (not skipped ones)")
 SKIPPED = WorkingTable("skipped", "row numbers not to link: duplicates and rows the store already holds")
-SPINE = WorkingTable("spine", "the store's spine, copied in for the engine (dropped once lk_spine holds it)")
+SPINE = WorkingTable(
+    "spine", "the store's spine (or its written persons' rows), copied in; dropped once lk_spine holds it"
+)
+SPINE_NUMBERS = WorkingTable("spine_numbers", "the spine_row of each person whose lk_spine rows are replaced")
 SPINE_STREAM = WorkingTable("spine_stream", "the spine as it streams from the store")
 WITHHOLD_TOKENS = WorkingTable("opted_out_tokens", "opted-out NHS number tokens")
 WITHHOLD_PERSONS = WorkingTable("opted_out_persons", "persons of opted-out NHS number tokens")
