@@ -148,16 +148,19 @@ def new_evidence_sql(candidates: str, held: str) -> str:
     """
     carries = " or ".join(f"c.{name} is not null" for name in COMPARED)
     within = " and ".join(f"(c.{name} is null or c.{name} = h.{name})" for name in COMPARED)
-    names = ", ".join(IDENTITY)
-    # Held ones go first (most records repeat what their person has); the conflict is then looked
-    # for among the few new ones, as "another person holds the number" = its holders are not just them.
+    names = ", ".join(f"c.{name}" for name in IDENTITY)
+    # Each identity once, with every held row that agrees with it; new if there is none. (A `not
+    # exists` said the same, but DuckDB answered it with a deduplicated copy of the candidates and a
+    # join on all their columns: 2.6 s against 2.0 s for an outpatient batch at city scale.) The
+    # conflict is then looked for among the few new ones, as "another person holds the number" =
+    # its holders are not just them.
     return f"""
         with new as (
-            select person_id, min(link_step) as link_step, {names}
-            from ({candidates}) c
+            select c.person_id, min(c.link_step) as link_step, {names}
+            from ({candidates}) c left join {held} h on h.person_id = c.person_id and {within}
             where ({carries})
-              and not exists (select 1 from {held} h where h.person_id = c.person_id and {within})
-            group by person_id, {names}
+            group by c.person_id, {names}
+            having count(h.person_id) = 0
         ), holders as (
             select {NHS}, min(person_id) as lowest, max(person_id) as highest from {held}
             where {NHS} in (select {NHS} from new) group by {NHS}
