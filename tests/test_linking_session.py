@@ -25,6 +25,7 @@ from ldm.load.working import SPINE as COPIED
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.keys import init_key
 from ldm.store import upgrade
+from models.feeds import FEEDS
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -33,18 +34,19 @@ class Checked(LinkingSession):
     """A session that checks its spine against a whole one each time it brings it up to date."""
 
     # (how: whole, persons or as kept; persons replaced; share of the spine's persons written to since
-    # the last call; rows differing from the whole spine)
-    calls: ClassVar[list[tuple[str, int, float, int]]] = []
+    # the last call; rows differing from the whole spine; tables and views left by the batch before)
+    calls: ClassVar[list[tuple[str, int, float, int, list[str]]]] = []
 
     def spine(self, store) -> int:
-        written = 0
-        if self._written and not self._whole:  # persons the batches since wrote to, of all on the spine
+        left = [name for (name,) in self.work.execute(
+            "select table_name from duckdb_tables() union all select view_name from duckdb_views() where not internal"
+        ).fetchall() if name != SPINE]  # fmt: skip
+        written = 0.0
+        if self._written and not self._whole:
             sql = evidence.spine_persons_sql(self._written)
             written = store.execute(f"select count(*) from ({sql})").fetchall()[0][0] / self._persons
-        behind = self._whole or bool(self._written)
-        self._replaced = None
+        self._replaced = 0
         rows = super().spine(store)
-        how = "persons" if self._replaced is not None else "whole" if behind else "as kept"
         with LinkingSession() as fresh:
             assert fresh.spine(store) == rows
             fresh.work.register("kept", self.work.sql(f"select * from {SPINE}").to_arrow_table())
@@ -53,7 +55,7 @@ class Checked(LinkingSession):
                         (select * from kept except all select * from {SPINE})
                         union all (select * from {SPINE} except all select * from kept))"""
             ).fetchall()[0][0]
-        Checked.calls.append((how, self._replaced or 0, written, differ))
+        Checked.calls.append((self.last, self._replaced, written, differ, left))
         return rows
 
     def _replace_written(self) -> bool:
@@ -62,7 +64,8 @@ class Checked(LinkingSession):
 
 
 @pytest.fixture(scope="module")
-def checked_load(tmp_path_factory) -> list[tuple[str, int, float, int]]:
+def checked_loads(tmp_path_factory) -> dict[str, list[tuple[str, int, float, int, list[str]]]]:
+    """The checked calls of a first load of the sample, and of loading it again to replace every batch."""
     root = tmp_path_factory.mktemp("session")
     shutil.copytree(REPO / "sample_data" / "extracts", root / "extracts")
     key = init_key(root / "ldm.key")
@@ -70,27 +73,38 @@ def checked_load(tmp_path_factory) -> list[tuple[str, int, float, int]]:
     upgrade(root / "store.duckdb")
     patch = pytest.MonkeyPatch()
     patch.setattr(ldm.load.loader, "LinkingSession", Checked)
-    Checked.calls = []
+    calls = {}
     try:
-        load_folder(root / "out", root / "store.duckdb", key)
+        for load, replace in (("first", False), ("replacing", True)):
+            Checked.calls = []
+            load_folder(root / "out", root / "store.duckdb", key, replace=replace)
+            calls[load] = Checked.calls
     finally:
         patch.undo()
-    return Checked.calls
+    return calls
 
 
-def test_the_kept_spine_is_the_whole_spine_before_every_batch(checked_load) -> None:
-    assert checked_load, "no batch linked"
-    assert [differ for *_, differ in checked_load] == [0] * len(checked_load)
+@pytest.mark.parametrize("load", ["first", "replacing"])
+def test_the_kept_spine_is_the_whole_spine_before_every_batch(checked_loads, load: str) -> None:
+    calls = checked_loads[load]
+    assert len(calls) == len(FEEDS) - 1, "every batch but the opt-out list links"
+    assert [differ for _, _, _, differ, _ in calls] == [0] * len(calls)
 
 
-def test_batches_of_activity_replace_only_their_persons_rows(checked_load) -> None:
+@pytest.mark.parametrize("load", ["first", "replacing"])
+def test_nothing_of_a_batch_is_left_but_the_spine(checked_loads, load: str) -> None:
+    assert [left for *_, left in checked_loads[load]] == [[]] * len(checked_loads[load])
+
+
+def test_batches_of_activity_replace_only_their_persons_rows(checked_loads) -> None:
+    calls = checked_loads["first"]
     # The registrations found the persons: the spine is prepared whole for them and after them.
-    assert [how for how, *_ in checked_load[:2]] == ["whole", "whole"]
+    assert [how for how, *_ in calls[:2]] == ["whole", "whole"]
     # Then a batch's persons' rows are replaced, unless it wrote to half the persons or more.
-    for how, _, written, _ in checked_load[2:]:
+    for how, _, written, _, _ in calls[2:]:
         assert how == ("as kept" if not written else "whole" if written >= 0.5 else "persons")
-    assert [replaced for how, replaced, *_ in checked_load if how == "persons" and replaced]
-    assert [how for how, *_ in checked_load[2:] if how == "whole"]  # the sample has a batch of each kind
+    assert [replaced for how, replaced, *_ in calls if how == "persons" and replaced]
+    assert [how for how, *_ in calls[2:] if how == "whole"]  # the sample has a batch of each kind
 
 
 def test_a_person_without_a_spine_row_makes_the_spine_whole_again() -> None:

@@ -36,9 +36,9 @@ class LinkageConfig:
     probabilistic: bool = True
     scoring: ProbabilisticConfig = field(default_factory=ProbabilisticConfig)
     models: tuple[Model, ...] = ()  # saved models, one reused while it fits (ldm.linkage.probabilistic)
-    # Where ldm.load.linking.link_extract runs the steps: None for its own DuckDB connection; a Spark
-    # workspace (ldm.spark.workspace) for `ldm run --engine spark`. `link` and `decide` run in the
-    # workspace (or connection) they are given, whatever this says.
+    # Where ldm.load.linking.link_extract runs the steps: None for the load's linking connection (its
+    # LinkingSession); a Spark workspace (ldm.spark.workspace) for `ldm run --engine spark`. `link` and
+    # `decide` run in the workspace (or connection) they are given, whatever this says.
     workspace: Workspace | None = field(default=None, compare=False)
 
 

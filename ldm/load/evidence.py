@@ -100,8 +100,9 @@ def spine_sql(persons: str | None = None) -> str:
 def spine_persons_sql(batch_ids: Collection[int]) -> str:
     """The persons whose rows of the spine (`spine_sql`, with main.persons' year and month of birth)
     the batches `batch_ids` wrote: their new evidence and local ids, and their refreshed keys and
-    analyst rows. A batch that adds or removes persons changes more than their rows (it renumbers
-    the spine), so it is not one of these (ldm.load.linking.LinkingSession)."""
+    analyst rows, each stamped with the batch's id. A batch that founds persons (new spine rows to
+    number) or deletes rows (no id left to find them by) is not one of these; after it the spine is
+    copied whole (ldm.load.linking.LinkingSession)."""
     batches = ", ".join(str(int(batch_id)) for batch_id in batch_ids)
     return f"""select person_id from linkage.person_evidence where first_batch_id in ({batches})
                union select person_id from linkage.person_local_ids where first_batch_id in ({batches})

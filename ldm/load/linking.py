@@ -41,6 +41,7 @@ from ldm.load.working import (
     SPINE_STREAM,
     WITHHOLD_PERSONS,
     WITHHOLD_TOKENS,
+    WRITTEN_PERSONS,
 )
 from ldm.sql import literal, quoted
 
@@ -100,12 +101,13 @@ class LinkingSession:
     Copying the spine out of the store and preparing it takes about 2.7 s a batch at city scale
     (2.3 million rows of 850,000 persons), whatever the batch's size, while most batches of
     activity write to the spine rows of a few persons (45,576 for the A&E batch, 2 for deaths). So
-    the spine is prepared whole for the first batch to link, and again after a batch that may add or
-    remove persons (`loaded(..., whole=True)`) or that wrote to the rows of half the persons or
-    more (591,148 for outpatients: then a whole copy costs no more, and leaves no deleted rows for
-    every later step to skip); otherwise only the rows of the persons the batches since wrote to
-    (`evidence.spine_persons_sql`) are replaced, each keeping its spine_row. Either way lk_spine
-    holds the rows `prepare_spine` would make of the store's spine now.
+    the spine is prepared whole for the first batch to link; again after a batch that founds
+    persons or deletes rows (registrations, an opt-out list: `loaded(..., whole=True)`) or a
+    failed one; and again when the batches since wrote to the rows of half the persons or more
+    (591,148 for outpatients: then a whole copy costs no more, and leaves no deleted rows for every
+    later step to skip). Otherwise only the rows of the persons the batches since wrote to, each
+    stamped with its batch's id (`evidence.spine_persons_sql`), are replaced, each keeping its
+    spine_row. Either way lk_spine holds the rows `prepare_spine` would make of the store's spine now.
     """
 
     def __init__(self) -> None:
@@ -114,6 +116,7 @@ class LinkingSession:
         self._whole = True  # the spine is to be prepared whole before the next batch links
         self._written: list[int] = []  # batches since, whose persons' rows are to be replaced
         self._persons = 0  # persons on the spine (the highest spine_row)
+        self.last = ""  # how `spine` last brought it up to date: whole, persons or as kept
 
     def __enter__(self) -> LinkingSession:
         return self
@@ -125,35 +128,41 @@ class LinkingSession:
         self.work.close()
 
     def loaded(self, batch_id: int, whole: bool) -> None:
-        """A batch committed: `whole` if it may have added or removed persons (or their rows)."""
+        """A batch committed: `whole` if it founded persons or deleted spine rows."""
         if whole:
             self._whole, self._written = True, []
         elif not self._whole:
             self._written.append(batch_id)
 
     def renew(self) -> None:
-        """Prepare the spine whole before the next batch links (a batch about to withdraw another)."""
+        """Prepare the spine whole before the next batch links (after a failed batch)."""
         self._whole, self._written = True, []
 
     def spine(self, store: duckdb.DuckDBPyConnection) -> int:
         """Bring lk_spine up to date with `store` (as the current transaction sees it); its rows."""
+        self.last = "as kept"
         if self._written and not self._whole:
-            written = evidence.spine_persons_sql(self._written)
-            self._whole = (
-                2 * store.execute(f"select count(*) from ({written})").fetchall()[0][0] >= self._persons
+            # Found once, on the store's connection: the spine's select reads them four times.
+            store.execute(
+                f"create or replace temp table {WRITTEN_PERSONS} as {evidence.spine_persons_sql(self._written)}"
             )
+            written = store.execute(f"select count(*) from {WRITTEN_PERSONS}").fetchall()[0][0]
+            if 2 * written >= self._persons:
+                self._whole = True
+            elif written:
+                self._copy(spine_of(store, f"select person_id from {WRITTEN_PERSONS}"))
+                self._whole = not self._replace_written()
+                self.last = "persons"
+            store.execute(f"drop table {WRITTEN_PERSONS}")
         if self._whole:
+            self.work.execute(f"drop table if exists {lk.SPINE}")  # not kept while its successor is made
             self._copy(spine_of(store))
             prepare_spine(self.work, SPINE)
             self.work.execute(f"drop table {SPINE}")
             self._persons = self.work.execute(
                 f"select coalesce(max(spine_row), 0) from {lk.SPINE}"
             ).fetchall()[0][0]
-        elif self._written:
-            self._copy(spine_of(store, written))
-            if not self._replace_written():
-                self._whole = True
-                return self.spine(store)
+            self.last = "whole"
         self._whole, self._written = False, []
         return self.work.execute(f"select count(*) from {lk.SPINE}").fetchall()[0][0]
 

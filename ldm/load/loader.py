@@ -169,8 +169,7 @@ def load_batch(
     con.begin()
     try:
         if replaces is not None:
-            withdraw(con, replaces)
-            session.renew()  # the spine it links to is the store's without the withdrawn batch
+            withdraw(con, replaces)  # records and their links only: the spine's tables keep what it taught
         batch_id = insert_batch(con, manifest)
         check_file(parquet, manifest)
         load = BatchLoad(batch_id, manifest.feed, manifest.input_file, manifest.rows_accepted, 0)
@@ -241,13 +240,11 @@ def load_batch(
         con.commit()
     except BaseException:
         con.rollback()
-        session.renew()  # it may hold rows of the batch's uncommitted writes
+        session.renew()  # whatever the failed batch had begun, the next spine is a whole copy
         raise
-    # A batch that founds, refreshes or removes persons changes the spine's numbering; any other
-    # only adds rows for the persons it wrote (LinkingSession).
-    session.loaded(
-        batch_id, whole=manifest.feed == "opt_out" or replaces is not None or manifest.feed in REWRITTEN
-    )
+    # Registrations found persons (new spine rows to number) and an opt-out list deletes rows without
+    # a batch id; every other batch stamps each spine row it writes with its own (LinkingSession).
+    session.loaded(batch_id, whole=manifest.feed == "opt_out" or manifest.feed in REWRITTEN)
     audit.write_anchor(store, head)
     return load
 

@@ -27,6 +27,9 @@ NEW_EVIDENCE = WorkingTable("new_evidence", "identities a registration batch tea
 BATCH_EVIDENCE = WorkingTable("batch_evidence", "identities an activity batch's links taught (from linking)")
 LEAVING = WorkingTable("leaving", "persons whose rows an opt-out removes")
 LISTED = WorkingTable("listed", "the opt-out list's valid NHS number tokens, each once")
+WRITTEN_PERSONS = WorkingTable(
+    "written_persons", "persons whose spine rows the batches since the linking session's last copy wrote"
+)
 
 # On the linking connection.
 RECORDS = WorkingTable("records", "the seam rows to link, with their record_digest (not skipped ones)")
