@@ -38,6 +38,7 @@ from ldm.store import connect, current_revision, head_revision, upgrade
 from ldm.store.lock import store_lock
 from ldm.validate.report import write_report
 from ldm.validate.suites import EXPECTATIONS_DIR
+from models import GOVERNANCE_SCHEMA
 
 
 @dataclass
@@ -218,12 +219,14 @@ def _run(
         with _stage(report, progress, "build and test marts (dbt)", unit="node", bar=True):
             variables = {"reporting_period_end": settings.reporting_period_end.isoformat()}
             if report.warehouse is not None:
-                report.marts = _build_marts_on_spark(work, report.warehouse, variables, full_refresh, spark)
+                report.marts = _build_marts_on_spark(
+                    work, report.warehouse, variables, full_refresh, spark, key
+                )
             else:
                 report.marts = build_marts(
                     work, store.parent / ".ldm-dbt", variables, progress.advance, full_refresh=full_refresh
                 )
-            seal_marts(work, key, report.marts)
+                seal_marts(work, key, report.marts)
         with _stage(report, progress, "check marts (Great Expectations)"):
             checked = validate_marts(work)
             failures = [failure for failure in checked if not failure.tolerated]
@@ -276,13 +279,21 @@ def _spark_workspace(session):
     return SparkWorkspace(session)
 
 
-def _build_marts_on_spark(work: Path, folder: Path, variables: dict, full_refresh: bool, session) -> str:
+def _build_marts_on_spark(
+    work: Path, folder: Path, variables: dict, full_refresh: bool, session, key: MasterKey
+) -> str:
     """dbt build on the run's Spark `session` in `folder` from the working copy of the store; the marts
-    then replace the copy's (ldm.spark.warehouse). dbt's closing counts, marked as Spark's. The session
-    stops when the build is done."""
+    then replace the copy's (ldm.spark.warehouse) and are sealed, and the governance tables, the audit
+    chain with its new entry among them, are copied beside the data again (they were copied with the
+    rest of the store before the build). dbt's closing counts, marked as Spark's. The session stops
+    when this is done."""
     from ldm.spark.build import build_marts_spark
+    from ldm.spark.tables import copy_store
     from ldm.spark.warehouse import replace_store_marts
 
     with build_marts_spark(work, folder, variables, full_refresh=full_refresh, session=session) as marts:
         replace_store_marts(work, marts.read_all())
-        return f"{marts.summary} (on Spark)"
+        summary = f"{marts.summary} (on Spark)"
+        seal_marts(work, key, summary)
+        copy_store(work, marts.session, folder, schemas=(GOVERNANCE_SCHEMA,))
+        return summary

@@ -49,8 +49,8 @@ from ldm.demo import SAMPLE_DIR, SAMPLE_TODAY
 from ldm.marts.build import definitions_digest
 from ldm.pseudonymise.keys import AUDIT, load_key
 from ldm.spark.build import open_marts, run_dbt_spark
-from ldm.spark.tables import source_tables
-from ldm.spark.warehouse import mart_differences
+from ldm.spark.tables import source_tables, store_tables
+from ldm.spark.warehouse import warehouse_differences
 from ldm.spark.workspace import DOUBLE_QUOTED, SparkWorkspace
 from ldm.sql import backquoted
 
@@ -272,7 +272,11 @@ def test_each_mart_equals_duckdbs_row_for_row(spark_run, spark_marts, sample_mar
 def test_audit_verify_checks_the_warehouse(spark_run):
     warehouse, verified = spark_run[1], spark_run[4]
     assert "audit intact" in verified
-    assert f"Spark warehouse {warehouse}: its {len(MARTS)} marts hold the rows the chain recorded" in verified
+    copied = len(store_tables())
+    assert (
+        f"Spark warehouse {warehouse}: its {len(MARTS)} marts and the store's {copied} tables beside them, the "
+        "audit chain among them, hold the rows the chain recorded"
+    ) in verified
 
 
 def test_a_warehouse_open_in_another_session_is_refused_in_one_line(spark_run, spark_marts):
@@ -294,19 +298,19 @@ def test_an_edited_or_missing_warehouse_mart_is_named(spark_run, spark_marts):
     original = session.table(table).toArrow()
     con = duckdb.connect(str(store), read_only=True)
     try:
-        assert mart_differences(con, spark_marts.read_all(), audit_key) == []
+        assert warehouse_differences(con, spark_marts.warehouse_files(), audit_key) == []
         rows = original.to_pylist()
         rows[0]["numerator"] += 1
         edited = pa.Table.from_pylist(rows, schema=original.schema)
         session.createDataFrame(edited).write.mode("overwrite").insertInto(table)
-        found = mart_differences(con, spark_marts.read_all(), audit_key)
+        found = warehouse_differences(con, spark_marts.warehouse_files(), audit_key)
         assert found and all(text.startswith("Spark warehouse: marts.mart_prevalence") for text in found), (
             found
         )
         assert any("row(s) edited" in text for text in found), found
-        fewer = spark_marts.read_all()
-        fewer.pop("mart_mortality")
-        missing = mart_differences(con, fewer, audit_key)
+        fewer = spark_marts.warehouse_files()
+        fewer.pop("marts.mart_mortality")
+        missing = warehouse_differences(con, fewer, audit_key)
         assert any(
             text.startswith("Spark warehouse: marts.mart_mortality") and "deleted" in text for text in missing
         )
@@ -315,9 +319,34 @@ def test_an_edited_or_missing_warehouse_mart_is_named(spark_run, spark_marts):
         session.createDataFrame(original).write.mode("overwrite").insertInto(table)
     con = duckdb.connect(str(store), read_only=True)
     try:
-        assert mart_differences(con, spark_marts.read_all(), audit_key) == []
+        assert warehouse_differences(con, spark_marts.warehouse_files(), audit_key) == []
     finally:
         con.close()
+
+
+@pytest.mark.parametrize(
+    ("table", "column"), [("main.persons", "imd_decile"), ("governance.audit_log", "entry_hash")]
+)
+def test_an_edited_person_row_or_audit_entry_in_the_warehouse_is_named(spark_run, spark_marts, table, column):
+    """The store's tables live beside the marts in the warehouse, the audit chain among them, and an
+    edit made there through Spark is named by `ldm audit verify --spark-dir`, as one in the store is."""
+    store, _, key_file = spark_run[:3]
+    session = spark_marts.session
+    original = session.table(table).toArrow()
+    rows = original.to_pylist()
+    kind = original.schema.field(column).type
+    rows[0][column] = (rows[0][column] or 0) % 10 + 1 if pa.types.is_integer(kind) else "x" * 64
+    audit_key = load_key(key_file).purpose_key(AUDIT)
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        session.createDataFrame(pa.Table.from_pylist(rows, schema=original.schema)).write.mode(
+            "overwrite"
+        ).insertInto(table)
+        found = warehouse_differences(con, spark_marts.warehouse_files(), audit_key)
+        assert [text.split(":")[1].split(" (")[0].strip() for text in found] == [table], found
+    finally:
+        con.close()
+        session.createDataFrame(original).write.mode("overwrite").insertInto(table)
 
 
 def test_engine_hashes_are_present_and_tell_the_same_periods_apart(spark_marts, sample_marts_store):
@@ -349,9 +378,17 @@ def test_the_python_models_ran_on_spark_with_duckdbs_results(spark_marts, sample
     assert not problems, "\n".join(problems[:SHOWN])
 
 
-def test_the_sources_are_copied_whole_and_nothing_else(spark_run, spark_marts):
-    names = [f"{table.schema}.{table.name}" for table in source_tables()]
-    assert {"main.persons", "main.apc_spells", "governance.audit_head"} <= set(names)
+def test_the_store_is_copied_whole_but_for_its_tokens(spark_run, spark_marts):
+    """Every table of the store's analyst and governance schemas is in the warehouse with the store's
+    rows (dbt's sources among them); the linkage schema, which holds the tokens, is not."""
+    names = [table.key for table in store_tables()]
+    assert {table.key for table in source_tables()} <= set(names)
+    assert {
+        "main.persons",
+        "main.spell_procedures",
+        "governance.audit_log",
+        "governance.linkage_models",
+    } <= set(names)
     for name in names:
         rows = spark_marts.session.table(name).count()
         assert query(spark_run[0], f"select count(*) from {name}") == [(rows,)], name

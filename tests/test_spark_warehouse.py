@@ -5,6 +5,7 @@ edited one. The run on a real Spark session is in test_spark_marts.py."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
@@ -89,27 +90,137 @@ def test_the_marts_replace_every_dbt_schema_of_the_store(tmp_path):
     assert rows == [("x", 1, 0.5), ("y", 2, None)]
 
 
+def in_marts(marts: dict) -> dict:
+    return {f"marts.{name}": rows for name, rows in marts.items()}
+
+
 def test_the_digest_finds_an_edited_a_missing_and_an_extra_mart(tmp_path):
     store = tmp_path / "store.duckdb"
     warehouse.replace_store_marts(store, MARTS)
     con = duckdb.connect(str(store), read_only=True)
     try:
-        assert warehouse.mart_differences(con, dict(MARTS), KEY) == []
+        assert warehouse.warehouse_differences(con, in_marts(MARTS), KEY) == []
         edited = {**MARTS, "mart_a": MARTS["mart_a"].set_column(1, "n", pa.array([1, 3]))}
-        assert warehouse.mart_differences(con, edited, KEY) == [
+        assert warehouse.warehouse_differences(con, in_marts(edited), KEY) == [
             "Spark warehouse: marts.mart_a: row(s) edited since the audit recorded it (same count, other content)"
         ]
         swapped = {**MARTS, "mart_a": MARTS["mart_a"].set_column(0, "area", pa.array(["y", "x"]))}
-        assert len(warehouse.mart_differences(con, swapped, KEY)) == 1  # rows' values bound together
-        assert warehouse.mart_differences(con, {"mart_a": MARTS["mart_a"]}, KEY) == [
+        assert len(warehouse.warehouse_differences(con, in_marts(swapped), KEY)) == 1  # rows' values bound
+        assert warehouse.warehouse_differences(con, in_marts({"mart_a": MARTS["mart_a"]}), KEY) == [
             "Spark warehouse: marts.mart_b: 2 row(s) deleted since the audit recorded it"
         ]
         extra = {**MARTS, "mart_c": pa.table({"x": [1]})}
-        assert warehouse.mart_differences(con, extra, KEY) == [
+        assert warehouse.warehouse_differences(con, in_marts(extra), KEY) == [
             "Spark warehouse: marts.mart_c: 1 row(s) added that no audit entry accounts for"
         ]
     finally:
         con.close()
+
+
+STORE_TABLES = [
+    "create schema governance",
+    "create table governance.audit_log (seq bigint, mac varchar, ts timestamptz)",
+    "insert into governance.audit_log values (1, 'a1', '2025-04-01 09:30:00+00'), (2, 'b2', '2025-04-02 10:00:00+00')",
+    "create table governance.batches (batch_id bigint, feed varchar, loaded_at timestamptz)",
+    "insert into governance.batches values (1, 'gp', '2025-04-01 09:00:00+00')",
+    "create table main.persons (person_id bigint, sex varchar, born date)",
+    "insert into main.persons values (10, 'F', '1950-01-01'), (11, 'M', null)",
+    "create table governance.alembic_version (version_num varchar)",  # Alembic's, not a table of models/
+    "insert into governance.alembic_version values ('0001')",
+    "create schema linkage",
+    "create table linkage.person_keys (person_id bigint, nhs_number_token varchar)",
+    "insert into linkage.person_keys values (10, 'tok')",
+]
+
+
+@pytest.fixture
+def store_and_copy(tmp_path):
+    """A store with analyst, governance (the chain among them) and linkage tables, and a copy of its
+    analyst and governance tables as Spark leaves them: Parquet files, time stamps without their zone
+    (Spark's TIMESTAMP_NTZ in UTC: ldm.spark.tables), columns in the models' order."""
+    store = tmp_path / "store.duckdb"
+    con = duckdb.connect(str(store))
+    con.execute("set TimeZone = 'Europe/London'")  # the store's zone is not the copy's
+    for statement in STORE_TABLES:
+        con.execute(statement)
+    files = {}
+    for table, select in [
+        ("governance.audit_log", "select seq, mac, timezone('UTC', ts) as ts from governance.audit_log"),
+        ("governance.batches",
+         "select batch_id, feed, timezone('UTC', loaded_at) as loaded_at from governance.batches"),
+        ("main.persons", "select born, sex, person_id from main.persons"),  # another column order
+    ]:  # fmt: skip
+        path = tmp_path / f"{table}.parquet"
+        con.execute(f"copy ({select}) to '{path}' (format parquet)")
+        files[table] = [str(path)]
+    con.close()
+    return store, files, tmp_path
+
+
+def compared(store: Path, tables: dict, scratch: Path) -> list[str]:
+    """warehouse_differences between the `store` and the warehouse's `tables`."""
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        return warehouse.warehouse_differences(con, tables, KEY, scratch=scratch)
+    finally:
+        con.close()
+
+
+def test_the_stores_tables_and_its_chain_copied_to_spark_equal_the_store(store_and_copy):
+    store, files, scratch = store_and_copy
+    assert compared(store, files, scratch) == []
+    assert compared(store, files, scratch) == []  # again, on the same scratch folder
+    assert not list(scratch.glob("warehouse-check*"))  # the scratch database is removed
+
+
+@pytest.mark.parametrize(
+    ("table", "select", "found"),
+    [
+        ("main.persons", "select born, 'M' as sex, person_id from main.persons",
+         "main.persons: row(s) edited since the audit recorded it (same count, other content)"),
+        ("main.persons", "select born, sex, person_id::double as person_id from main.persons",
+         "main.persons: row(s) edited since the audit recorded it (same count, other content)"),
+        ("governance.audit_log", "select seq, mac, timezone('UTC', ts) as ts from governance.audit_log where seq = 1",
+         "governance.audit_log: 1 row(s) deleted since the audit recorded it"),
+        ("governance.audit_log", "select seq + 1 as seq, mac, timezone('UTC', ts) as ts from governance.audit_log",
+         "governance.audit_log: row(s) edited since the audit recorded it (same count, other content)"),
+        ("governance.batches", "select batch_id, feed, timezone('UTC', loaded_at) + interval 1 hour as loaded_at "
+         "from governance.batches",
+         "governance.batches (batch 1): row(s) edited since the audit recorded it (same count, other content)"),
+    ],
+)  # fmt: skip
+def test_an_edited_table_or_chain_in_the_warehouse_is_named(store_and_copy, table, select, found):
+    """A value, a type, a chain entry or a time stamp changed in the copy is named; so is the chain
+    itself (governance.audit_log), which the store seals by its MAC rather than by a digest."""
+    store, files, scratch = store_and_copy
+    edited = scratch / "edited.parquet"
+    con = duckdb.connect(str(store), read_only=True)
+    con.execute(f"copy ({select}) to '{edited}' (format parquet)")
+    con.close()
+    assert compared(store, {**files, table: [str(edited)]}, scratch) == [f"Spark warehouse: {found}"]
+
+
+def test_a_copied_table_missing_from_the_warehouse_is_named_and_linkage_is_not_expected(store_and_copy):
+    store, files, scratch = store_and_copy
+    fewer = {name: rows for name, rows in files.items() if name != "main.persons"}
+    assert compared(store, fewer, scratch) == [
+        "Spark warehouse: main.persons: 2 row(s) deleted since the audit recorded it"
+    ]  # and nothing of linkage.person_keys, which is never copied, nor of Alembic's version table
+
+
+def test_a_table_of_the_warehouse_that_the_store_does_not_copy_is_named_as_added(store_and_copy):
+    store, files, scratch = store_and_copy
+    extra = {**files, "main.extra": pa.table({"x": [1, 2]})}
+    assert compared(store, extra, scratch) == [
+        "Spark warehouse: main.extra: 2 row(s) added that no audit entry accounts for"
+    ]
+
+
+def test_an_unreadable_warehouse_file_is_named_in_one_line(store_and_copy):
+    store, files, scratch = store_and_copy
+    (scratch / "broken.parquet").write_text("not parquet")
+    with pytest.raises(LdmError, match=r"^Spark warehouse: main.persons cannot be read: "):
+        compared(store, {**files, "main.persons": [str(scratch / "broken.parquet")]}, scratch)
 
 
 def test_a_free_metastore_passes_the_check(tmp_path):

@@ -127,8 +127,11 @@ FIXED_WIDTH = re.compile(
 )
 
 
-def covered_tables(con: duckdb.DuckDBPyConnection, scope: str = EVERY_TABLE) -> dict[str, list[str]]:
-    """Base tables of the store the audit covers, with their columns: `*`, `load:*` or `dbt:*`.
+def covered_tables(
+    con: duckdb.DuckDBPyConnection, scope: str = EVERY_TABLE, chain: bool = False
+) -> dict[str, list[str]]:
+    """Base tables of the store the audit covers, with their columns: `*`, `load:*` or `dbt:*`; with
+    `chain`, the tables of the chain itself too (for comparing a copy of the store with it).
 
     A column is named `name` when its type is fixed-width and `name\x00text` otherwise (see
     `table_sql`), so that the digest of a table follows its columns' types as well as their names.
@@ -144,7 +147,11 @@ def covered_tables(con: duckdb.DuckDBPyConnection, scope: str = EVERY_TABLE) -> 
             group by 1 order by 1""",
         [FIXED_WIDTH.pattern],
     ).fetchall()
-    return {name: columns for name, columns in rows if name not in NOT_COVERED and _matches(name, scope)}
+    return {
+        name: columns
+        for name, columns in rows
+        if (chain or name not in NOT_COVERED) and _matches(name, scope)
+    }
 
 
 def _is_text(column: str) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 from ldm.errors import LdmError
@@ -56,8 +57,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     verify.add_argument(
         "--spark-dir",
         type=Path,
-        help="also check the marts of this Spark warehouse (`ldm run --engine spark`) against the store's, "
-        "under the same keyed digest (needs the spark extra)",
+        help="also check this Spark warehouse (`ldm run --engine spark`) against the store: its marts, and the "
+        "store's tables and audit chain copied beside them, under the same keyed digest (needs the spark extra)",
     )
     verify.set_defaults(handler=run_verify)
     seal = actions.add_parser(
@@ -133,18 +134,27 @@ def run_verify(args: argparse.Namespace) -> int:
     data = "every table and the catalog as the chain recorded" if result.data_checked else "no data"
     print(f"audit intact: {result.entries} entries, {chain}, {where}; {data}; head {result.head}")
     if args.spark_dir is not None:
-        print(f"Spark warehouse {args.spark_dir}: its {marts} marts hold the rows the chain recorded")
+        print(f"Spark warehouse {args.spark_dir}: {marts} hold the rows the chain recorded")
     return 0
 
 
-def _check_warehouse(con, folder: Path, key: bytes) -> tuple[list[str], int]:
-    """How the marts of the Spark warehouse in `folder` differ from the store's, and how many it has."""
-    from ldm.spark.build import open_marts
-    from ldm.spark.warehouse import mart_differences
+def _check_warehouse(con, folder: Path, key: bytes) -> tuple[list[str], str]:
+    """How the tables of the Spark warehouse in `folder` differ from the store's, and what it holds."""
+    from ldm.spark.build import MARTS_DATABASE, open_marts
+    from ldm.spark.warehouse import warehouse_differences
 
-    with open_marts(folder) as spark:
-        marts = spark.read_all()
-    return mart_differences(con, marts, key), len(marts)
+    with (
+        open_marts(folder) as spark,
+        tempfile.TemporaryDirectory(prefix=".ldm-verify-", dir=folder.parent) as scratch,
+    ):
+        tables = spark.warehouse_files()
+        problems = warehouse_differences(con, tables, key, scratch=Path(scratch))
+    marts = sum(name.startswith(f"{MARTS_DATABASE}.") for name in tables)
+    copied = len(tables) - marts
+    return (
+        problems,
+        f"its {marts} marts and the store's {copied} tables beside them, the audit chain among them,",
+    )
 
 
 def run_seal(args: argparse.Namespace) -> int:

@@ -1,10 +1,10 @@
 """build_marts_spark(): the marts of a DuckDB store, built again by the same dbt project on Spark.
 
 The steps, each in its own module: start a local SparkSession whose state lives in the work folder
-(session.py); copy the tables dbt reads as sources from the store into it (tables.py); register
-ldm.stats' interval functions on it (udfs.py) and the way to run the project's Python models on it
-(python_models.py); then run `dbt build --target spark` in this process with dbt's own runner
-(dbt.cli.main.dbtRunner), so that dbt-spark's `session` method, which asks
+(session.py); copy the store's tables into it (tables.py: its analyst and governance schemas, dbt's
+sources among them); register ldm.stats' interval functions on it (udfs.py) and the way to run the
+project's Python models on it (python_models.py); then run `dbt build --target spark` in this
+process with dbt's own runner (dbt.cli.main.dbtRunner), so that dbt-spark's `session` method, which asks
 `SparkSession.builder.getOrCreate()` for its session, is given this one, UDFs included. A
 subprocess could not share it: a SparkSession and its Python UDFs live in the process that made
 them.
@@ -24,6 +24,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import unquote, urlparse
 
 from ldm.config import Settings
 from ldm.errors import LdmError
@@ -41,7 +42,7 @@ from ldm.marts.build import (
 )
 from ldm.spark import python_models, udfs
 from ldm.spark.session import require_spark, start_session
-from ldm.spark.tables import copy_sources
+from ldm.spark.tables import COPIED_SCHEMAS, copy_store
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -58,7 +59,7 @@ class SparkMarts:
 
     session: SparkSession
     summary: str
-    sources: dict[str, int]  # rows copied from the store, per "schema.table"
+    sources: dict[str, int]  # rows copied from the store (dbt's sources and the rest), per "schema.table"
     variables: dict  # the vars dbt built with
     seconds: dict[str, float] = field(default_factory=dict)  # wall time of each step
 
@@ -75,6 +76,27 @@ class SparkMarts:
         """Every mart's rows, by name."""
         return {table: self.read(table) for table in self.tables()}
 
+    def warehouse_files(self) -> dict[str, list[str] | pa.Table]:
+        """Each table of the warehouse that the audit covers (the store's copied tables and the marts),
+        by "schema.table": the Parquet files that hold its rows, as the metastore names them, read
+        where they lie so that a city's tables never pass through Python; or its rows, for a table
+        with no file, a view, or a table partitioned by its values (the marts: by period), whose
+        partition columns are in its folders' names rather than in its files."""
+        found: dict[str, list[str] | pa.Table] = {}
+        for database in (*COPIED_SCHEMAS, MARTS_DATABASE):
+            if not self.session.catalog.databaseExists(database):
+                continue
+            for table in self.session.catalog.listTables(database):
+                if table.isTemporary:
+                    continue
+                name = f"{database}.{table.name}"
+                frame = self.session.table(name)
+                partitioned = any(column.isPartition for column in self.session.catalog.listColumns(name))
+                plain = table.tableType != "VIEW" and not partitioned
+                files = sorted(_local_path(uri) for uri in frame.inputFiles()) if plain else []
+                found[name] = files or frame.toArrow()
+        return found
+
     def close(self) -> None:
         self.session.stop()
 
@@ -83,6 +105,15 @@ class SparkMarts:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _local_path(uri: str) -> str:
+    """The path of a warehouse file Spark names by its URI (the warehouse is on a local or mounted file
+    system: docs/spark.md)."""
+    parsed = urlparse(uri)
+    if parsed.scheme not in ("", "file"):
+        raise LdmError(f"the Spark warehouse file {uri} is not on a file system this machine can read")
+    return unquote(parsed.path)
 
 
 def _summary(target: Path) -> str:
@@ -186,8 +217,8 @@ def build_marts_spark(
     seconds["start session"] = time.perf_counter() - started
     try:
         started = time.perf_counter()
-        sources = copy_sources(store, session, work)
-        seconds["copy sources"] = time.perf_counter() - started
+        sources = copy_store(store, session, work)
+        seconds["copy the store"] = time.perf_counter() - started
         udfs.register(session)
         python_models.install()
         full_refresh = full_refresh or not session.catalog.tableExists(f"{MARTS_DATABASE}.{SERIES_TABLE}")

@@ -1,17 +1,20 @@
-"""The store's tables that dbt reads as sources, copied from a DuckDB store to Parquet tables in Spark.
+"""The store's tables, copied from a DuckDB store to Parquet tables in Spark: the pseudonymised
+data the marts are built from, and the governance records (the audit chain among them) beside it.
 
-Which tables: exactly those the dbt project declares as sources
-(dbt_project/models/staging/store/_store__sources.yml), in Spark databases named like the store's
-schemas (`main`, `governance`), so that the project's `source()` calls resolve on both engines. The
-rest of the store, the linkage schema's tokens above all, is not copied: the marts do not read it,
-and a copy that is not needed is one more place to protect. Nothing identifying is in the store to
-begin with (only pseudonymous ids and coarse areas).
+Which tables: every table of the store's analyst and governance schemas (COPIED_SCHEMAS), in Spark
+databases named like the store's schemas (`main`, `governance`), so that the dbt project's
+`source()` calls resolve on both engines (its sources, dbt_project/models/staging/store/
+_store__sources.yml, must all be among them) and analysts on Spark find the person-level tables they
+find in the store. The linkage schema is never copied: it holds the keyed tokens of every
+identifier, which the marts do not read, and a copy that is not needed is one more place to protect.
+Nothing identifying is in the copied tables (only pseudonymous ids, coarse areas and codes).
 
 Column types come from the store's one definition, the SQLAlchemy models (models/), mapped to Spark
 types below; a column type without a mapping stops the copy rather than being guessed. Each table
 goes through a Parquet file that DuckDB writes (COPY streams it, so a city-scale table never sits in
 Python's memory), which Spark reads in parallel, casts to the models' types and saves as a managed
-Parquet table in its warehouse; the file is removed afterwards.
+Parquet table in its warehouse; the file is removed afterwards. `ldm audit verify --spark-dir`
+checks every copied table against the store under the audit's keyed digest (warehouse.py).
 """
 
 from __future__ import annotations
@@ -29,12 +32,13 @@ from ldm.errors import LdmError
 from ldm.marts.build import DBT_PROJECT
 from ldm.sql import backquoted, literal, quoted
 from ldm.store import connect
-from models import ANALYST_SCHEMA, metadata
+from models import ANALYST_SCHEMA, GOVERNANCE_SCHEMA, metadata
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 SOURCES_FILE = DBT_PROJECT / "models" / "staging" / "store" / "_store__sources.yml"
+COPIED_SCHEMAS = (ANALYST_SCHEMA, GOVERNANCE_SCHEMA)  # never the linkage schema: it holds the tokens
 
 # SQLAlchemy type of a store column -> Spark SQL type; the most specific class first (BigInteger and
 # SmallInteger are Integers). DuckDB's TIMESTAMP has no time zone, as Spark's TIMESTAMP_NTZ.
@@ -51,8 +55,8 @@ SPARK_TYPES: list[tuple[type, str]] = [
 
 
 @dataclass(frozen=True)
-class SourceTable:
-    """One table dbt reads: its schema (a Spark database of the same name) and its model's columns."""
+class StoreTable:
+    """One table of the store: its schema (a Spark database of the same name) and its model's columns."""
 
     schema: str
     name: str
@@ -61,6 +65,11 @@ class SourceTable:
     @property
     def spark_name(self) -> str:
         return f"{backquoted(self.schema)}.{backquoted(self.name)}"
+
+    @property
+    def key(self) -> str:
+        """ "schema.table", as the audit's digests name it."""
+        return f"{self.schema}.{self.name}"
 
 
 def spark_type(column: sa.Column) -> str:
@@ -73,8 +82,21 @@ def spark_type(column: sa.Column) -> str:
     )
 
 
-def source_tables(sources_file: Path = SOURCES_FILE) -> list[SourceTable]:
-    """The tables of the dbt project's sources, each with its columns and types from models/."""
+def _store_table(model: sa.Table) -> StoreTable:
+    columns = tuple((column.name, spark_type(column)) for column in model.columns)
+    return StoreTable(model.schema or ANALYST_SCHEMA, model.name, columns)
+
+
+def store_tables(schemas: tuple[str, ...] = COPIED_SCHEMAS) -> list[StoreTable]:
+    """The tables of the store's `schemas` (all that are copied, by default), from models/."""
+    return [
+        _store_table(model) for model in metadata.sorted_tables if (model.schema or ANALYST_SCHEMA) in schemas
+    ]
+
+
+def source_tables(sources_file: Path = SOURCES_FILE) -> list[StoreTable]:
+    """The tables of the dbt project's sources, each with its columns and types from models/; each must
+    be a table of the store that is copied."""
     document = yaml.safe_load(sources_file.read_text())
     tables = []
     for source in document["sources"]:
@@ -83,15 +105,19 @@ def source_tables(sources_file: Path = SOURCES_FILE) -> list[SourceTable]:
             key = table["name"] if schema == ANALYST_SCHEMA else f"{schema}.{table['name']}"
             if key not in metadata.tables:
                 raise LdmError(f"dbt source {schema}.{table['name']} is not a table of the store (models/)")
-            model = metadata.tables[key]
-            columns = tuple((column.name, spark_type(column)) for column in model.columns)
-            tables.append(SourceTable(schema, table["name"], columns))
+            if schema not in COPIED_SCHEMAS:
+                raise LdmError(
+                    f"dbt source {schema}.{table['name']} is in a schema that is not copied to Spark"
+                )
+            tables.append(_store_table(metadata.tables[key]))
     return tables
 
 
-def copy_sources(store: Path, spark: SparkSession, work: Path) -> dict[str, int]:
-    """Copy every source table of the dbt project from the DuckDB `store` into Spark; return the rows
-    copied per table ("schema.table")."""
+def copy_store(
+    store: Path, spark: SparkSession, work: Path, schemas: tuple[str, ...] = COPIED_SCHEMAS
+) -> dict[str, int]:
+    """Copy every table of the DuckDB `store`'s `schemas` into Spark, replacing what it held; return the
+    rows copied per table ("schema.table")."""
     from pyspark.sql.functions import col
 
     staging = Path(work).resolve() / "sources"
@@ -99,10 +125,10 @@ def copy_sources(store: Path, spark: SparkSession, work: Path) -> dict[str, int]
     con = connect(store, read_only=True)
     copied = {}
     try:
-        for table in source_tables():
+        for table in store_tables(schemas):
             if not spark.catalog.databaseExists(table.schema):
                 spark.sql(f"create database {backquoted(table.schema)}")
-            exported = staging / f"{table.schema}.{table.name}.parquet"
+            exported = staging / f"{table.key}.parquet"
             names = ", ".join(quoted(name) for name, _ in table.columns)
             try:
                 (rows,) = con.execute(
@@ -111,14 +137,14 @@ def copy_sources(store: Path, spark: SparkSession, work: Path) -> dict[str, int]
                 ).fetchall()[0]
             except duckdb.Error as error:
                 raise LdmError(
-                    f"cannot read {table.schema}.{table.name} from {store} (is it an ldm store at the "
+                    f"cannot read {table.key} from {store} (is it an ldm store at the "
                     f"latest revision? `ldm db upgrade` brings it there): {error}"
                 ) from None
             frame = spark.read.parquet(str(exported)).select(
                 *[col(name).cast(kind).alias(name) for name, kind in table.columns]
             )
             frame.write.format("parquet").mode("overwrite").saveAsTable(table.spark_name)
-            copied[f"{table.schema}.{table.name}"] = rows
+            copied[table.key] = rows
             exported.unlink()
     finally:
         con.close()

@@ -7,9 +7,11 @@ copies the marts into the store's `marts` schema, replacing what dbt-duckdb buil
 that everything ldm reads the marts from (releases, the dashboard, the mart expectations, the
 analysts' DuckDB queries) reads the figures Spark computed, and so that the audit chain seals them
 as it seals any build (ldm.governance.seal.seal_marts). `ldm audit verify --spark-dir` then checks
-the warehouse's marts against the store's under the same keyed digest (computed by DuckDB over
-the Arrow batches Spark hands back, so the digest's security still rests where
-ldm.governance.digests says it does).
+every table the warehouse holds that the audit covers against the store's under the same keyed
+digest: the marts, the store's analyst and governance tables copied into it (ldm.spark.tables), and
+the audit chain among them, so that the chain lives beside the data it seals. The digests are
+computed by DuckDB over the warehouse's Parquet files, read where they lie, so the digest's
+security still rests where ldm.governance.digests says it does.
 
 A failed run leaves the warehouse as it was: the folder is copied aside before the build and put
 back if anything fails (a copy, not a move, because the metastore records each table's location as
@@ -25,8 +27,10 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ldm.errors import LdmError
 from ldm.governance import digests
-from ldm.sql import quoted
+from ldm.spark.tables import COPIED_SCHEMAS, store_tables
+from ldm.sql import literal, quoted
 from ldm.store import connect
 
 if TYPE_CHECKING:
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 MARTS_SCHEMA = "marts"
+WAREHOUSE_SCHEMAS = (*COPIED_SCHEMAS, MARTS_SCHEMA)  # what the warehouse holds that the audit covers
 SPARK_MART = "spark_mart"  # the Arrow batch of one mart, registered while it is copied
 
 
@@ -97,25 +102,99 @@ def replace_store_marts(store: Path, marts: dict[str, pa.Table]) -> None:
         con.close()
 
 
-def mart_differences(
-    store_con: duckdb.DuckDBPyConnection, marts: dict[str, pa.Table], audit_key: bytes
+def _store_columns(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict[str, list[tuple[str, str]]]:
+    """(column, type) of each of the store's `tables` ("schema.table"), in the store's order."""
+    rows = con.execute(
+        """select schema_name || '.' || table_name, list((column_name, data_type) order by column_index)
+           from duckdb_columns() where database_name = current_database() group by 1"""
+    ).fetchall()
+    found = {name: columns for name, columns in rows}
+    return {table: [tuple(column) for column in found[table]] for table in tables if table in found}
+
+
+def _copy_in(
+    copy: duckdb.DuckDBPyConnection, table: str, rows: list[str] | pa.Table, columns: list[tuple[str, str]]
+) -> None:
+    """`table` of the warehouse into the `copy`, its columns in the store's order (a column order is no
+    content). A time stamp with a time zone in the store is one without in Spark (its TIMESTAMP_NTZ,
+    written in UTC: ldm.spark.tables), so it is read back as the instant it was; every other type is
+    kept as it is, so that a changed type changes the digest."""
+    relation = SPARK_MART
+    if isinstance(rows, list):
+        files = ", ".join(map(literal, rows))
+        copy.execute(f"create or replace temp view {SPARK_MART} as select * from read_parquet([{files}])")
+    else:
+        copy.register(SPARK_MART, rows)
+    try:
+        have = dict(copy.execute(f"select column_name, column_type from (describe {relation})").fetchall())
+        if columns and {name for name, _ in columns} == set(have):
+            select = ", ".join(
+                f"cast({quoted(name)} as timestamptz) as {quoted(name)}"
+                if kind == "TIMESTAMP WITH TIME ZONE" and have[name] == "TIMESTAMP"
+                else quoted(name)
+                for name, kind in columns
+            )
+        else:
+            select = "*"  # other columns than the store's: the digests differ, and say so
+        copy.execute(f"create table {digests.qualified(table)} as select {select} from {relation}")
+    finally:
+        if isinstance(rows, list):
+            copy.execute(f"drop view {SPARK_MART}")
+        else:
+            copy.unregister(SPARK_MART)
+
+
+def warehouse_differences(
+    store_con: duckdb.DuckDBPyConnection,
+    tables: dict[str, list[str] | pa.Table],
+    audit_key: bytes,
+    schemas: tuple[str, ...] = WAREHOUSE_SCHEMAS,
+    scratch: Path | None = None,
 ) -> list[str]:
-    """Each way the warehouse's `marts` differ from the store's marts, by the audit's keyed digest:
-    a mart missing on either side, a changed row count, or the same count with other values."""
+    """Each way the warehouse's tables of `schemas` differ from the store's under the audit's keyed
+    digest: a table missing on either side, a changed row count, or the same count with other values.
+
+    `tables` are the warehouse's ("schema.table": its Parquet files, or its rows). They are compared
+    with the store's tables of the same schemas (every one the audit covers, and the audit chain
+    itself, which the chain's MAC seals in the store): the store has been verified against its chain
+    first (`ldm audit verify`), so a warehouse that equals it holds what the chain recorded, and a
+    warehouse whose chain is the store's holds its audit beside its data. The digests are DuckDB's
+    (ldm.governance.digests), computed on a scratch DuckDB (a file in `scratch`, else in memory) that
+    the warehouse's rows are read into.
+    """
     import duckdb
 
-    scope = f"{MARTS_SCHEMA}.*"
-    in_store = {t: c for t, c in digests.covered_tables(store_con).items() if t.startswith(scope[:-1])}
-    copy = duckdb.connect()
+    def wanted(name: str) -> bool:
+        return name.split(".", 1)[0] in schemas
+
+    # The store's tables that are copied (those of models/, not Alembic's own bookkeeping), and its
+    # marts; any other table in the warehouse's databases is reported as added.
+    copied = {table.key for table in store_tables(tuple(s for s in schemas if s in COPIED_SCHEMAS))}
+    in_store = {
+        t: c
+        for t, c in digests.covered_tables(store_con, chain=True).items()
+        if wanted(t) and (t in copied or t.split(".", 1)[0] not in COPIED_SCHEMAS)
+    }
+    columns = _store_columns(store_con, list(in_store))
+    scratch_file = scratch / "warehouse-check.duckdb" if scratch else None
+    if scratch_file:
+        scratch_file.unlink(missing_ok=True)  # left by a check that was killed
+    copy = duckdb.connect(str(scratch_file) if scratch_file else ":memory:")
     try:
-        copy.execute(f"create schema {quoted(MARTS_SCHEMA)}")
-        for name, table in marts.items():
-            copy.register(SPARK_MART, table)
-            copy.execute(f"create table {quoted(MARTS_SCHEMA)}.{quoted(name)} as select * from {SPARK_MART}")
-            copy.unregister(SPARK_MART)
-        in_warehouse = digests.covered_tables(copy)
+        copy.execute("set TimeZone = 'UTC'")  # the zone Spark's sessions write their time stamps in
+        for schema in schemas:
+            copy.execute(f"create schema if not exists {quoted(schema)}")
+        for name, rows in sorted(tables.items()):
+            if wanted(name):
+                try:
+                    _copy_in(copy, name, rows, columns.get(name, []))
+                except duckdb.Error as error:
+                    raise LdmError(f"Spark warehouse: {name} cannot be read: {error}") from None
+        in_warehouse = {t: c for t, c in digests.covered_tables(copy, chain=True).items() if wanted(t)}
         expected = digests.table_digests(store_con, in_store, audit_key)
         actual = digests.table_digests(copy, in_warehouse, audit_key)
     finally:
         copy.close()
+        if scratch_file:
+            scratch_file.unlink(missing_ok=True)
     return [f"Spark warehouse: {text}" for text in digests.differences(expected, actual)]
