@@ -53,6 +53,7 @@ from ldm.spark.tables import source_tables, store_tables
 from ldm.spark.warehouse import warehouse_differences
 from ldm.spark.workspace import DOUBLE_QUOTED, SparkWorkspace
 from ldm.sql import backquoted
+from models import metadata
 
 pytestmark = pytest.mark.slow
 
@@ -393,6 +394,11 @@ def test_the_store_is_copied_whole_but_for_its_tokens(spark_run, spark_marts):
         rows = spark_marts.session.table(name).count()
         assert query(spark_run[0], f"select count(*) from {name}") == [(rows,)], name
     assert not spark_marts.session.catalog.databaseExists("linkage")  # tokens stay in the store
+    # Made from the models, with their documentation: an analyst's `describe` on Spark shows it.
+    described = {
+        row["col_name"]: row["comment"] for row in spark_marts.session.sql("describe main.persons").collect()
+    }
+    assert described["person_id"] == metadata.tables["persons"].columns["person_id"].comment
 
 
 def test_the_stats_functions_on_spark_are_ldm_stats(spark_marts):

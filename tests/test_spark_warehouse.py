@@ -15,6 +15,9 @@ from ldm.config import load_settings
 from ldm.errors import LdmError
 from ldm.spark import warehouse
 from ldm.spark.session import check_metastore_free, local_threads
+from ldm.spark.tables import StoreTable, spark_type, store_tables
+from ldm.sql import backquoted, escaped_literal
+from models import metadata
 
 KEY = b"k" * 32
 MARTS = {
@@ -221,6 +224,25 @@ def test_an_unreadable_warehouse_file_is_named_in_one_line(store_and_copy):
     (scratch / "broken.parquet").write_text("not parquet")
     with pytest.raises(LdmError, match=r"^Spark warehouse: main.persons cannot be read: "):
         compared(store, {**files, "main.persons": [str(scratch / "broken.parquet")]}, scratch)
+
+
+def test_the_spark_tables_are_made_from_the_models_with_their_comments():
+    tables = {table.key: table for table in store_tables()}
+    assert not any(key.startswith("linkage.") for key in tables)  # the tokens are never copied
+    persons = tables["main.persons"].create_sql()
+    assert persons.startswith("create table `main`.`persons` (`person_id` bigint comment '")
+    assert persons.endswith(f"using parquet comment {escaped_literal(metadata.tables['persons'].comment)}")
+    for key, table in tables.items():
+        model = metadata.tables[key.removeprefix("main.")]
+        for column in model.columns:
+            assert f"{backquoted(column.name)} {spark_type(column)}" in table.create_sql(), (key, column.name)
+
+
+def test_a_comment_with_quotes_and_backslashes_is_one_spark_literal():
+    table = StoreTable("main", "t", (("a", "int"), ("b", "string")), r"it's \ odd", ("say 'x'", None))
+    assert table.create_sql() == (
+        r"create table `main`.`t` (`a` int comment 'say \'x\'', `b` string) using parquet comment 'it\'s \\ odd'"
+    )
 
 
 def test_a_free_metastore_passes_the_check(tmp_path):

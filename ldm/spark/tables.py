@@ -12,9 +12,11 @@ Nothing identifying is in the copied tables (only pseudonymous ids, coarse areas
 Column types come from the store's one definition, the SQLAlchemy models (models/), mapped to Spark
 types below; a column type without a mapping stops the copy rather than being guessed. Each table
 goes through a Parquet file that DuckDB writes (COPY streams it, so a city-scale table never sits in
-Python's memory), which Spark reads in parallel, casts to the models' types and saves as a managed
-Parquet table in its warehouse; the file is removed afterwards. `ldm audit verify --spark-dir`
-checks every copied table against the store under the audit's keyed digest (warehouse.py).
+Python's memory), which Spark reads in parallel, casts to the models' types and writes into a
+managed Parquet table that `create table` made from the model, comments included (`describe` shows
+an analyst on Spark the store's documentation); the file is removed afterwards. `ldm audit verify
+--spark-dir` checks every copied table against the store under the audit's keyed digest
+(warehouse.py).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import yaml
 
 from ldm.errors import LdmError
 from ldm.marts.build import DBT_PROJECT
-from ldm.sql import backquoted, literal, quoted
+from ldm.sql import backquoted, escaped_literal, literal, quoted
 from ldm.store import connect
 from models import ANALYST_SCHEMA, GOVERNANCE_SCHEMA, metadata
 
@@ -61,10 +63,23 @@ class StoreTable:
     schema: str
     name: str
     columns: tuple[tuple[str, str], ...]  # (column, Spark type), in the model's order
+    comment: str | None = None  # the model's comment on the table
+    column_comments: tuple[str | None, ...] = ()  # the model's comment on each column, in order
 
     @property
     def spark_name(self) -> str:
         return f"{backquoted(self.schema)}.{backquoted(self.name)}"
+
+    def create_sql(self) -> str:
+        """Spark's `create table` of this table, from the model: its columns' types and comments (the
+        store's documentation, which `describe` shows an analyst on Spark as on DuckDB)."""
+        comments = self.column_comments or (None,) * len(self.columns)
+        columns = ", ".join(
+            f"{backquoted(name)} {kind}" + (f" comment {escaped_literal(comment)}" if comment else "")
+            for (name, kind), comment in zip(self.columns, comments, strict=True)
+        )
+        described = f" comment {escaped_literal(self.comment)}" if self.comment else ""
+        return f"create table {self.spark_name} ({columns}) using parquet{described}"
 
     @property
     def key(self) -> str:
@@ -84,7 +99,8 @@ def spark_type(column: sa.Column) -> str:
 
 def _store_table(model: sa.Table) -> StoreTable:
     columns = tuple((column.name, spark_type(column)) for column in model.columns)
-    return StoreTable(model.schema or ANALYST_SCHEMA, model.name, columns)
+    comments = tuple(column.comment for column in model.columns)
+    return StoreTable(model.schema or ANALYST_SCHEMA, model.name, columns, model.comment, comments)
 
 
 def store_tables(schemas: tuple[str, ...] = COPIED_SCHEMAS) -> list[StoreTable]:
@@ -143,7 +159,9 @@ def copy_store(
             frame = spark.read.parquet(str(exported)).select(
                 *[col(name).cast(kind).alias(name) for name, kind in table.columns]
             )
-            frame.write.format("parquet").mode("overwrite").saveAsTable(table.spark_name)
+            spark.sql(f"drop table if exists {table.spark_name}")  # made again as the models define it now
+            spark.sql(table.create_sql())
+            frame.write.insertInto(table.spark_name, overwrite=True)  # by position: the model's order
             copied[table.key] = rows
             exported.unlink()
     finally:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from ldm.errors import LdmError
 from ldm.governance import digests
 from ldm.spark.tables import COPIED_SCHEMAS, store_tables
-from ldm.sql import literal, quoted
+from ldm.sql import quoted
 from ldm.store import connect
 
 if TYPE_CHECKING:
@@ -121,8 +121,7 @@ def _copy_in(
     kept as it is, so that a changed type changes the digest."""
     relation = SPARK_MART
     if isinstance(rows, list):
-        files = ", ".join(map(literal, rows))
-        copy.execute(f"create or replace temp view {SPARK_MART} as select * from read_parquet([{files}])")
+        copy.read_parquet(rows).create_view(SPARK_MART)  # the paths never enter SQL text
     else:
         copy.register(SPARK_MART, rows)
     try:
