@@ -38,7 +38,6 @@ from ldm.store import connect, current_revision, head_revision, upgrade
 from ldm.store.lock import store_lock
 from ldm.validate.report import write_report
 from ldm.validate.suites import EXPECTATIONS_DIR
-from models import GOVERNANCE_SCHEMA
 
 
 @dataclass
@@ -283,9 +282,9 @@ def _build_marts_on_spark(
     work: Path, folder: Path, variables: dict, full_refresh: bool, session, key: MasterKey
 ) -> str:
     """dbt build on the run's Spark `session` in `folder` from the working copy of the store; the marts
-    then replace the copy's (ldm.spark.warehouse) and are sealed, and the governance tables, the audit
-    chain with its new entry among them, are copied beside the data again (they were copied with the
-    rest of the store before the build). dbt's closing counts, marked as Spark's. The session stops
+    then replace the copy's (ldm.spark.warehouse) and are sealed, and the audit chain, which the seal
+    wrote to (and nothing else), is copied beside the data again (it was copied with the rest of the
+    store before the build). dbt's closing counts, marked as Spark's. The session stops
     when this is done."""
     from ldm.spark.build import build_marts_spark
     from ldm.spark.tables import copy_store
@@ -295,5 +294,5 @@ def _build_marts_on_spark(
         replace_store_marts(work, marts.read_all())
         summary = f"{marts.summary} (on Spark)"
         seal_marts(work, key, summary)
-        copy_store(work, marts.session, folder, schemas=(GOVERNANCE_SCHEMA,))
+        copy_store(work, marts.session, folder, only=(audit.AUDIT_TABLE, audit.HEAD_TABLE))
         return summary

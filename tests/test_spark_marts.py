@@ -290,45 +290,61 @@ def test_a_warehouse_open_in_another_session_is_refused_in_one_line(spark_run, s
     assert "is open in another Spark session" in done.stderr
 
 
-def test_an_edited_or_missing_warehouse_mart_is_named(spark_run, spark_marts):
+EDITED = (
+    "marts.mart_prevalence",
+    "main.persons",
+    "governance.audit_log",
+)  # by the tests below, then put back
+
+
+@pytest.fixture(scope="module")
+def warehouse_files(spark_marts):
+    """What `ldm audit verify --spark-dir` reads of the warehouse as the run left it, read once."""
+    return spark_marts.warehouse_files()
+
+
+def now(warehouse_files: dict, session) -> dict:
+    """The warehouse's tables as they are now: those the tests edit (whose files an edit replaces)
+    read again through the session."""
+    return {**warehouse_files, **{table: session.table(table).toArrow() for table in EDITED}}
+
+
+def test_an_edited_or_missing_warehouse_mart_is_named(spark_run, spark_marts, warehouse_files):
     """A value changed in a mart of the warehouse (through Spark, as an intruder with access to it
     would) is found by the keyed digest; so is a mart dropped from it."""
     store, _, key_file = spark_run[:3]
     audit_key = load_key(key_file).purpose_key(AUDIT)
-    session, table = spark_marts.session, "marts.mart_prevalence"
+    session, table, files = spark_marts.session, EDITED[0], warehouse_files
     original = session.table(table).toArrow()
     con = duckdb.connect(str(store), read_only=True)
     try:
-        assert warehouse_differences(con, spark_marts.warehouse_files(), audit_key) == []
+        assert warehouse_differences(con, now(files, session), audit_key) == []
         rows = original.to_pylist()
         rows[0]["numerator"] += 1
         edited = pa.Table.from_pylist(rows, schema=original.schema)
         session.createDataFrame(edited).write.mode("overwrite").insertInto(table)
-        found = warehouse_differences(con, spark_marts.warehouse_files(), audit_key)
+        found = warehouse_differences(con, now(files, session), audit_key)
         assert found and all(text.startswith("Spark warehouse: marts.mart_prevalence") for text in found), (
             found
         )
         assert any("row(s) edited" in text for text in found), found
-        fewer = spark_marts.warehouse_files()
-        fewer.pop("marts.mart_mortality")
+        fewer = {name: rows for name, rows in now(files, session).items() if name != "marts.mart_mortality"}
         missing = warehouse_differences(con, fewer, audit_key)
         assert any(
             text.startswith("Spark warehouse: marts.mart_mortality") and "deleted" in text for text in missing
         )
     finally:
-        con.close()
         session.createDataFrame(original).write.mode("overwrite").insertInto(table)
-    con = duckdb.connect(str(store), read_only=True)
     try:
-        assert warehouse_differences(con, spark_marts.warehouse_files(), audit_key) == []
+        assert warehouse_differences(con, now(files, session), audit_key) == []
     finally:
         con.close()
 
 
-@pytest.mark.parametrize(
-    ("table", "column"), [("main.persons", "imd_decile"), ("governance.audit_log", "entry_hash")]
-)
-def test_an_edited_person_row_or_audit_entry_in_the_warehouse_is_named(spark_run, spark_marts, table, column):
+@pytest.mark.parametrize(("table", "column"), [(EDITED[1], "imd_decile"), (EDITED[2], "entry_hash")])
+def test_an_edited_person_row_or_audit_entry_in_the_warehouse_is_named(
+    spark_run, spark_marts, warehouse_files, table, column
+):
     """The store's tables live beside the marts in the warehouse, the audit chain among them, and an
     edit made there through Spark is named by `ldm audit verify --spark-dir`, as one in the store is."""
     store, _, key_file = spark_run[:3]
@@ -343,7 +359,7 @@ def test_an_edited_person_row_or_audit_entry_in_the_warehouse_is_named(spark_run
         session.createDataFrame(pa.Table.from_pylist(rows, schema=original.schema)).write.mode(
             "overwrite"
         ).insertInto(table)
-        found = warehouse_differences(con, spark_marts.warehouse_files(), audit_key)
+        found = warehouse_differences(con, now(warehouse_files, session), audit_key)
         assert [text.split(":")[1].split(" (")[0].strip() for text in found] == [table], found
     finally:
         con.close()

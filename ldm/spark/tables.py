@@ -130,10 +130,10 @@ def source_tables(sources_file: Path = SOURCES_FILE) -> list[StoreTable]:
 
 
 def copy_store(
-    store: Path, spark: SparkSession, work: Path, schemas: tuple[str, ...] = COPIED_SCHEMAS
+    store: Path, spark: SparkSession, work: Path, only: tuple[str, ...] | None = None
 ) -> dict[str, int]:
-    """Copy every table of the DuckDB `store`'s `schemas` into Spark, replacing what it held; return the
-    rows copied per table ("schema.table")."""
+    """Copy every table of the DuckDB `store` that is copied (or `only` those, by "schema.table") into
+    Spark, replacing what it held; return the rows copied per table."""
     from pyspark.sql.functions import col
 
     staging = Path(work).resolve() / "sources"
@@ -141,7 +141,7 @@ def copy_store(
     con = connect(store, read_only=True)
     copied = {}
     try:
-        for table in store_tables(schemas):
+        for table in [table for table in store_tables() if only is None or table.key in only]:
             if not spark.catalog.databaseExists(table.schema):
                 spark.sql(f"create database {backquoted(table.schema)}")
             exported = staging / f"{table.key}.parquet"
