@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
 MARTS_SCHEMA = "marts"
 WAREHOUSE_SCHEMAS = (*COPIED_SCHEMAS, MARTS_SCHEMA)  # what the warehouse holds that the audit covers
-SPARK_MART = "spark_mart"  # the Arrow batch of one mart, registered while it is copied
+SPARK_MART = "spark_mart"  # the rows of one warehouse table (Arrow or Parquet), while they are copied
 
 
 def aside(warehouse: Path) -> Path:
@@ -119,13 +119,12 @@ def _copy_in(
     content). A time stamp with a time zone in the store is one without in Spark (its TIMESTAMP_NTZ,
     written in UTC: ldm.spark.tables), so it is read back as the instant it was; every other type is
     kept as it is, so that a changed type changes the digest."""
-    relation = SPARK_MART
     if isinstance(rows, list):
         copy.read_parquet(rows).create_view(SPARK_MART)  # the paths never enter SQL text
     else:
         copy.register(SPARK_MART, rows)
     try:
-        have = dict(copy.execute(f"select column_name, column_type from (describe {relation})").fetchall())
+        have = dict(copy.execute(f"select column_name, column_type from (describe {SPARK_MART})").fetchall())
         if columns and {name for name, _ in columns} == set(have):
             select = ", ".join(
                 f"cast({quoted(name)} as timestamptz) as {quoted(name)}"
@@ -135,7 +134,7 @@ def _copy_in(
             )
         else:
             select = "*"  # other columns than the store's: the digests differ, and say so
-        copy.execute(f"create table {digests.qualified(table)} as select {select} from {relation}")
+        copy.execute(f"create table {digests.qualified(table)} as select {select} from {SPARK_MART}")
     finally:
         if isinstance(rows, list):
             copy.execute(f"drop view {SPARK_MART}")
