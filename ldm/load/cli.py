@@ -122,7 +122,7 @@ def run_verify(args: argparse.Namespace) -> int:
         result = audit.verify(con, key, anchor, args.expect_head)
         problems = [str(problem) for problem in result.problems]
         if args.spark_dir is not None and not problems:
-            problems, marts = _check_warehouse(con, args.spark_dir, key)
+            problems, marts, copied = _check_warehouse(con, args.spark_dir, key)
     finally:
         con.close()
     if problems:
@@ -134,14 +134,18 @@ def run_verify(args: argparse.Namespace) -> int:
     data = "every table and the catalog as the chain recorded" if result.data_checked else "no data"
     print(f"audit intact: {result.entries} entries, {chain}, {where}; {data}; head {result.head}")
     if args.spark_dir is not None:
-        print(f"Spark warehouse {args.spark_dir}: {marts} hold the rows the chain recorded")
+        print(
+            f"Spark warehouse {args.spark_dir}: its {marts} marts and the store's {copied} tables beside them, "
+            "the audit chain among them, hold the rows the chain recorded"
+        )
     return 0
 
 
-def _check_warehouse(con, folder: Path, key: bytes) -> tuple[list[str], str]:
-    """How the tables of the Spark warehouse in `folder` differ from the store's, and what it holds."""
-    from ldm.spark.build import MARTS_DATABASE, open_marts
-    from ldm.spark.warehouse import warehouse_differences
+def _check_warehouse(con, folder: Path, key: bytes) -> tuple[list[str], int, int]:
+    """How the tables of the Spark warehouse in `folder` differ from the store's, and how many marts
+    and copied tables of the store it holds."""
+    from ldm.spark.build import open_marts
+    from ldm.spark.warehouse import MARTS_SCHEMA, warehouse_differences
 
     with (
         open_marts(folder) as spark,
@@ -149,12 +153,8 @@ def _check_warehouse(con, folder: Path, key: bytes) -> tuple[list[str], str]:
     ):
         tables = spark.warehouse_files()
         problems = warehouse_differences(con, tables, key, scratch=Path(scratch))
-    marts = sum(name.startswith(f"{MARTS_DATABASE}.") for name in tables)
-    copied = len(tables) - marts
-    return (
-        problems,
-        f"its {marts} marts and the store's {copied} tables beside them, the audit chain among them,",
-    )
+    marts = sum(name.startswith(f"{MARTS_SCHEMA}.") for name in tables)
+    return problems, marts, len(tables) - marts
 
 
 def run_seal(args: argparse.Namespace) -> int:

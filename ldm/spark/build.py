@@ -4,8 +4,8 @@ The steps, each in its own module: start a local SparkSession whose state lives 
 (session.py); copy the store's tables into it (tables.py: its analyst and governance schemas, dbt's
 sources among them); register ldm.stats' interval functions on it (udfs.py) and the way to run the
 project's Python models on it (python_models.py); then run `dbt build --target spark` in this
-process with dbt's own runner (dbt.cli.main.dbtRunner), so that dbt-spark's `session` method, which asks
-`SparkSession.builder.getOrCreate()` for its session, is given this one, UDFs included. A
+process with dbt's own runner (dbt.cli.main.dbtRunner), so that dbt-spark's `session` method, which
+asks `SparkSession.builder.getOrCreate()` for its session, is given this one, UDFs included. A
 subprocess could not share it: a SparkSession and its Python UDFs live in the process that made
 them.
 
@@ -42,13 +42,14 @@ from ldm.marts.build import (
 )
 from ldm.spark import python_models, udfs
 from ldm.spark.session import require_spark, start_session
-from ldm.spark.tables import COPIED_SCHEMAS, copy_store
+from ldm.spark.tables import copy_store
+from ldm.spark.warehouse import MARTS_SCHEMA, WAREHOUSE_SCHEMAS
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import SparkSession
 
-MARTS_DATABASE = "marts"
+MARTS_DATABASE = MARTS_SCHEMA  # Spark's databases are the store's schemas
 SERIES_TABLE = "mart_periods"
 SESSION_FOLDER = "spark"  # the session's warehouse and metastore, under the work folder
 
@@ -83,7 +84,7 @@ class SparkMarts:
         with no file, a view, or a table partitioned by its values (the marts: by period), whose
         partition columns are in its folders' names rather than in its files."""
         found: dict[str, list[str] | pa.Table] = {}
-        for database in (*COPIED_SCHEMAS, MARTS_DATABASE):
+        for database in WAREHOUSE_SCHEMAS:
             if not self.session.catalog.databaseExists(database):
                 continue
             for table in self.session.catalog.listTables(database):

@@ -142,36 +142,35 @@ def _copy_in(
             copy.unregister(SPARK_MART)
 
 
+def _schema(table: str) -> str:
+    return table.split(".", 1)[0]
+
+
 def warehouse_differences(
     store_con: duckdb.DuckDBPyConnection,
     tables: dict[str, list[str] | pa.Table],
     audit_key: bytes,
-    schemas: tuple[str, ...] = WAREHOUSE_SCHEMAS,
     scratch: Path | None = None,
 ) -> list[str]:
-    """Each way the warehouse's tables of `schemas` differ from the store's under the audit's keyed
-    digest: a table missing on either side, a changed row count, or the same count with other values.
+    """Each way the warehouse's tables differ from the store's under the audit's keyed digest: a table
+    missing on either side, a changed row count, or the same count with other values.
 
     `tables` are the warehouse's ("schema.table": its Parquet files, or its rows). They are compared
-    with the store's tables of the same schemas (every one the audit covers, and the audit chain
-    itself, which the chain's MAC seals in the store): the store has been verified against its chain
-    first (`ldm audit verify`), so a warehouse that equals it holds what the chain recorded, and a
-    warehouse whose chain is the store's holds its audit beside its data. The digests are DuckDB's
+    with the store's copied tables (those of models/ in COPIED_SCHEMAS, the audit chain among them,
+    which the chain's MAC seals in the store; not Alembic's own bookkeeping) and its marts; any other
+    table in the warehouse's schemas is reported as added. The store has been verified against its
+    chain first (`ldm audit verify`), so a warehouse that equals it holds what the chain recorded, and
+    a warehouse whose chain is the store's holds its audit beside its data. The digests are DuckDB's
     (ldm.governance.digests), computed on a scratch DuckDB (a file in `scratch`, else in memory) that
     the warehouse's rows are read into.
     """
     import duckdb
 
-    def wanted(name: str) -> bool:
-        return name.split(".", 1)[0] in schemas
-
-    # The store's tables that are copied (those of models/, not Alembic's own bookkeeping), and its
-    # marts; any other table in the warehouse's databases is reported as added.
-    copied = {table.key for table in store_tables(tuple(s for s in schemas if s in COPIED_SCHEMAS))}
+    copied = {table.key for table in store_tables()}
     in_store = {
         t: c
         for t, c in digests.covered_tables(store_con, chain=True).items()
-        if wanted(t) and (t in copied or t.split(".", 1)[0] not in COPIED_SCHEMAS)
+        if t in copied or _schema(t) == MARTS_SCHEMA
     }
     columns = _store_columns(store_con, list(in_store))
     scratch_file = scratch / "warehouse-check.duckdb" if scratch else None
@@ -180,15 +179,15 @@ def warehouse_differences(
     copy = duckdb.connect(str(scratch_file) if scratch_file else ":memory:")
     try:
         copy.execute("set TimeZone = 'UTC'")  # the zone Spark's sessions write their time stamps in
-        for schema in schemas:
+        for schema in WAREHOUSE_SCHEMAS:
             copy.execute(f"create schema if not exists {quoted(schema)}")
         for name, rows in sorted(tables.items()):
-            if wanted(name):
+            if _schema(name) in WAREHOUSE_SCHEMAS:
                 try:
                     _copy_in(copy, name, rows, columns.get(name, []))
                 except duckdb.Error as error:
                     raise LdmError(f"Spark warehouse: {name} cannot be read: {error}") from None
-        in_warehouse = {t: c for t, c in digests.covered_tables(copy, chain=True).items() if wanted(t)}
+        in_warehouse = digests.covered_tables(copy, chain=True)
         expected = digests.table_digests(store_con, in_store, audit_key)
         actual = digests.table_digests(copy, in_warehouse, audit_key)
     finally:
