@@ -43,14 +43,16 @@ from conftest import (
     dbt_unit_tests,
     query,
 )
+from identifier_scan import occurring
+from test_pseudonymise_extracts import raw_identifiers
 
 from ldm import stats
 from ldm.demo import SAMPLE_DIR, SAMPLE_TODAY
 from ldm.marts.build import definitions_digest
-from ldm.pseudonymise.keys import AUDIT, load_key
+from ldm.pseudonymise.keys import AUDIT, LINKAGE, load_key
 from ldm.spark.build import open_marts, run_dbt_spark
 from ldm.spark.tables import source_tables, store_tables
-from ldm.spark.warehouse import warehouse_differences
+from ldm.spark.warehouse import WAREHOUSE_SCHEMAS, warehouse_differences
 from ldm.spark.workspace import DOUBLE_QUOTED, SparkWorkspace
 from ldm.sql import backquoted
 from models import metadata
@@ -364,6 +366,41 @@ def test_an_edited_person_row_or_audit_entry_in_the_warehouse_is_named(
     finally:
         con.close()
         session.createDataFrame(original).write.mode("overwrite").insertInto(table)
+
+
+def test_no_identifier_or_key_reaches_the_warehouse_or_its_logs(spark_run, spark_marts):
+    """The warehouse now holds the store's analyst and governance tables beside the marts: none of
+    their text columns holds an identifier the extracts carried or the key, and neither do the
+    session's and dbt's files in the warehouse folder."""
+    _, warehouse, key_file = spark_run[:3]
+    identifiers = raw_identifiers(warehouse.parent / "extracts", dates_of_birth=False)
+    secrets = {key_file.read_text().strip(), load_key(key_file).purpose_key(LINKAGE).hex()}
+    session, scanned = spark_marts.session, 0
+    for database in WAREHOUSE_SCHEMAS:
+        for table in session.catalog.listTables(database):
+            if table.isTemporary:
+                continue
+            rows = session.table(f"{database}.{table.name}").toArrow()
+            for field in rows.schema:
+                if pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
+                    values = set(rows.column(field.name).unique().to_pylist())
+                    assert not values & (identifiers | secrets), (database, table.name, field.name)
+                    scanned += 1
+    assert scanned > 50
+    # Not the Parquet data and Derby metastore (binary; the columns are checked above), nor dbt's
+    # inserts of the public reference seeds (practices' own names and postcodes), which the store's
+    # own scan leaves out too (test_run.py).
+    texts = [
+        path
+        for path in warehouse.rglob("*")
+        if path.is_file()
+        and not {"warehouse", "metastore"} & set(path.relative_to(warehouse).parts)
+        and not (path.relative_to(warehouse).parts[0] == "target" and "reference" in path.parts)
+    ]
+    assert texts
+    for path in texts:
+        text = path.read_bytes().decode(errors="replace")
+        assert not occurring((v for v in identifiers | secrets if len(v) >= 6), text), path
 
 
 def test_engine_hashes_are_present_and_tell_the_same_periods_apart(spark_marts, sample_marts_store):
