@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import fcntl
+import io
 import json
 import os
 import shutil
@@ -85,14 +87,20 @@ def medium_sample(tmp_path_factory) -> Path:
     )
 
 
+DEMO_PRINTED = "demo.printed"  # what `ldm demo` printed, kept beside the shared build for test_demo
+
+
 def _demo(folder: Path) -> None:
     from ldm.cli import main
     from ldm.pseudonymise.keys import init_key
 
     init_key(folder / "demo.key")
-    with pytest.MonkeyPatch.context() as patch:
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
         patch.setenv("LDM_KEY_FILE", str(folder / "demo.key"))
-        assert main(["demo", "--out", str(folder / "demo")]) == 0
+        code = main(["demo", "--out", str(folder / "demo")])
+    (folder / DEMO_PRINTED).write_text(printed.getvalue())
+    assert code == 0, printed.getvalue()[-3000:]
 
 
 @pytest.fixture(scope="session")
@@ -165,19 +173,26 @@ def compiled_inline(folder: Path, inline: str, variables: dict | None = None) ->
     return json.loads(result.stdout[result.stdout.index("{") :])["compiled"]
 
 
-def compiled_stats_grid(folder: Path, stats_functions: str, confidence: float) -> str:
+def compiled_stats_grid(tmp_path_factory, stats_functions: str, confidence: float) -> str:
     """The dbt project's wilson() and byar() macros over STATS_GRID, compiled by dbt with the
     stats_functions and confidence_level vars given: one query (columns x, n, wilson_lower,
-    wilson_upper, byar_lower, byar_upper) that DuckDB and Spark both run."""
+    wilson_upper, byar_lower, byar_upper) that DuckDB and Spark both run. Compiled once per test run
+    for each pair of vars (built_once), as test_stats_sql and test_spark_marts ask for the same."""
     rows = ", ".join(f"({x}, {n})" for x, n in STATS_GRID)
     inline = (
         "select x, n, {{ wilson('lower', 'x', 'n') }} as wilson_lower, {{ wilson('upper', 'x', 'n') }} as wilson_upper,"
         " {{ byar('lower', 'x') }} as byar_lower, {{ byar('upper', 'x') }} as byar_upper"
         f" from (values {rows}) as grid(x, n)"
     )
-    return compiled_inline(
-        folder, inline, {"stats_functions": stats_functions, "confidence_level": confidence}
-    )
+    variables = {"stats_functions": stats_functions, "confidence_level": confidence}
+
+    def compile_into(folder: Path) -> None:
+        (folder / "compiled.sql").write_text(compiled_inline(folder, inline, variables))
+
+    return (
+        built_once(tmp_path_factory, f"stats_grid_{stats_functions}_{confidence}", compile_into)
+        / "compiled.sql"
+    ).read_text()
 
 
 def assert_stats_grid_is_ldm_stats(rows: list[tuple], confidence: float) -> None:

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from conftest import REPO
+from conftest import DEMO_PRINTED, REPO
 
 from ldm.cli import main
-from ldm.pseudonymise.keys import init_key
+from ldm.pseudonymise.keys import load_key
 
 
-def test_demo_runs_on_the_committed_sample(tmp_path, monkeypatch, capsys):
-    key = init_key(tmp_path / "demo.key")
-    monkeypatch.setenv("LDM_KEY_FILE", str(tmp_path / "demo.key"))
-    assert main(["demo", "--out", str(tmp_path / "demo")]) == 0
-    printed = capsys.readouterr().out
+def test_demo_runs_on_the_committed_sample(sample_marts_store):
+    """`ldm demo` as the shared build ran it (conftest's sample_marts_store: the same command, run once
+    for the whole test run): what it printed and what it left."""
+    demo = sample_marts_store.parent
+    printed = (demo.parent / DEMO_PRINTED).read_text()
+    key = load_key(demo.parent / "demo.key")
     assert "byte for byte" in printed and key.key_id in printed
     extracts = list((REPO / "sample_data" / "extracts").iterdir())
-    assert len(list((tmp_path / "demo" / "pseudonymised").rglob("*.parquet"))) == len(extracts)  # one each
-    reports = list((tmp_path / "demo" / "pseudonymised" / "reports").glob("validation-*.md"))
+    assert len(list((demo / "pseudonymised").rglob("*.parquet"))) == len(extracts)  # one each
+    reports = list((demo / "pseudonymised" / "reports").glob("validation-*.md"))
     assert reports and reports[0].read_text().startswith("# Validation report")
     assert "chain intact" in printed and "PASS=" in printed
 

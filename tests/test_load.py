@@ -29,8 +29,6 @@ from ldm.load.unique_keys import check_unique_keys
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.keys import AUDIT, LINKAGE, init_key
 from ldm.store import connect, downgrade, upgrade
-from ldm.synthetic.config import SampleConfig
-from ldm.synthetic.generate import generate
 from models.base import unindexed_keys
 from models.feeds import FEEDS
 
@@ -342,10 +340,11 @@ def test_the_upgrade_that_drops_the_record_keys_is_sealed_and_keeps_every_row(lo
     assert not set(unindexed_keys()) & {name for (name,) in query(copy, PRIMARY_KEYS)}
 
 
-def test_a_killed_load_leaves_whole_batches_only(tmp_path):
-    generate(SampleConfig(persons=20_000, seed=3), tmp_path / "sample")
+def test_a_killed_load_leaves_whole_batches_only(medium_sample, tmp_path):
+    # A copy of the shared 20,000-person sample's extracts: pseudonymising writes quarantine beside them.
+    extracts = shutil.copytree(medium_sample / "extracts", tmp_path / "extracts")
     key = init_key(tmp_path / "k.key")
-    pseudonymise_folder(tmp_path / "sample" / "extracts", tmp_path / "out", key, builtin_specs(), TODAY)
+    pseudonymise_folder(extracts, tmp_path / "out", key, builtin_specs(), TODAY)
     store = fresh_store(tmp_path / "store.duckdb")
     process = subprocess.Popen(
         [sys.executable, "-m", "ldm.cli", "load", "--pseudonymised", str(tmp_path / "out"), "--store", str(store),

@@ -20,11 +20,14 @@ engine computed. For it the test checks that it is there for every period and th
 same periods apart on both engines.
 
 One run and one Spark session in the test process serve the module (three to four minutes on two
-cores, most of it Spark's fixed cost per query on a small sample).
+cores, most of it Spark's fixed cost per query on a small sample); the run is made in the test
+process too, so that the module's session reuses its JVM.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import shutil
@@ -47,6 +50,7 @@ from identifier_scan import occurring
 from test_pseudonymise_extracts import raw_identifiers
 
 from ldm import stats
+from ldm.cli import main
 from ldm.demo import SAMPLE_DIR, SAMPLE_TODAY
 from ldm.marts.build import definitions_digest
 from ldm.pseudonymise.keys import AUDIT, LINKAGE, load_key
@@ -75,23 +79,38 @@ def ldm(*args: object) -> subprocess.CompletedProcess:
     return subprocess.run([LDM, *map(str, args)], capture_output=True, text=True, timeout=1800)
 
 
+def ldm_here(*args: object) -> tuple[int, str, str]:
+    """`ldm ARGS` run in this process (ldm.cli.main, as the console script calls it): its exit status
+    and what it printed to stdout and to stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main([str(arg) for arg in args])
+    return code, out.getvalue(), err.getvalue()
+
+
 @pytest.fixture(scope="module")
 def spark_run(sample_marts_store, tmp_path_factory):
     """`ldm run --engine spark` on the committed sample, under the DuckDB store's key, then `ldm audit
-    verify --spark-dir` on what it built (before this process opens the warehouse: its embedded
-    metastore admits one session at a time): (store, warehouse, key file, what the run printed,
-    what verify printed)."""
+    verify --spark-dir` on what it built: (store, warehouse, key file, what the run printed, what
+    verify printed). Both run in this process, one after the other, as they would in an operator's
+    script: each starts its own Spark session and stops it when done (the embedded metastore admits
+    one session at a time), and the JVM the run started, warmed up, then serves the module's session
+    too."""
     folder = tmp_path_factory.mktemp("spark_run")
     key_file = sample_marts_store.parent.parent / "demo.key"
     store, warehouse = folder / "store.duckdb", folder / "warehouse"
     # A copy of the sample's extracts: a run writes its quarantine beside them.
     extracts = shutil.copytree(SAMPLE_DIR / "extracts", folder / "extracts")
-    done = ldm("run", "--engine", "spark", "--spark-dir", warehouse, "--extracts", extracts,
-               "--store", store, "--key-file", key_file, "--today", SAMPLE_TODAY.isoformat())  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    verified = ldm("audit", "verify", "--store", store, "--key-file", key_file, "--spark-dir", warehouse)
-    assert verified.returncode == 0, verified.stderr[-3000:]
-    return store, warehouse, key_file, done.stdout, verified.stdout
+    code, printed, errors = ldm_here(
+        "run", "--engine", "spark", "--spark-dir", warehouse, "--extracts", extracts,
+        "--store", store, "--key-file", key_file, "--today", SAMPLE_TODAY.isoformat(),
+    )  # fmt: skip
+    assert code == 0, errors[-3000:]
+    code, verified, errors = ldm_here(
+        "audit", "verify", "--store", store, "--key-file", key_file, "--spark-dir", warehouse
+    )
+    assert code == 0, errors[-3000:]
+    return store, warehouse, key_file, printed, verified
 
 
 @pytest.fixture(scope="module")
@@ -466,11 +485,11 @@ def test_the_stats_functions_on_spark_are_ldm_stats(spark_marts):
 
 
 @pytest.mark.parametrize("confidence", [0.95, 0.999])
-def test_the_sql_spelling_of_the_stats_is_ldm_stats_on_spark(spark_marts, tmp_path, confidence):
+def test_the_sql_spelling_of_the_stats_is_ldm_stats_on_spark(spark_marts, tmp_path_factory, confidence):
     """stats_functions 'sql' (for a SQL endpoint, where no Python UDF can be registered): Spark runs
     the marts' Wilson and Byar formulas in SQL with ldm.stats' results to 1e-12, NULL where it gives
     None (tests/test_stats_sql.py checks the same query on DuckDB)."""
-    sql = compiled_stats_grid(tmp_path, "sql", confidence)
+    sql = compiled_stats_grid(tmp_path_factory, "sql", confidence)
     assert "wilson_lower(" not in sql and "byar_upper(" not in sql
     assert_stats_grid_is_ldm_stats([tuple(row) for row in spark_marts.session.sql(sql).collect()], confidence)
 

@@ -45,7 +45,7 @@ def test_udfs_work_over_a_column_of_counts():
 
 
 @pytest.mark.parametrize("confidence", [0.95, 0.999])
-def test_the_marts_sql_formulas_are_ldm_stats(tmp_path, confidence):
+def test_the_marts_sql_formulas_are_ldm_stats(tmp_path_factory, confidence):
     """stats_functions 'sql' (for SQL endpoints, where no UDF can be registered) writes Wilson's and
     Byar's limits in SQL: on DuckDB they equal ldm.stats to 1e-12, NULL where ldm.stats gives None
     (Byar's lower limit of a small count at 99.9%), and so does the 'udf' spelling of the same macros.
@@ -53,7 +53,7 @@ def test_the_marts_sql_formulas_are_ldm_stats(tmp_path, confidence):
     con = duckdb.connect()
     register(con)
     for spelling in ("sql", "udf"):
-        sql = compiled_stats_grid(tmp_path, spelling, confidence)
+        sql = compiled_stats_grid(tmp_path_factory, spelling, confidence)
         assert ("wilson_lower(" in sql) == (spelling == "udf")
         assert_stats_grid_is_ldm_stats(con.execute(sql + " order by x, n").fetchall(), confidence)
     assert any(row is None for row in [stats.byar_lower(x, 0.999) for x, _ in STATS_GRID])
