@@ -90,11 +90,19 @@ def medium_sample(tmp_path_factory) -> Path:
 DEMO_PRINTED = "demo.printed"  # what `ldm demo` printed, kept beside the shared build for test_demo
 
 
-def _demo(folder: Path) -> None:
-    from ldm.cli import main
+@pytest.fixture(scope="session")
+def demo_key(tmp_path_factory) -> Path:
+    """The key file of the shared demo store, made once per run on its own, so that a test needing
+    only the key (the Spark run of the sample) need not wait for the demo to be built."""
     from ldm.pseudonymise.keys import init_key
 
-    init_key(folder / "demo.key")
+    return built_once(tmp_path_factory, "demo_key", lambda folder: init_key(folder / "demo.key")) / "demo.key"
+
+
+def _demo(folder: Path, key_file: Path) -> None:
+    from ldm.cli import main
+
+    shutil.copyfile(key_file, folder / "demo.key")  # beside the build, where tests look for it
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
         patch.setenv("LDM_KEY_FILE", str(folder / "demo.key"))
@@ -104,14 +112,18 @@ def _demo(folder: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def sample_marts_store(tmp_path_factory) -> Path:
-    """The committed sample through `ldm demo` (every stage, dbt build included), built once per run
-    and shared by the workers.
+def sample_marts_store(tmp_path_factory, demo_key) -> Path:
+    """The committed sample through `ldm demo` (every stage, dbt build included) under `demo_key`,
+    built once per run and shared by the workers.
 
     Tests read it (read-only connections: another worker may be reading it too) or copy it; none may
     change it or open it for writing.
     """
-    return built_once(tmp_path_factory, "sample_marts", _demo) / "demo" / "store.duckdb"
+    return (
+        built_once(tmp_path_factory, "sample_marts", lambda folder: _demo(folder, demo_key))
+        / "demo"
+        / "store.duckdb"
+    )
 
 
 def query(store: Path, sql: str, *params) -> list[tuple]:

@@ -89,7 +89,7 @@ def ldm_here(*args: object) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def spark_run(sample_marts_store, tmp_path_factory):
+def spark_run(demo_key, tmp_path_factory):
     """`ldm run --engine spark` on the committed sample, under the DuckDB store's key, then `ldm audit
     verify --spark-dir` on what it built: (store, warehouse, key file, what the run printed, what
     verify printed). Both run in this process, one after the other, as they would in an operator's
@@ -97,7 +97,7 @@ def spark_run(sample_marts_store, tmp_path_factory):
     one session at a time), and the JVM the run started, warmed up, then serves the module's session
     too."""
     folder = tmp_path_factory.mktemp("spark_run")
-    key_file = sample_marts_store.parent.parent / "demo.key"
+    key_file = demo_key  # the shared demo store's key: it need not be built yet (the tests compare)
     store, warehouse = folder / "store.duckdb", folder / "warehouse"
     # A copy of the sample's extracts: a run writes its quarantine beside them.
     extracts = shutil.copytree(SAMPLE_DIR / "extracts", folder / "extracts")
