@@ -102,7 +102,7 @@ def demo_key(tmp_path_factory) -> Path:
 def _demo(folder: Path, key_file: Path) -> None:
     from ldm.cli import main
 
-    shutil.copyfile(key_file, folder / "demo.key")  # beside the build, where tests look for it
+    shutil.copy2(key_file, folder / "demo.key")  # beside the build, where tests look for it (mode 600 kept)
     printed = io.StringIO()
     with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(printed):
         patch.setenv("LDM_KEY_FILE", str(folder / "demo.key"))
