@@ -148,14 +148,30 @@ def store_copy(store: Path, folder: Path, *statements: str) -> Path:
     return copy
 
 
-# Test files that take minutes on one pytest-xdist worker (the Spark session's fixed cost per query).
-LONGEST_FILES = ("test_spark_marts.py",)
+# The test files that take a minute or more on one pytest-xdist worker, longest first (measured with
+# `python3 tasks.py test --junitxml=...`: the Spark session's fixed cost per query, and whole runs).
+LONGEST_FILES = (
+    "test_spark_marts.py",
+    "test_attacks.py",
+    "test_disclosure_attacks.py",
+    "test_spark_cluster.py",
+    "test_run.py",
+    "test_load.py",
+    "test_release.py",
+    "test_marts.py",
+    "test_life_expectancy_marts.py",
+    "test_dashboard.py",
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest files first. `--dist loadfile` hands whole files to the workers in collection
-    order, so a long file collected last runs alone at the end while the other worker idles."""
-    items.sort(key=lambda item: item.path.name not in LONGEST_FILES)  # stable: the rest keep their order
+    """The longest files first, longest of all first. `--dist loadfile` hands whole files to the
+    workers in collection order, so a long file collected last runs alone at the end while the other
+    worker idles; short files last fill the gaps."""
+    rank = {name: position for position, name in enumerate(LONGEST_FILES)}
+    items.sort(
+        key=lambda item: rank.get(item.path.name, len(LONGEST_FILES))
+    )  # stable: the rest keep their order
 
 
 # Counts and denominators on which the marts' Wilson and Byar limits are checked: zero, small counts
