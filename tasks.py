@@ -81,7 +81,10 @@ def test() -> None:
     run(BIN / "sqlfluff", "lint", "--nocolor", "--processes", "0", "dbt_project/models")  # 0: every core
     # Two workers (the CI machine's two cores), each taking whole test files, so that a module's
     # store is built once, in the worker that uses it; the session fixtures are built per worker.
-    run(BIN / "python", "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", *sys.argv[2:])
+    # Files go out in collection order (tests/conftest.py puts the longest first), not pytest-xdist's
+    # default of the most tests first, so that the two workers end together.
+    run(BIN / "python", "-m", "pytest", "-q", "-n", "2", "--dist", "loadfile", "--no-loadscope-reorder",
+        *sys.argv[2:])  # fmt: skip
 
 
 # The extras each command installs: the tests also build the marts on Spark (the `spark` extra).

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from conftest import DEMO_PRINTED, REPO
 
 from ldm.cli import main
@@ -20,6 +24,24 @@ def test_demo_runs_on_the_committed_sample(sample_marts_store):
     reports = list((demo / "pseudonymised" / "reports").glob("validation-*.md"))
     assert reports and reports[0].read_text().startswith("# Validation report")
     assert "chain intact" in printed and "PASS=" in printed
+
+
+def test_the_console_script_prints_through_a_pipe_and_exits_with_the_commands_status(
+    sample_marts_store, tmp_path
+):
+    """The installed `ldm` script (ldm.cli.entry, which flushes its output and then ends the process
+    itself): a command's stdout reaches a pipe whole, and the exit status is the command's."""
+    ldm = Path(sys.executable).with_name("ldm")
+    key_file = sample_marts_store.parent.parent / "demo.key"
+    verify = [ldm, "audit", "verify", "--key-file", key_file, "--store"]
+    done = subprocess.run([*verify, sample_marts_store], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("audit intact: ") and done.stdout.endswith("\n"), done.stdout
+    refused = subprocess.run(
+        [*verify, tmp_path / "missing.duckdb"], capture_output=True, text=True, timeout=300
+    )
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.startswith("ldm audit: error: no store at ") and refused.stderr.count("\n") == 1
 
 
 def test_every_command_has_help(capsys):
