@@ -169,9 +169,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     workers in collection order, so a long file collected last runs alone at the end while the other
     worker idles; short files last fill the gaps."""
     rank = {name: position for position, name in enumerate(LONGEST_FILES)}
-    items.sort(
-        key=lambda item: rank.get(item.path.name, len(LONGEST_FILES))
-    )  # stable: the rest keep their order
+    last = len(LONGEST_FILES)  # every other file, in the order collected (the sort is stable)
+    items.sort(key=lambda item: rank.get(item.path.name, last))
 
 
 # Counts and denominators on which the marts' Wilson and Byar limits are checked: zero, small counts

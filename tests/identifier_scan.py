@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
+from pathlib import Path
 
 
 @functools.lru_cache(maxsize=8)
@@ -45,3 +46,11 @@ def occurring(values: Iterable[str], text: str) -> list[str]:
     if _any_of(values).search(text) is None:
         return []
     return sorted(value for value in values if value in text)
+
+
+def key_material(key_file: Path) -> set[str]:
+    """What of a key file must never appear in a store, a warehouse or a log: the master key as the
+    file holds it, and the linkage key derived from it (as hex)."""
+    from ldm.pseudonymise.keys import LINKAGE, load_key
+
+    return {key_file.read_text().strip(), load_key(key_file).purpose_key(LINKAGE).hex()}

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from identifier_scan import occurring
+from identifier_scan import key_material, occurring
 from test_pseudonymise_extracts import raw_identifiers
 from tqdm import tqdm
 
 from ldm.cli import main
 from ldm.config import load_settings
 from ldm.errors import LdmError
-from ldm.pseudonymise.keys import LINKAGE, init_key, load_key
+from ldm.pseudonymise.keys import init_key
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -103,7 +103,7 @@ def test_run_builds_everything_and_a_rerun_adds_nothing(first_run, capsys):
 def test_no_identifier_or_key_reaches_the_store_its_marts_the_run_log_or_dbt_files(first_run):
     root, _ = first_run
     identifiers = raw_identifiers(root / "extracts", dates_of_birth=False)
-    secrets = {(root / "ldm.key").read_text().strip(), load_key(root / "ldm.key").purpose_key(LINKAGE).hex()}
+    secrets = key_material(root / "ldm.key")
     con = duckdb.connect(str(root / "store.duckdb"), read_only=True)
     try:
         columns = con.execute(

@@ -46,14 +46,14 @@ from conftest import (
     dbt_unit_tests,
     query,
 )
-from identifier_scan import occurring
+from identifier_scan import key_material, occurring
 from test_pseudonymise_extracts import raw_identifiers
 
 from ldm import stats
 from ldm.cli import main
 from ldm.demo import SAMPLE_DIR, SAMPLE_TODAY
 from ldm.marts.build import definitions_digest
-from ldm.pseudonymise.keys import AUDIT, LINKAGE, load_key
+from ldm.pseudonymise.keys import AUDIT, load_key
 from ldm.spark.build import open_marts, run_dbt_spark
 from ldm.spark.tables import source_tables, store_tables
 from ldm.spark.warehouse import WAREHOUSE_SCHEMAS, warehouse_differences
@@ -393,7 +393,7 @@ def test_no_identifier_or_key_reaches_the_warehouse_or_its_logs(spark_run, spark
     session's and dbt's files in the warehouse folder."""
     _, warehouse, key_file = spark_run[:3]
     identifiers = raw_identifiers(warehouse.parent / "extracts", dates_of_birth=False)
-    secrets = {key_file.read_text().strip(), load_key(key_file).purpose_key(LINKAGE).hex()}
+    secrets = key_material(key_file)
     session, scanned = spark_marts.session, 0
     for database in WAREHOUSE_SCHEMAS:
         for table in session.catalog.listTables(database):

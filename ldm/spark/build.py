@@ -49,7 +49,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
     from pyspark.sql import SparkSession
 
-MARTS_DATABASE = MARTS_SCHEMA  # Spark's databases are the store's schemas
 SERIES_TABLE = "mart_periods"
 SESSION_FOLDER = "spark"  # the session's warehouse and metastore, under the work folder
 
@@ -66,12 +65,12 @@ class SparkMarts:
 
     def tables(self) -> list[str]:
         """The tables of the marts database (schema `marts` on DuckDB)."""
-        tables = self.session.catalog.listTables(MARTS_DATABASE)  # and the session's temporary views
+        tables = self.session.catalog.listTables(MARTS_SCHEMA)  # and the session's temporary views
         return sorted(table.name for table in tables if not table.isTemporary)
 
     def read(self, table: str) -> pa.Table:
         """A mart's rows as an Arrow table (types as Spark holds them)."""
-        return self.session.table(f"{MARTS_DATABASE}.{table}").toArrow()
+        return self.session.table(f"{MARTS_SCHEMA}.{table}").toArrow()
 
     def read_all(self) -> dict[str, pa.Table]:
         """Every mart's rows, by name."""
@@ -181,7 +180,7 @@ def open_marts(work: Path, cores: int | None = None, memory: str = "2g") -> Spar
     if not (work / SESSION_FOLDER / "metastore").is_dir():
         raise LdmError(f"{work} holds no Spark warehouse (`ldm run --engine spark` builds one)")
     session = start_session(work / SESSION_FOLDER, cores=cores, memory=memory)
-    if not session.catalog.databaseExists(MARTS_DATABASE):
+    if not session.catalog.databaseExists(MARTS_SCHEMA):
         session.stop()
         raise LdmError(f"the Spark warehouse in {work} holds no marts (`ldm run --engine spark` builds them)")
     udfs.register(session)  # the marts' interval functions, for queries beside them
@@ -222,7 +221,7 @@ def build_marts_spark(
         seconds["copy the store"] = time.perf_counter() - started
         udfs.register(session)
         python_models.install()
-        full_refresh = full_refresh or not session.catalog.tableExists(f"{MARTS_DATABASE}.{SERIES_TABLE}")
+        full_refresh = full_refresh or not session.catalog.tableExists(f"{MARTS_SCHEMA}.{SERIES_TABLE}")
         started = time.perf_counter()
         summary = run_dbt_spark(variables, work, full_refresh, threads)
         seconds["dbt build"] = time.perf_counter() - started
