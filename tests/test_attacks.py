@@ -105,26 +105,64 @@ def resend(source: Path, target: Path) -> None:
 
 # 1. SQL injection through file names ------------------------------------------------------------
 
+O_BRIEN = "op_appointments O'Brien; drop table persons.csv"
+LONG_NAME = "community_contacts" + "x" * (255 - len("community_contacts") - 4) + ".txt"
+WITHDRAWN = "gp_events_withdrawn.txt"
 
-def test_a_file_name_carrying_sql_injects_nothing_and_loads_nothing_twice(city, tmp_path, monkeypatch):
+
+@dataclass
+class Ran:
+    """One `ldm run` on a copy of the demo's folder, given awkward extracts (files named to inject SQL,
+    a 255-character name, each re-sending rows already loaded) and a seam file left by an earlier
+    failed run whose extract was then withdrawn; with what the store held before."""
+
+    city: City
+    report: object
+    cwd: Path
+    rows_before: dict[str, int]
+    utilisation_before: list[tuple]
+
+    @property
+    def loaded(self) -> dict:
+        return {load.input_file: load for load in self.report.loaded.loaded}
+
+
+@pytest.fixture(scope="module")
+def ran(sample_marts_store: Path, tmp_path_factory) -> Ran:
+    folder = tmp_path_factory.mktemp("ran")
+    demo = sample_marts_store.parent
+    shutil.copytree(demo, folder / "city", ignore=shutil.ignore_patterns(".ldm-dbt"))
+    city = City(folder / "city", demo.parent / "demo.key")
     resend(city.extracts / "national_data_opt_out.csv", city.extracts / INJECTED)
-    resend(
-        city.extracts / "op_appointments.csv",
-        city.extracts / "op_appointments O'Brien; drop table persons.csv",
+    resend(city.extracts / "op_appointments.csv", city.extracts / O_BRIEN)
+    resend(city.extracts / "community_contacts.txt", city.extracts / LONG_NAME)
+    withdrawn = folder / "withdrawn"
+    withdrawn.mkdir()
+    (withdrawn / WITHDRAWN).write_text(
+        "EventId|PatientNHSNumber|PracticeCode|EventDate|ConceptId|Value|Unit\n"
+        "990001|9990000018|B86086|2025-03-01|271649006|128|mm[Hg]\n"
     )
-    before = row_counts(city.store)
-    utilisation = query(city.store, "select sum(numerator) from marts.mart_utilisation")
-    monkeypatch.chdir(tmp_path)
-    report = city.run()
-    names = {load.input_file: load for load in report.loaded.loaded}
-    assert INJECTED in names and "op_appointments O'Brien; drop table persons.csv" in names
+    pseudonymise_folder(withdrawn, city.seam, city.key, builtin_specs(), SAMPLE_TODAY)
+    rows_before = row_counts(city.store)
+    utilisation_before = query(city.store, "select sum(numerator) from marts.mart_utilisation")
+    cwd = folder / "cwd"
+    cwd.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd)
+        report = city.run()
+    return Ran(city, report, cwd, rows_before, utilisation_before)
+
+
+def test_a_file_name_carrying_sql_injects_nothing_and_loads_nothing_twice(ran):
+    city, names = ran.city, ran.loaded
+    assert INJECTED in names and O_BRIEN in names
     assert not query(city.store, "select * from duckdb_tables() where table_name = 'injected'")
-    assert not list(tmp_path.rglob("k.csv")) and not Path("k.csv").exists()
-    assert row_counts(city.store) == before  # the opt-out list and every record as they were
-    resent = names["op_appointments O'Brien; drop table persons.csv"]
+    assert not list(ran.cwd.parent.rglob("k.csv"))
+    assert row_counts(city.store) == ran.rows_before  # the opt-out list and every record as they were
+    resent = names[O_BRIEN]
     assert resent.rows_loaded == 0  # every row already loaded, or withheld again by the opt-out
     assert resent.rows_duplicate + resent.rows_resent + resent.withheld_by_opt_out == resent.rows_accepted
-    assert query(city.store, "select sum(numerator) from marts.mart_utilisation") == utilisation
+    assert query(city.store, "select sum(numerator) from marts.mart_utilisation") == ran.utilisation_before
     seam_names = [path.name for path in city.seam.rglob("*") if path.is_file()]
     assert all(len(name.encode()) <= 255 and "'" not in name and ";" not in name for name in seam_names)
     assert city.verify() == 0
@@ -140,12 +178,9 @@ def test_a_file_name_that_could_read_other_files_is_refused_and_the_store_is_unc
     assert file_sha256(city.store) == before
 
 
-def test_a_255_character_file_name_is_loaded(city):
-    name = "community_contacts" + "x" * (255 - len("community_contacts") - 4) + ".txt"
-    assert len(name) == 255
-    resend(city.extracts / "community_contacts.txt", city.extracts / name)
-    report = city.run()
-    (load,) = [load for load in report.loaded.loaded if load.input_file == name]
+def test_a_255_character_file_name_is_loaded(ran):
+    assert len(LONG_NAME) == 255
+    load = ran.loaded[LONG_NAME]
     assert load.rows_loaded == 0
     assert load.rows_duplicate + load.rows_resent + load.withheld_by_opt_out == load.rows_accepted
 
@@ -261,18 +296,10 @@ def test_a_revised_record_replaces_the_earlier_version(city, tmp_path):
     assert city.verify() == 0
 
 
-def test_a_run_loads_only_the_extracts_it_was_given(city, tmp_path):
+def test_a_run_loads_only_the_extracts_it_was_given(ran):
     """A seam file left by a failed run, whose extract was then withdrawn, is not loaded by the next run."""
-    withdrawn = tmp_path / "withdrawn"
-    withdrawn.mkdir()
-    (withdrawn / "gp_events_withdrawn.txt").write_text(
-        "EventId|PatientNHSNumber|PracticeCode|EventDate|ConceptId|Value|Unit\n"
-        "990001|9990000018|B86086|2025-03-01|271649006|128|mm[Hg]\n"
-    )
-    pseudonymise_folder(withdrawn, city.seam, city.key, builtin_specs(), SAMPLE_TODAY)
-    report = city.run()
-    assert not report.loaded.loaded
-    assert query(city.store, "select count(*) from main.gp_events where record_id = 990001") == [(0,)]
+    assert WITHDRAWN not in ran.loaded and set(ran.loaded) == {INJECTED, O_BRIEN, LONG_NAME}
+    assert query(ran.city.store, "select count(*) from main.gp_events where record_id = 990001") == [(0,)]
 
 
 # 4. An audit that covers the store ----------------------------------------------------------------
@@ -328,7 +355,7 @@ TAMPERING = [
 
 @pytest.mark.parametrize(("tamper", "named"), TAMPERING, ids=[named.split(":")[0] for _, named in TAMPERING])
 def test_audit_verify_names_every_tampering(city, capsys, tamper, named):
-    assert city.verify() == 0
+    """Each starts from a fresh copy of the demo's folder, which verifies (test_the_printed_head_verifies)."""
     con = duckdb.connect(str(city.store))
     con.execute(tamper).fetchall()  # a setval runs only when its result is fetched
     con.close()
@@ -490,10 +517,14 @@ def test_the_head_an_ig_lead_kept_catches_a_store_put_back_to_an_older_copy(city
     shutil.copy(audit.anchor_path(city.store), audit.anchor_path(older))
     header, first = (city.extracts / "community_contacts.txt").read_text().splitlines()[:2]
     fields = first.split("|")
-    (city.extracts / "community_contacts_2.txt").write_text(
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    (incoming / "community_contacts_2.txt").write_text(
         "\n".join([header, "|".join(["990777", *fields[1:]])]) + "\n"
     )
-    kept = city.run().audit_head
+    pseudonymise_folder(incoming, tmp_path / "seam", city.key, builtin_specs(), SAMPLE_TODAY)
+    # The month's work; its head as `ldm load` and `ldm run` print it, for the IG lead to keep.
+    kept = load_folder(tmp_path / "seam", city.store, city.key).audit_head
     shutil.copy(older, city.store)
     shutil.copy(audit.anchor_path(older), audit.anchor_path(city.store))
     assert city.verify() == 0

@@ -58,6 +58,9 @@ logger.hms.level = off
 """
 
 
+GARBAGE_COLLECTOR = "-XX:+UseParallelGC"  # the driver's; a cluster's executors keep their own settings
+
+
 def _java_option(name: str, value: Path) -> str:
     """`-Dname="value"` for spark.driver.extraJavaOptions, which Spark's launcher splits on spaces
     outside double quotes (a backslash escapes a quote or a backslash inside them)."""
@@ -165,6 +168,10 @@ def start_session(
         [
             _java_option("log4j2.configurationFile", log_settings),
             _java_option("derby.system.home", folders["metastore"]),  # derby.log goes here
+            # The throughput collector, not Java 17's default G1, whose concurrent threads cost more CPU
+            # than they save in pauses for a batch job: on the committed sample on 2 cores, `ldm run
+            # --engine spark` used 317-331 s of CPU with it against 376-381 s with G1 (docs/spark.md).
+            GARBAGE_COLLECTOR,
         ]
     )
     metastore = f"jdbc:derby:;databaseName={folders['metastore'] / METASTORE_DB};create=true"
