@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -42,6 +43,16 @@ def test_the_console_script_prints_through_a_pipe_and_exits_with_the_commands_st
     )
     assert refused.returncode == 2 and refused.stdout == ""
     assert refused.stderr.startswith("ldm audit: error: no store at ") and refused.stderr.count("\n") == 1
+
+
+def test_a_command_that_runs_no_suite_does_not_import_great_expectations():
+    """GX takes seconds to import: `ldm audit verify`, `ldm --help` and the like do not pay for it;
+    the suites import it when they first run (ldm.validate.suites.to_gx_expectations)."""
+    code = "import json, sys; from ldm.cli import build_parser; build_parser(); print(json.dumps(list(sys.modules)))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = json.loads(done.stdout)
+    assert "ldm.validate.suites" in imported and "great_expectations" not in imported
 
 
 def test_every_command_has_help(capsys):

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from conftest import (
     PERIOD_END,
@@ -129,10 +130,6 @@ def duckdb_table(store: Path, relation: str) -> pa.Table:
         con.close()
 
 
-def _order(value):
-    return (0,) if value is None else (1, value)
-
-
 def _floats_equal(a, b) -> bool:
     if a is None or b is None:
         return a is None and b is None
@@ -158,12 +155,16 @@ def differences(name: str, duck: pa.Table, spark: pa.Table, skipped: set[str]) -
     columns = keys + floats
 
     def rows(table: pa.Table) -> list[tuple]:
-        return sorted(
-            zip(*(table.column(c).to_pylist() for c in columns), strict=True),
-            key=lambda r: list(map(_order, r)),
-        )
+        """The rows sorted by every column, nulls first (Arrow sorts; a Python sort of 76,000 rows
+        by keys made of every value took seconds)."""
+        chosen = table.select(columns)
+        order = pc.sort_indices(chosen, sort_keys=[(c, "ascending", "at_start") for c in columns])
+        ordered = chosen.take(order)
+        return list(zip(*(ordered.column(c).to_pylist() for c in columns), strict=True))
 
     for index, (d, s) in enumerate(zip(rows(duck), rows(spark), strict=False)):
+        if d == s:
+            continue
         differing = [
             column
             for position, column in enumerate(columns)

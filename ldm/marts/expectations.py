@@ -22,16 +22,17 @@ import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import great_expectations as gx
 import pandas as pd
 import pyarrow as pa
-from great_expectations.data_context.types.base import ProgressBarsConfig
-from great_expectations.expectations.registry import get_expectation_impl
 
 from ldm.errors import LdmError
 from ldm.sql import quoted
 from ldm.store import connect
+
+if TYPE_CHECKING:
+    import great_expectations as gx
 
 logging.getLogger("great_expectations").setLevel(logging.ERROR)
 
@@ -77,6 +78,9 @@ class _Validator:
     """An ephemeral GX context with one pandas dataframe batch definition, reused for every suite."""
 
     def __init__(self) -> None:
+        import great_expectations as gx  # when first used (ldm.validate.suites.to_gx_expectations says why)
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
         self.context = gx.get_context(mode="ephemeral")
         self.context.variables.progress_bars = ProgressBarsConfig(globally=False)
         source = self.context.data_sources.add_pandas("marts")
@@ -85,6 +89,9 @@ class _Validator:
 
     def suite(self, name: str, rules: list[dict]) -> gx.ExpectationSuite:
         if name not in self.suites:
+            import great_expectations as gx
+            from great_expectations.expectations.registry import get_expectation_impl
+
             # GX does not return results in the suite's order: each expectation carries its index.
             expectations = [
                 get_expectation_impl(rule["type"])(

@@ -17,10 +17,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 import duckdb
-import great_expectations as gx
 import pyarrow as pa
 import pyarrow.compute as pc
-from great_expectations.data_context.types.base import ProgressBarsConfig
 
 from ldm.column_types import TYPES, days_column
 from ldm.dialects import current as dialect
@@ -175,6 +173,9 @@ def _span_check_columns(spec: FeedSpec) -> dict[str, _CheckColumn]:
 
 
 def _gx_batch_definition():
+    import great_expectations as gx  # when first used (ldm.validate.suites.to_gx_expectations says why)
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = context.data_sources.add_pandas("distinct_values")

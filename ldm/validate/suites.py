@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import great_expectations as gx
-from great_expectations.expectations.registry import get_expectation_impl
-
-import ldm.validate.custom  # noqa: F401 - registers ldm's expectations with GX
 from ldm.column_types import TYPES, expectation
 from ldm.feeds.spec import Column, FeedSpec
+
+if TYPE_CHECKING:
+    import great_expectations as gx
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[2] / "expectations"  # the repository's expectations/
 MAX_AGE = 115
@@ -113,7 +113,14 @@ def load_suite_document(feed: str, folder: Path = EXPECTATIONS_DIR) -> dict:
 
 
 def to_gx_expectations(document: dict) -> list:
-    """GX expectation objects for each rule of a suite document, in order."""
+    """GX expectation objects for each rule of a suite document, in order.
+
+    Great Expectations is imported here, when a suite is first run, not with the module: it takes
+    about 4 s to import, which every `ldm` command would otherwise pay, `ldm audit verify` included."""
+    from great_expectations.expectations.registry import get_expectation_impl
+
+    import ldm.validate.custom  # noqa: F401 - registers ldm's expectations with GX
+
     expectations = []
     for rule in document["expectations"]:
         implementation = get_expectation_impl(rule["type"])
@@ -122,4 +129,6 @@ def to_gx_expectations(document: dict) -> list:
 
 
 def gx_suite(document: dict) -> gx.ExpectationSuite:
+    import great_expectations as gx
+
     return gx.ExpectationSuite(name=document["name"], expectations=to_gx_expectations(document))
