@@ -14,7 +14,7 @@ import pytest
 from ldm.config import load_settings
 from ldm.errors import LdmError
 from ldm.spark import warehouse
-from ldm.spark.session import check_metastore_free, local_threads
+from ldm.spark.session import GARBAGE_COLLECTOR, check_metastore_free, collector_options, local_threads
 from ldm.spark.tables import StoreTable, spark_type, store_tables
 from ldm.sql import backquoted, escaped_literal
 from models import metadata
@@ -334,3 +334,13 @@ def test_the_spark_master_setting(monkeypatch, given, accepted):
 )  # fmt: skip
 def test_a_local_master_shuffles_into_twice_its_threads_and_a_cluster_into_sparks_own(master, threads):
     assert local_threads(master, cores=8) == threads
+
+
+@pytest.mark.parametrize(
+    ("environment", "options"),
+    [({}, [GARBAGE_COLLECTOR]), ({"JDK_JAVA_OPTIONS": "-Xss4m"}, [GARBAGE_COLLECTOR]),
+     ({"JDK_JAVA_OPTIONS": "-Xss4m -XX:+UseG1GC"}, []), ({"JAVA_TOOL_OPTIONS": "-XX:+UseZGC"}, []),
+     ({"JDK_JAVA_OPTIONS": "-XX:-UseParallelGC"}, [])],
+)  # fmt: skip
+def test_the_driver_takes_the_parallel_collector_unless_its_environment_chose_one(environment, options):
+    assert collector_options(environment) == options

@@ -27,8 +27,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -59,6 +61,18 @@ logger.hms.level = off
 
 
 GARBAGE_COLLECTOR = "-XX:+UseParallelGC"  # the driver's; a cluster's executors keep their own settings
+JAVA_OPTION_VARIABLES = (
+    "JDK_JAVA_OPTIONS",
+    "JAVA_TOOL_OPTIONS",
+)  # read by every JVM the `java` launcher starts
+CHOSEN_COLLECTOR = re.compile(r"-XX:[+-]Use\w+GC\b")
+
+
+def collector_options(environment: Mapping[str, str]) -> list[str]:
+    """GARBAGE_COLLECTOR, unless the environment's Java options choose a collector already: a JVM
+    given two refuses to start."""
+    chosen = " ".join(environment.get(name, "") for name in JAVA_OPTION_VARIABLES)
+    return [] if CHOSEN_COLLECTOR.search(chosen) else [GARBAGE_COLLECTOR]
 
 
 def _java_option(name: str, value: Path) -> str:
@@ -171,7 +185,7 @@ def start_session(
             # The throughput collector, not Java 17's default G1, whose concurrent threads cost more CPU
             # than they save in pauses for a batch job: on the committed sample on 2 cores, `ldm run
             # --engine spark` used 317-331 s of CPU with it against 376-381 s with G1 (docs/spark.md).
-            GARBAGE_COLLECTOR,
+            *collector_options(os.environ),
         ]
     )
     metastore = f"jdbc:derby:;databaseName={folders['metastore'] / METASTORE_DB};create=true"
