@@ -30,7 +30,7 @@ from ldm.feeds.spec import builtin_specs
 from ldm.files import file_sha256
 from ldm.governance import audit
 from ldm.load.loader import FEED_TABLES, load_folder
-from ldm.pipeline import enough_space, run_pipeline
+from ldm.pipeline import RunReport, enough_space, run_pipeline
 from ldm.pseudonymise.batch import pseudonymise_folder
 from ldm.pseudonymise.keys import init_key, load_key
 from ldm.store.lock import store_lock
@@ -75,12 +75,16 @@ class City:
         return main(["audit", "verify", "--store", str(self.store), "--key-file", str(self.key_file), *extra])
 
 
+def copy_of_demo(sample_marts_store: Path, folder: Path) -> City:
+    """A private copy of the demo's folder in `folder`: extracts, seam files, store and its anchor."""
+    demo = sample_marts_store.parent
+    shutil.copytree(demo, folder / "city", ignore=shutil.ignore_patterns(".ldm-dbt"))
+    return City(folder / "city", demo.parent / "demo.key")
+
+
 @pytest.fixture
 def city(sample_marts_store: Path, tmp_path: Path) -> City:
-    """A private copy of the demo's folder: extracts, seam files, store and its anchor."""
-    demo = sample_marts_store.parent
-    shutil.copytree(demo, tmp_path / "city", ignore=shutil.ignore_patterns(".ldm-dbt"))
-    return City(tmp_path / "city", demo.parent / "demo.key")
+    return copy_of_demo(sample_marts_store, tmp_path)
 
 
 def row_counts(store: Path, schemas: tuple[str, ...] = ("main", "linkage")) -> dict[str, int]:
@@ -117,7 +121,7 @@ class Ran:
     failed run whose extract was then withdrawn; with what the store held before."""
 
     city: City
-    report: object
+    report: RunReport
     cwd: Path
     rows_before: dict[str, int]
     utilisation_before: list[tuple]
@@ -130,9 +134,7 @@ class Ran:
 @pytest.fixture(scope="module")
 def ran(sample_marts_store: Path, tmp_path_factory) -> Ran:
     folder = tmp_path_factory.mktemp("ran")
-    demo = sample_marts_store.parent
-    shutil.copytree(demo, folder / "city", ignore=shutil.ignore_patterns(".ldm-dbt"))
-    city = City(folder / "city", demo.parent / "demo.key")
+    city = copy_of_demo(sample_marts_store, folder)
     resend(city.extracts / "national_data_opt_out.csv", city.extracts / INJECTED)
     resend(city.extracts / "op_appointments.csv", city.extracts / O_BRIEN)
     resend(city.extracts / "community_contacts.txt", city.extracts / LONG_NAME)

@@ -61,10 +61,8 @@ logger.hms.level = off
 
 
 GARBAGE_COLLECTOR = "-XX:+UseParallelGC"  # the driver's; a cluster's executors keep their own settings
-JAVA_OPTION_VARIABLES = (
-    "JDK_JAVA_OPTIONS",
-    "JAVA_TOOL_OPTIONS",
-)  # read by every JVM the `java` launcher starts
+# Java options that every JVM started by the `java` launcher reads, Spark's driver among them.
+JAVA_OPTION_VARIABLES = ("JDK_JAVA_OPTIONS", "JAVA_TOOL_OPTIONS")
 CHOSEN_COLLECTOR = re.compile(r"-XX:[+-]Use\w+GC\b")
 
 
